@@ -85,15 +85,22 @@ def parse_date(text: str) -> dt.date:
     raise AnswerError("请按“1990-03-15”或“1990年3月15日”的格式输入日期。")
 
 
+def matches_label(word: str, value: str, label: str) -> bool:
+    """Whether typed `word` names an option: its value, its label, or the label without its
+    parenthesised note (高级工 for 高级工（三级）)."""
+    lowered = word.lower()
+    full = normalise(label).lower()
+    return lowered in (value.lower(), full, full.split("(")[0].strip())
+
+
 def parse_enum(text: str, fact: Fact) -> str:
     word = normalise(text)
     if word.isdigit():
         index = int(word)
         if 1 <= index <= len(fact.choices):
             return fact.choices[index - 1].value
-    lowered = word.lower()
     for choice in fact.choices:
-        if lowered in (choice.value.lower(), normalise(choice.label).lower()):
+        if matches_label(word, choice.value, choice.label):
             return choice.value
     numbers = f"1–{len(fact.choices)}"
     raise AnswerError(f"请从下列选项中选择，回复序号（{numbers}）或选项文字。")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from conversations.conditions import Condition, facts_in
+from conversations.idnumber import mask_id_number
 
 
 class FactType(StrEnum):
@@ -101,8 +102,8 @@ class Fact(_Model):
             for c in self.choices:
                 if c.value == value:
                     return c.label
-        if self.type is FactType.INT:
-            return str(value)
+        if self.type is FactType.ID_NUMBER:
+            return mask_id_number(str(value))
         return str(value)
 
 

@@ -1,0 +1,211 @@
+"""The `awardbot` command line. Bad input: one line on stderr and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from conversations.answers import AnswerError, coerce_value
+from conversations.campaign import Campaign, CampaignError, Catalog
+from conversations.eligibility import assess
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """Bad command-line input or configuration; printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the usage block first; we keep errors to one line.
+        raise CliError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="awardbot", description="吉林省评选表彰申报助手 (award-nomination bot)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    console = sub.add_parser("console", help="talk to the bot in this terminal")
+    console.add_argument("--user", help="who you are (default: the OS user)")
+    console.add_argument(
+        "--show-keys", action="store_true", help="show question keys and choice values"
+    )
+
+    check = sub.add_parser("check", help="verdict for a file of answers, as JSON")
+    check.add_argument("--campaign", required=True, help="campaign id, see 'awardbot campaigns'")
+    check.add_argument("--category", required=True, help="category id")
+    check.add_argument("--answers", required=True, help="JSON file of fact answers, or - for stdin")
+
+    sub.add_parser("campaigns", help="list campaigns and their categories")
+
+    calendar = sub.add_parser("calendar", help="working-day calendar")
+    cal_sub = calendar.add_subparsers(dest="calendar_command", required=True, parser_class=_Parser)
+    end = cal_sub.add_parser("end", help="date of the N-th working day from a start date")
+    end.add_argument("--start", required=True, help="YYYY-MM-DD; counted when a working day")
+    end.add_argument("--workdays", required=True, type=int, help="N >= 1")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except CliError as exc:
+        return _fail(str(exc))
+    except CampaignError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): nothing more to say.
+        sys.stderr.close()
+        return 0
+
+
+def _fail(message: str) -> int:
+    print(f"awardbot: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "calendar":
+        return _calendar_end(args, settings.calendar_file)
+    from bot.catalog import load_catalog
+
+    catalog = load_catalog(settings.campaigns_dir)
+    if args.command == "campaigns":
+        return _list_campaigns(catalog)
+    if args.command == "check":
+        return _check(args, catalog, settings.timezone)
+    return _console(args, catalog, settings)
+
+
+def _list_campaigns(catalog: Catalog) -> int:
+    for campaign in catalog:
+        print(f"{campaign.id}  {campaign.title}")
+        for c in campaign.categories:
+            places = f"{c.places_note or ''}{c.places}" if c.places is not None else "-"
+            kind = "个人" if c.kind.value == "individual" else "集体"
+            print(f"  {c.id:<24} {c.name}（{kind}，名额 {places}）")
+    return 0
+
+
+def _check(args: argparse.Namespace, catalog: Catalog, tz: Any) -> int:
+    campaign = _campaign(catalog, args.campaign)
+    if args.category not in {c.id for c in campaign.categories}:
+        known = ", ".join(c.id for c in campaign.categories)
+        raise CliError(f"unknown category '{args.category}' of {campaign.id} (known: {known})")
+    raw = _read_answers(args.answers)
+    today = dt.datetime.now(tz).date()
+    answers: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not campaign.has_fact(key):
+            raise CliError(f"{args.answers}: unknown fact key '{key}' for {campaign.id}")
+        fact = campaign.fact(key)
+        if fact.derived is not None:
+            raise CliError(f"{args.answers}: '{key}' is derived, give {fact.derived.sources}")
+        if value is None:
+            continue
+        try:
+            answers[key] = coerce_value(fact, value, today=today)
+        except AnswerError as exc:
+            raise CliError(f"{args.answers}: {exc}") from None
+    result = assess(campaign, args.category, answers).as_json()
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _campaign(catalog: Catalog, campaign_id: str) -> Campaign:
+    if campaign_id not in catalog:
+        known = ", ".join(c.id for c in catalog)
+        raise CliError(f"unknown campaign '{campaign_id}' (known: {known})")
+    return catalog.get(campaign_id)
+
+
+def _read_answers(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{source}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CliError(f"{source}: expected a JSON object mapping fact keys to values")
+    return data
+
+
+def _calendar_end(args: argparse.Namespace, calendar_file: Path) -> int:
+    from notifications.calendar import CalendarError, WorkdayCalendar
+
+    try:
+        start = dt.date.fromisoformat(args.start)
+    except ValueError:
+        raise CliError(f"--start: '{args.start}' is not a real date in YYYY-MM-DD form") from None
+    if args.workdays < 1:
+        raise CliError(f"--workdays: must be 1 or more, got {args.workdays}")
+    try:
+        print(WorkdayCalendar(calendar_file).nth_workday(start, args.workdays).isoformat())
+    except CalendarError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "default"
+
+
+def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
+    from bot.runtime import Runtime
+    from conversations.engine import Engine
+    from conversations.keys import Channel, ConversationKey
+    from handlers.console import ConsoleChannel
+    from storage.store import Store, StoreError
+
+    user = args.user if args.user is not None else _default_user()
+    if not user.strip() or len(user) > 64:
+        raise CliError("--user: give a name of 1 to 64 characters")
+    try:
+        store = Store(settings.database_url)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        engine = Engine(catalog, clock=lambda: dt.datetime.now(settings.timezone))
+        runtime = Runtime(engine, store)
+        key = ConversationKey(Channel.CONSOLE.value, user)
+        channel = ConsoleChannel(
+            lambda: runtime.open(key),
+            lambda text: runtime.handle(key, text),
+            show_keys=args.show_keys,
+        )
+        return channel.run()
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

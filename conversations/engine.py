@@ -1,0 +1,470 @@
+"""The self-check conversation: (session state, inbound text) -> (new state, replies, events).
+
+Pure: no I/O, no clock of its own (the caller injects one), no knowledge of channels or storage.
+The caller must save `Step.state` and apply `Step.events` in one transaction, then render
+`Step.replies` on the user's channel (STYLE.md, "Core in, effects out").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from conversations.answers import (
+    AnswerError,
+    clean_input,
+    matches_label,
+    normalise,
+    parse_answer,
+)
+from conversations.campaign import Campaign, Catalog, Fact, FactType
+from conversations.eligibility import (
+    Assessment,
+    Reason,
+    assess,
+    effective_facts,
+    hard_failures,
+    is_relevant,
+)
+from conversations.texts import VERDICT_LABELS, render
+
+Clock = Callable[[], dt.datetime]
+
+CONTINUE, RESTART, FINISH, CONFIRM = "continue", "restart", "finish", "confirm"
+EDIT_PREFIX = "edit:"
+
+
+class Stage(StrEnum):
+    CAMPAIGN = "campaign"  # choosing a campaign
+    CATEGORY = "category"  # choosing a category
+    QUESTION = "question"  # asking `SessionState.question`
+    STOPPED = "stopped"  # a hard rule failed: continue, restart or finish?
+    SUMMARY = "summary"  # all answered: confirm or change one answer
+    DONE = "done"  # verdict given
+
+
+class SessionState(BaseModel):
+    """What is saved between two messages; JSON-ready via `model_dump(mode="json")`."""
+
+    flow: str = "selfcheck"
+    stage: Stage = Stage.CAMPAIGN
+    campaign: str | None = None
+    category: str | None = None
+    question: str | None = None
+    answers: dict[str, Any] = Field(default_factory=dict)
+    acknowledged: list[str] = Field(default_factory=list)  # hard failures the user went past
+    verdict: str | None = None
+    started_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What the user sent: typed text, or the value of a button they pressed."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to the user. `key` is set when it asks something; `options` are its choices."""
+
+    text: str
+    key: str | None = None
+    hint: str | None = None
+    options: tuple[Option, ...] = ()
+    verdict: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SelfCheckCompleted:
+    """Domain event: a verdict was given; the caller stores it as a self-check result."""
+
+    campaign: str
+    category: str
+    verdict: str
+    result: dict[str, Any]
+    completed_at: dt.datetime
+
+
+@dataclass(slots=True)
+class Step:
+    state: dict[str, Any]
+    replies: list[Reply] = field(default_factory=list)
+    events: list[SelfCheckCompleted] = field(default_factory=list)
+
+
+class Engine:
+    """Runs self-check conversations over a catalog of campaigns."""
+
+    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+        self.catalog = catalog
+        self.clock = clock
+
+    # ----- entry points -------------------------------------------------------------------
+
+    def start(self, saved: dict[str, Any] | None) -> Step:
+        """Open a conversation: greet a new user, or re-ask the pending question of a saved one."""
+        if saved is None:
+            state = self._new_state()
+            return self._step(state, [Reply(render("welcome"))], ask=True)
+        state = self._load(saved)
+        return self._step(state, [Reply(render("resume"))], ask=True)
+
+    def resume(self, saved: dict[str, Any] | None, inbound: Inbound) -> Step:
+        """Take one message from the user and move the conversation on."""
+        if saved is None:
+            return self.start(None) if _is_command(inbound.text, "start") else self._first(inbound)
+        state = self._load(saved)
+        text = inbound.text.strip()
+        if text.startswith("/"):
+            return self._command(state, text)
+        try:
+            clean_input(inbound.text)
+        except AnswerError as exc:
+            return self._step(state, [Reply(str(exc))], ask=True)
+        handler = {
+            Stage.CAMPAIGN: self._on_campaign,
+            Stage.CATEGORY: self._on_category,
+            Stage.QUESTION: self._on_answer,
+            Stage.STOPPED: self._on_stopped,
+            Stage.SUMMARY: self._on_summary,
+            Stage.DONE: self._on_done,
+        }[state.stage]
+        return handler(state, inbound.text)
+
+    # ----- stages -------------------------------------------------------------------------
+
+    def _first(self, inbound: Inbound) -> Step:
+        """A first message that is not /start: greet, then treat it as the campaign answer."""
+        step = self.start(None)
+        if inbound.text.strip().startswith("/") or not inbound.text.strip():
+            return step
+        state = self._load(step.state)
+        follow = self._on_campaign(state, inbound.text, quiet_error=True)
+        if follow.state.get("stage") == Stage.CAMPAIGN:
+            return step
+        return Step(follow.state, [step.replies[0], *follow.replies], follow.events)
+
+    def _on_campaign(self, state: SessionState, text: str, *, quiet_error: bool = False) -> Step:
+        options = self._campaign_options()
+        value = _pick(text, options)
+        if value is None:
+            reply = [] if quiet_error else [Reply(render("bad_choice", count=len(options)))]
+            return self._step(state, reply, ask=True)
+        state.campaign, state.category, state.stage = value, None, Stage.CATEGORY
+        return self._step(state, [], ask=True)
+
+    def _on_category(self, state: SessionState, text: str) -> Step:
+        options = self._category_options(state)
+        value = _pick(text, options)
+        if value is None:
+            return self._step(state, [Reply(render("bad_choice", count=len(options)))], ask=True)
+        state.category = value
+        campaign, category = self._campaign(state), self._campaign(state).category(value)
+        intro = render(
+            "category_chosen",
+            campaign=campaign.short_title,
+            category=category.name,
+            total=len(self._relevant_questions(state)),
+        )
+        return self._advance(state, [Reply(intro)])
+
+    def _on_answer(self, state: SessionState, text: str) -> Step:
+        assert state.question is not None
+        fact = self._campaign(state).fact(state.question)
+        try:
+            value = parse_answer(fact, text, today=self.clock().date())
+        except AnswerError as exc:
+            return self._step(state, [Reply(str(exc))], ask=True)
+        state.answers[fact.key] = value
+        failures = [
+            r
+            for r in hard_failures(self._campaign(state), _req(state.category), state.answers)
+            if r.rule.id not in state.acknowledged
+        ]
+        if failures:
+            state.stage = Stage.STOPPED
+            state.acknowledged.extend(r.rule.id for r in failures)
+            text = render("stopped", reasons=[self._reason_view(state, r) for r in failures])
+            return self._step(state, [Reply(text)], ask=True)
+        return self._advance(state, [])
+
+    def _on_stopped(self, state: SessionState, text: str) -> Step:
+        value = _pick(text, self._stopped_options())
+        if value == CONTINUE:
+            return self._advance(state, [])
+        if value == RESTART:
+            return self._restart()
+        if value == FINISH:
+            return self._finish(state)
+        count = len(self._stopped_options())
+        return self._step(state, [Reply(render("bad_choice", count=count))], ask=True)
+
+    def _on_summary(self, state: SessionState, text: str) -> Step:
+        options = self._summary_options(state)
+        value = _pick(text, options)
+        if value == CONFIRM:
+            return self._finish(state)
+        if value is not None and value.startswith(EDIT_PREFIX):
+            state.stage, state.question = Stage.QUESTION, value.removeprefix(EDIT_PREFIX)
+            return self._step(state, [], ask=True)
+        return self._step(state, [Reply(render("bad_choice", count=len(options)))], ask=True)
+
+    def _on_done(self, state: SessionState, text: str) -> Step:
+        label = VERDICT_LABELS.get(state.verdict or "", "")
+        return self._step(state, [Reply(render("done_again", verdict_label=label))], ask=False)
+
+    # ----- commands -----------------------------------------------------------------------
+
+    def _command(self, state: SessionState, text: str) -> Step:
+        command = text.split()[0].lower()
+        if command in ("/start", "/continue"):
+            return self._step(state, [], ask=True)
+        if command == "/restart":
+            return self._restart()
+        if command == "/help":
+            return self._step(state, [Reply(render("help"))], ask=True)
+        if command == "/status":
+            return self._step(state, [Reply(self._status_text(state))], ask=True)
+        if command == "/back":
+            return self._back(state)
+        shown = command if len(command) <= 20 else command[:20] + "…"
+        reply = Reply(render("unknown_command", command=shown) + "\n" + render("help"))
+        return self._step(state, [reply], ask=True)
+
+    def _restart(self) -> Step:
+        return self._step(self._new_state(), [Reply(render("restarted"))], ask=True)
+
+    def _back(self, state: SessionState) -> Step:
+        """Go to the question before the current one (its answer is kept until replaced)."""
+        if state.stage is Stage.CAMPAIGN:
+            return self._step(state, [Reply(render("back_at_start"))], ask=True)
+        if state.stage is Stage.CATEGORY:
+            state.stage, state.campaign = Stage.CAMPAIGN, None
+            return self._step(state, [], ask=True)
+        relevant = self._relevant_questions(state)
+        if state.stage is Stage.QUESTION and state.question in relevant:
+            earlier = relevant[: relevant.index(state.question)]
+        elif state.stage is Stage.STOPPED and state.question in relevant:
+            earlier = relevant[: relevant.index(state.question) + 1]
+        else:  # summary or done: back to the last question
+            earlier = relevant
+        if not earlier:
+            state.stage, state.question, state.category = Stage.CATEGORY, None, None
+            return self._step(state, [], ask=True)
+        state.stage, state.question, state.verdict = Stage.QUESTION, earlier[-1], None
+        return self._step(state, [], ask=True)
+
+    # ----- moving on ----------------------------------------------------------------------
+
+    def _advance(self, state: SessionState, replies: list[Reply]) -> Step:
+        """Ask the next unanswered relevant question, or show the summary when none is left."""
+        pending = self._pending_questions(state)
+        if pending:
+            state.stage, state.question = Stage.QUESTION, pending[0]
+        else:
+            state.stage, state.question = Stage.SUMMARY, None
+        return self._step(state, replies, ask=True)
+
+    def _finish(self, state: SessionState) -> Step:
+        campaign = self._campaign(state)
+        result = assess(campaign, _req(state.category), state.answers)
+        state.stage, state.question, state.verdict = Stage.DONE, None, result.verdict.value
+        event = SelfCheckCompleted(
+            campaign=campaign.id,
+            category=result.category,
+            verdict=result.verdict.value,
+            result=result.as_json(),
+            completed_at=self.clock(),
+        )
+        replies = [
+            Reply(self._verdict_text(state, result), verdict=result.verdict.value),
+            Reply(render("after_verdict")),
+        ]
+        step = self._step(state, replies, ask=False)
+        step.events.append(event)
+        return step
+
+    # ----- what to ask --------------------------------------------------------------------
+
+    def _question(self, state: SessionState) -> Reply:
+        """The reply that asks what the conversation is waiting for."""
+        match state.stage:
+            case Stage.CAMPAIGN:
+                return Reply(
+                    render("campaign_question"), key="campaign", options=self._campaign_options()
+                )
+            case Stage.CATEGORY:
+                text = render("category_question", campaign=self._campaign(state).short_title)
+                return Reply(text, key="category", options=self._category_options(state))
+            case Stage.QUESTION:
+                return self._fact_question(state, self._campaign(state).fact(_req(state.question)))
+            case Stage.STOPPED:
+                return Reply(
+                    render("stopped_question"), key="next", options=self._stopped_options()
+                )
+            case Stage.SUMMARY:
+                return Reply(
+                    render("summary_question"), key="summary", options=self._summary_options(state)
+                )
+            case _:
+                label = VERDICT_LABELS.get(state.verdict or "", "")
+                return Reply(render("done_again", verdict_label=label))
+
+    def _fact_question(self, state: SessionState, fact: Fact) -> Reply:
+        hints = [fact.help] if fact.help else []
+        if fact.type is FactType.DATE:
+            hints.append("格式如 1990-03-15 或 1990年3月15日。")
+        if fact.key in state.answers:
+            hints.append(render("current_answer", answer=fact.label_of(state.answers[fact.key])))
+        if fact.type is FactType.BOOL:
+            options: tuple[Option, ...] = (Option("是", "true"), Option("否", "false"))
+        else:
+            options = tuple(Option(c.label, c.value) for c in fact.choices)
+        return Reply(
+            _req(fact.question), key=fact.key, hint="\n".join(hints) or None, options=options
+        )
+
+    def _campaign_options(self) -> tuple[Option, ...]:
+        return tuple(Option(c.short_title, c.id) for c in self.catalog)
+
+    def _category_options(self, state: SessionState) -> tuple[Option, ...]:
+        out = []
+        for c in self._campaign(state).categories:
+            places = f"（名额{c.places_note or ''}{c.places}）" if c.places else ""
+            out.append(Option(f"{c.name}{places}", c.id))
+        return tuple(out)
+
+    @staticmethod
+    def _stopped_options() -> tuple[Option, ...]:
+        return (
+            Option("继续回答其余问题", CONTINUE),
+            Option("重新开始", RESTART),
+            Option("到此为止，查看结论", FINISH),
+        )
+
+    def _summary_options(self, state: SessionState) -> tuple[Option, ...]:
+        campaign = self._campaign(state)
+        out = [Option(render("confirm_choice"), CONFIRM)]
+        for key in self._relevant_questions(state):
+            if key in state.answers:
+                fact = campaign.fact(key)
+                label = render("summary_item", label=fact.label, answer=_shown(fact, state))
+                out.append(Option(label, EDIT_PREFIX + key))
+        return tuple(out)
+
+    def _relevant_questions(self, state: SessionState) -> list[str]:
+        """Questions of the category that apply given the answers so far, in order."""
+        campaign = self._campaign(state)
+        facts = effective_facts(campaign, _req(state.category), state.answers)
+        return [
+            key
+            for key in campaign.category(_req(state.category)).questions
+            if is_relevant(campaign, campaign.fact(key), facts)
+        ]
+
+    def _pending_questions(self, state: SessionState) -> list[str]:
+        return [k for k in self._relevant_questions(state) if k not in state.answers]
+
+    # ----- texts --------------------------------------------------------------------------
+
+    def _status_text(self, state: SessionState) -> str:
+        campaign = self.catalog.get(state.campaign) if state.campaign else None
+        category = campaign.category(state.category) if campaign and state.category else None
+        answered = remaining = 0
+        if category is not None:
+            relevant = self._relevant_questions(state)
+            answered = sum(1 for k in relevant if k in state.answers)
+            remaining = len(relevant) - answered
+        return render(
+            "status",
+            campaign=campaign.short_title if campaign else None,
+            category=category.name if category else None,
+            answered=answered,
+            remaining=remaining,
+        )
+
+    def _reason_view(self, state: SessionState, reason: Reason) -> dict[str, Any]:
+        campaign = self._campaign(state)
+        answer = None
+        if reason.fact is not None and reason.value is not None:
+            answer = campaign.fact(reason.fact).label_of(reason.value)
+        return {"clause": reason.rule.clause, "message": reason.rule.message, "answer": answer}
+
+    def _verdict_text(self, state: SessionState, result: Assessment) -> str:
+        campaign = self._campaign(state)
+        return render(
+            "verdict",
+            verdict=result.verdict.value,
+            verdict_label=VERDICT_LABELS[result.verdict.value],
+            campaign=campaign.short_title,
+            category=campaign.category(result.category).name,
+            reasons=[self._reason_view(state, r) for r in result.reasons],
+            missing=[campaign.fact(k).label for k in result.missing],
+            declared=result.self_declared,
+            materials=result.materials,
+            windows=campaign.windows,
+            contact=campaign.contact,
+        )
+
+    # ----- plumbing -----------------------------------------------------------------------
+
+    def _new_state(self) -> SessionState:
+        now = self.clock()
+        return SessionState(started_at=now, updated_at=now)
+
+    def _load(self, saved: dict[str, Any]) -> SessionState:
+        state = SessionState.model_validate(saved)
+        # A campaign removed or renamed since the session was saved: start again, losing nothing
+        # the user could still use (the answers belonged to a campaign that no longer exists).
+        if state.campaign is not None and state.campaign not in self.catalog:
+            return self._new_state()
+        return state
+
+    def _campaign(self, state: SessionState) -> Campaign:
+        return self.catalog.get(_req(state.campaign))
+
+    def _step(self, state: SessionState, replies: list[Reply], *, ask: bool) -> Step:
+        state.updated_at = self.clock()
+        out = list(replies)
+        if ask:
+            out.append(self._question(state))
+        return Step(state=state.model_dump(mode="json"), replies=out)
+
+
+def _pick(text: str, options: tuple[Option, ...]) -> str | None:
+    """The value of the option the user chose by number, label or value; None if none matches."""
+    word = normalise(text)
+    if word.isdigit() and 1 <= int(word) <= len(options):
+        return options[int(word) - 1].value
+    for option in options:
+        if matches_label(word, option.value, option.label):
+            return option.value
+    return None
+
+
+def _shown(fact: Fact, state: SessionState) -> str:
+    return fact.label_of(state.answers.get(fact.key))
+
+
+def _is_command(text: str, name: str) -> bool:
+    return text.strip().split(maxsplit=1)[:1] == [f"/{name}"]
+
+
+def _req(value: str | None) -> str:
+    """A value the current stage guarantees; a None here is a bug in the stage logic."""
+    if value is None:
+        raise RuntimeError("conversation state is missing a value its stage requires")
+    return value

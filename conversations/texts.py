@@ -1,0 +1,83 @@
+"""Message texts (Chinese first), rendered with jinja2 from templates held in this module.
+
+Templates live here rather than in files so the engine does no I/O; they are plain text (no HTML
+escaping) and every channel renders the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import DictLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+VERDICT_LABELS = {
+    "eligible": "符合条件",
+    "ineligible": "不符合条件",
+    "needs_review": "基本符合，个别条件需评审认定",
+    "incomplete": "信息不完整，暂无法判断",
+}
+
+TEMPLATES = {
+    "welcome": "您好！这里是吉林省评选表彰申报助手。我会一次问一个问题，帮您判断是否符合评选条件，"
+    "并告诉您依据哪一条款、需要准备哪些材料。随时发送 /help 查看可用命令。",
+    "resume": "欢迎回来，我们接着上次的地方继续。",
+    "campaign_question": "请选择要自检的评选表彰活动：",
+    "category_question": "请选择申报类别（{{ campaign }}）：",
+    "category_chosen": "好的：{{ campaign }} · {{ category }}。下面开始逐项提问，共约 {{ total }} 题。",
+    "current_answer": "（当前回答：{{ answer }}，重新回答即可修改）",
+    "stopped": """根据您刚才的回答，已不符合以下条件：
+{% for r in reasons %}• 「{{ r.clause }}」{{ r.message }}（您的回答：{{ r.answer }}）
+{% endfor %}您可以继续回答其余问题以了解全部情况，也可以重新开始。""",
+    "stopped_question": "接下来怎么做？",
+    "summary_question": "请核对您的回答。回复 1 确认并查看结论；回复其他序号可修改该项：",
+    "confirm_choice": "确认无误，查看结论",
+    "summary_item": "{{ label }}：{{ answer }}",
+    "verdict": """自检结论：{{ verdict_label }}
+活动：{{ campaign }} · 类别：{{ category }}
+{% if verdict == 'eligible' %}您满足以下全部条件：
+{% elif verdict == 'ineligible' %}不符合的条件：
+{% elif verdict == 'needs_review' %}需评审认定的条件（原则上的要求，由评审决定）：
+{% else %}以下条件尚无法判断：
+{% endif %}{% for r in reasons %}• 「{{ r.clause }}」{{ r.message }}{% if r.answer %}（您的回答：{{ r.answer }}）{% endif %}
+{% endfor %}{% if missing %}尚未回答：{{ missing | join('、') }}
+{% endif %}{% if declared %}
+以下条件为自我声明，机器人无法核实，请准备证明材料：
+{% for r in declared %}• 「{{ r.clause }}」{{ r.message }}
+  请准备：{{ r.evidence }}
+{% endfor %}{% endif %}{% if materials %}
+需要准备的材料：
+{% for m in materials %}{{ loop.index }}. {{ m }}
+{% endfor %}{% endif %}{% for w in windows %}
+{{ w.label }}：{{ w.start }} 至 {{ w.end }}{% if w.place %}，地点：{{ w.place }}{% endif %}{% if w.note %}（{{ w.note }}）{% endif %}
+{% endfor %}{% if contact %}联系人：{{ contact }}
+{% endif %}本结论仅供自检参考，以评选表彰工作领导小组办公室的审核为准。""",
+    "after_verdict": "发送 /restart 可以重新自检，或选择其他类别。",
+    "done_again": "这次自检已经完成（结论：{{ verdict_label }}）。发送 /restart 重新开始。",
+    "help": """可用命令：
+/back 返回上一题
+/restart 重新开始
+/status 查看进度
+/help 显示本帮助
+回答选择题时，回复序号或选项文字都可以。""",
+    "status": """当前进度：
+活动：{{ campaign or '（未选择）' }}
+类别：{{ category or '（未选择）' }}
+已回答 {{ answered }} 题，还剩约 {{ remaining }} 题。""",
+    "unknown_command": "没有这个命令：{{ command }}。",
+    "restarted": "已重新开始。",
+    "back_at_start": "已经是第一步了。",
+    "bad_choice": "请从下列选项中选择，回复序号（1–{{ count }}）或选项文字。",
+}
+
+_env = SandboxedEnvironment(
+    loader=DictLoader(TEMPLATES),
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=False,
+)
+
+
+def render(name: str, **context: Any) -> str:
+    """Render one named template; unknown variables are errors, not blanks."""
+    return _env.get_template(name).render(**context).strip()

@@ -1,0 +1,73 @@
+"""The dependency direction is the design (DESIGN §5): conversations/ is pure.
+
+It imports none of handlers/storage/notifications/bot, no platform SDK or database library, and
+does no I/O: no file, network, process or clock access of its own.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN_MODULES = {
+    # our own edges
+    "handlers", "storage", "notifications", "bot",
+    # SDKs, databases, schedulers, network
+    "telegram", "aiogram", "wechatpy", "sqlmodel", "sqlalchemy", "psycopg", "apscheduler",
+    "aiohttp", "httpx", "requests", "urllib", "socket", "sqlite3", "asyncio",
+    # files, processes, environment, wall clock
+    "os", "pathlib", "shutil", "subprocess", "io", "tempfile", "time", "logging", "sys",
+}  # fmt: skip
+FORBIDDEN_CALLS = {"open", "eval", "exec", "compile", "input", "print", "__import__"}
+FORBIDDEN_ATTRS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
+
+
+def _violations(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            if name.split(".")[0] in FORBIDDEN_MODULES:
+                found.append(f"{path.name}:{node.lineno} imports {name}")
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS:
+                found.append(f"{path.name}:{node.lineno} calls {func.id}()")
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name | ast.Attribute):
+                owner = func.value.id if isinstance(func.value, ast.Name) else func.value.attr
+                if (owner, func.attr) in FORBIDDEN_ATTRS:
+                    found.append(f"{path.name}:{node.lineno} reads the clock ({owner}.{func.attr})")
+    return found
+
+
+def test_conversations_is_pure() -> None:
+    files = sorted((ROOT / "conversations").glob("**/*.py"))
+    assert files, "conversations/ has no modules"
+    violations = [v for f in files for v in _violations(f)]
+    assert violations == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import storage.store\n", "imports storage.store"),
+        ("from telegram import Bot\n", "imports telegram"),
+        ("import os\n", "imports os"),
+        ("x = open('f')\n", "calls open()"),
+        ("import datetime\nx = datetime.datetime.now()\n", "reads the clock (datetime.now)"),
+        ("import datetime as dt\nx = dt.date.today()\n", "reads the clock (date.today)"),
+    ],
+)
+def test_the_checker_catches_edge_code(tmp_path: Path, source: str, expected: str) -> None:
+    # The architecture test must be able to fail: each kind of violation is seen.
+    bad = tmp_path / "bad.py"
+    bad.write_text(source, encoding="utf-8")
+    assert [v.split(" ", 1)[1] for v in _violations(bad)] == [expected]
