@@ -134,6 +134,8 @@ class Category(_Model):
     places_note: str | None = None  # e.g. 不超过
     kind: CategoryKind
     questions: list[str] = Field(min_length=1)  # fact keys in the order they are asked
+    # Offer only some choices of an enum fact in this category (person_type: its two kinds).
+    choices: dict[str, list[str]] = Field(default_factory=dict)
     materials: list[Material] = Field(default_factory=list)
 
 
@@ -196,6 +198,16 @@ class Campaign(_Model):
             for j, m in enumerate(cat.materials):
                 if m.when is not None:
                     _known(f"categories[{i}].materials[{j}].when", facts_in(m.when), keys)
+            for key, values in cat.choices.items():
+                where = f"categories[{i}].choices.{key}"
+                if key not in cat.questions:
+                    raise ValueError(f"{where}: '{key}' is not one of this category's questions")
+                fact = self.fact(key)
+                if fact.type is not FactType.ENUM:
+                    raise ValueError(f"{where}: '{key}' is not an enum fact")
+                for value in values:
+                    if value not in fact.choice_values():
+                        raise ValueError(f"{where}: '{value}' is not a choice of fact '{key}'")
         for i, rule in enumerate(self.rules):
             for cat_id in rule.categories:
                 if cat_id not in category_ids:
@@ -210,6 +222,14 @@ class Campaign(_Model):
             if f.key == key:
                 return f
         raise KeyError(key)
+
+    def question_fact(self, category_id: str, key: str) -> Fact:
+        """The fact as asked in this category: an enum offers only the category's choices."""
+        fact = self.fact(key)
+        allowed = self.category(category_id).choices.get(key)
+        if allowed is None:
+            return fact
+        return fact.model_copy(update={"choices": [c for c in fact.choices if c.value in allowed]})
 
     def has_fact(self, key: str) -> bool:
         return any(f.key == key for f in self.facts)
@@ -253,12 +273,14 @@ class CampaignError(Exception):
 
 
 _ADAPTER = TypeAdapter(Campaign)
+# libyaml's safe loader is ~20x faster than the pure-Python one; same documents, same errors.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_campaign(text: str, source: str) -> Campaign:
     """Parse and check one campaign from YAML text; `source` names the file in error messages."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -273,7 +295,8 @@ def parse_campaign(text: str, source: str) -> Campaign:
         path = _yaml_path(err["loc"], data)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         msg = err["msg"].removeprefix("Value error, ")
-        raise CampaignError(f"{source}: {path or '(top level)'}: {msg}{more}") from None
+        where = f"{path}: " if path else ""  # whole-file checks name their own path
+        raise CampaignError(f"{source}: {where}{msg}{more}") from None
     _check_enum_constants(campaign, source)
     return campaign
 
@@ -324,11 +347,12 @@ def _check_enum_constants(campaign: Campaign, source: str) -> None:
                         raise CampaignError(
                             f"{source}: {where}: '{v}' is not a choice of fact '{fact.key}'"
                         )
-            elif fact.type is FactType.BOOL:
+            else:
                 for v in values:
-                    if not isinstance(v, bool):
+                    if not _constant_fits(fact.type, v):
                         raise CampaignError(
-                            f"{source}: {where}: fact '{fact.key}' is bool, compared with {v!r}"
+                            f"{source}: {where}: fact '{fact.key}' is {fact.type.value},"
+                            f" compared with {v!r}"
                         )
 
     for i, rule in enumerate(campaign.rules):
@@ -342,6 +366,23 @@ def _check_enum_constants(campaign: Campaign, source: str) -> None:
         for j, m in enumerate(cat.materials):
             if m.when is not None:
                 walk(m.when, f"categories[{i}].materials[{j}].when")
+
+
+def _constant_fits(kind: FactType, value: Any) -> bool:
+    """Whether a constant in a condition can be compared with answers of this type."""
+    if kind is FactType.BOOL:
+        return isinstance(value, bool)
+    if kind is FactType.INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is FactType.DATE:
+        if isinstance(value, dt.date):
+            return True
+        try:
+            dt.date.fromisoformat(str(value))
+        except ValueError:
+            return False
+        return True
+    return isinstance(value, str)
 
 
 class Catalog:

@@ -23,6 +23,7 @@ from conversations.answers import (
     parse_answer,
 )
 from conversations.campaign import Campaign, Catalog, Fact, FactType
+from conversations.conditions import evaluate
 from conversations.eligibility import (
     Assessment,
     Reason,
@@ -177,13 +178,13 @@ class Engine:
             "category_chosen",
             campaign=campaign.short_title,
             category=category.name,
-            total=len(self._relevant_questions(state)),
+            total=len(self._possible_questions(state)),
         )
         return self._advance(state, [Reply(intro)])
 
     def _on_answer(self, state: SessionState, text: str) -> Step:
         assert state.question is not None
-        fact = self._campaign(state).fact(state.question)
+        fact = self._campaign(state).question_fact(_req(state.category), state.question)
         try:
             value = parse_answer(fact, text, today=self.clock().date())
         except AnswerError as exc:
@@ -310,7 +311,9 @@ class Engine:
                 text = render("category_question", campaign=self._campaign(state).short_title)
                 return Reply(text, key="category", options=self._category_options(state))
             case Stage.QUESTION:
-                return self._fact_question(state, self._campaign(state).fact(_req(state.question)))
+                campaign, category = self._campaign(state), _req(state.category)
+                fact = campaign.question_fact(category, _req(state.question))
+                return self._fact_question(state, fact)
             case Stage.STOPPED:
                 return Reply(
                     render("stopped_question"), key="next", options=self._stopped_options()
@@ -375,6 +378,17 @@ class Engine:
             if is_relevant(campaign, campaign.fact(key), facts)
         ]
 
+    def _possible_questions(self, state: SessionState) -> list[str]:
+        """Questions that apply or may apply once earlier ones are answered (for estimates)."""
+        campaign = self._campaign(state)
+        facts = effective_facts(campaign, _req(state.category), state.answers)
+        return [
+            key
+            for key in campaign.category(_req(state.category)).questions
+            if (f := campaign.fact(key)).relevant is None
+            or evaluate(f.relevant, facts, campaign.ordinal).value is not False
+        ]
+
     def _pending_questions(self, state: SessionState) -> list[str]:
         return [k for k in self._relevant_questions(state) if k not in state.answers]
 
@@ -385,9 +399,8 @@ class Engine:
         category = campaign.category(state.category) if campaign and state.category else None
         answered = remaining = 0
         if category is not None:
-            relevant = self._relevant_questions(state)
-            answered = sum(1 for k in relevant if k in state.answers)
-            remaining = len(relevant) - answered
+            answered = sum(1 for k in self._relevant_questions(state) if k in state.answers)
+            remaining = sum(1 for k in self._possible_questions(state) if k not in state.answers)
         return render(
             "status",
             campaign=campaign.short_title if campaign else None,

@@ -40,17 +40,17 @@ TEMPLATES = {
 {% elif verdict == 'needs_review' %}需评审认定的条件（原则上的要求，由评审决定）：
 {% else %}以下条件尚无法判断：
 {% endif %}{% for r in reasons %}• 「{{ r.clause }}」{{ r.message }}{% if r.answer %}（您的回答：{{ r.answer }}）{% endif %}
-{% endfor %}{% if missing %}尚未回答：{{ missing | join('、') }}
+{% endfor %}{% if missing and verdict == 'incomplete' %}尚未回答：{{ missing | join('；') }}
 {% endif %}{% if declared %}
 以下条件为自我声明，机器人无法核实，请准备证明材料：
 {% for r in declared %}• 「{{ r.clause }}」{{ r.message }}
   请准备：{{ r.evidence }}
-{% endfor %}{% endif %}{% if materials %}
+{% endfor %}{% endif %}{% if verdict != 'ineligible' %}{% if materials %}
 需要准备的材料：
 {% for m in materials %}{{ loop.index }}. {{ m }}
 {% endfor %}{% endif %}{% for w in windows %}
 {{ w.label }}：{{ w.start }} 至 {{ w.end }}{% if w.place %}，地点：{{ w.place }}{% endif %}{% if w.note %}（{{ w.note }}）{% endif %}
-{% endfor %}{% if contact %}联系人：{{ contact }}
+{% endfor %}{% endif %}{% if contact %}联系人：{{ contact }}
 {% endif %}本结论仅供自检参考，以评选表彰工作领导小组办公室的审核为准。""",
     "after_verdict": "发送 /restart 可以重新自检，或选择其他类别。",
     "done_again": "这次自检已经完成（结论：{{ verdict_label }}）。发送 /restart 重新开始。",

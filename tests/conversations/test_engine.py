@@ -255,3 +255,22 @@ def test_unusable_input_re_asks(text: str) -> None:
     d.send(text)
     assert d.asking == "works_in_jilin"
     assert d.state["answers"] == before
+
+
+@pytest.mark.parametrize(
+    ("category", "offered"),
+    [
+        ("employment_individual", ["employment_staff", "employment_worker"]),
+        ("migrant_individual", ["migrant_staff", "migrant_worker"]),
+    ],
+)
+def test_person_type_offers_only_the_category_kinds(category: str, offered: list[str]) -> None:
+    d = Driver()
+    d.send("jl-employment-2022")
+    d.send(category)
+    question = d.last.replies[-1]
+    assert question.key == "person_type"
+    assert [o.value for o in question.options] == offered
+    d.send("3")  # a third option exists in the fact, but not in this category
+    assert d.asking == "person_type"
+    assert "1–2" in d.texts()

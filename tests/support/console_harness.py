@@ -1,0 +1,75 @@
+"""Drive the console channel in-process: the real engine, runtime and a real SQLite store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+
+from bot.catalog import load_catalog
+from bot.runtime import Runtime
+from conversations.campaign import Catalog
+from conversations.engine import Engine
+from conversations.keys import Channel, ConversationKey
+from handlers.console import ConsoleChannel
+from storage.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGNS = ROOT / "campaigns"
+FIXED_NOW = dt.datetime(2022, 10, 20, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+@functools.cache
+def catalog() -> Catalog:
+    return load_catalog(CAMPAIGNS)
+
+
+class ConsoleHarness:
+    """One console user over a store; `transcript` records the conversation like a terminal."""
+
+    def __init__(self, store: Store, *, user: str = "tester", show_keys: bool = True) -> None:
+        engine = Engine(catalog(), clock=lambda: FIXED_NOW)
+        runtime = Runtime(engine, store)
+        key = ConversationKey(Channel.CONSOLE.value, user)
+        self.channel = ConsoleChannel(
+            lambda: runtime.open(key), lambda text: runtime.handle(key, text), show_keys=show_keys
+        )
+        self.parts: list[str] = []
+        self.last = ""
+
+    def open(self) -> str:
+        self.last = self.channel.open()
+        self.parts.append(self.last)
+        return self.last
+
+    def send(self, line: str) -> str:
+        self.last = self.channel.send(line)
+        self.parts.append(f"> {line}\n{self.last}")
+        return self.last
+
+    @property
+    def transcript(self) -> str:
+        return "\n\n".join(self.parts) + "\n"
+
+    def asking(self) -> str | None:
+        """The key of the question the last output ends with (needs show_keys)."""
+        for line in reversed(self.last.splitlines()):
+            if line.startswith("[") and "] " in line and not line.startswith("[verdict]"):
+                return line[1 : line.index("]")]
+        return None
+
+    def options(self) -> list[tuple[str, str]]:
+        """(number, value) of the choices of the last question."""
+        out = []
+        block = self.last.split("\n\n")[-1]
+        for line in block.splitlines():
+            head, sep, rest = line.partition(". ")
+            if sep and head.isdigit() and rest.endswith("]") and " [" in rest:
+                out.append((head, rest[rest.rindex(" [") + 2 : -1]))
+        return out
+
+    def verdict(self) -> str | None:
+        for line in self.last.splitlines():
+            if line.startswith("[verdict] "):
+                return line.removeprefix("[verdict] ")
+        return None
