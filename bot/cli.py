@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="verdict for a file of answers, as JSON")
     check.add_argument("--campaign", required=True, help="campaign id, see 'awardbot campaigns'")
     check.add_argument("--category", required=True, help="category id")
-    check.add_argument("--answers", required=True, help="JSON file of fact answers, or - for stdin")
+    check.add_argument(
+        "--answers", required=True, help="JSON file of fact answers, or - for stdin"
+    )
 
     sub.add_parser("campaigns", help="list campaigns and their categories")
 

@@ -1,7 +1,7 @@
 """The campaign model: what a campaign YAML may say, checked when it is loaded.
 
-A campaign is data (DESIGN §2): adding next year's campaign needs no code change. This module parses
-YAML *text*; reading files is the caller's job, so the engine stays free of I/O.
+A campaign is data (DESIGN §2): adding next year's campaign needs no code change. This module
+parses YAML *text*; reading files is the caller's job, so the engine stays free of I/O.
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ class Window(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.end < self.start:
-            raise ValueError(f"window {self.key} ends ({self.end}) before it starts ({self.start})")
+            raise ValueError(
+                f"window {self.key} ends ({self.end}) before it starts ({self.start})"
+            )
         return self
 
 

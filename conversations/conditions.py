@@ -8,8 +8,8 @@ A condition is one of
     {fact: KEY, answered: bool} whether the fact has a value
 
 An unanswered fact makes a comparison *unknown* (None). `all` is false as soon as one part is false
-even when others are unknown, and `any` is true as soon as one part is true: so a hard failure is seen
-before every question is answered (DESIGN §2.2). Enum facts compare by their declared order, so
+even when others are unknown, and `any` is true as soon as one part is true: so a hard failure is
+seen before every question is answered (DESIGN §2.2). Enum facts compare by their declared order:
 `{fact: skill_level, ge: senior_technician}` means "高级技师 or above".
 """
 
@@ -108,7 +108,7 @@ def facts_in(cond: Condition) -> Iterator[str]:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """Result of evaluating a condition: True, False or None (unknown), and the leaf that decided it."""
+    """A condition's value — True, False or None (unknown) — and the leaf that decided it."""
 
     value: bool | None
     fact: str | None = None  # the fact whose answer decided the outcome (first deciding leaf)

@@ -1,4 +1,4 @@
-"""Eligibility verdicts from facts: which rules pass, fail or lack an answer, and why (DESIGN §2.2)."""
+"""Eligibility verdicts from facts: which rules pass, fail or lack an answer, and why (§2.2)."""
 
 from __future__ import annotations
 
@@ -123,9 +123,7 @@ def age_at(born: dt.date, day: dt.date) -> int:
 
 def judge(campaign: Campaign, rule: Rule, facts: Mapping[str, Any]) -> Reason | None:
     """One rule's outcome on `facts`; None when the rule does not apply."""
-    applies = (
-        evaluate(rule.when, facts, campaign.ordinal).value if rule.when is not None else True
-    )
+    applies = evaluate(rule.when, facts, campaign.ordinal).value if rule.when is not None else True
     if applies is False:
         return None
     out = evaluate(rule.require, facts, campaign.ordinal)
@@ -164,7 +162,9 @@ def assess(campaign: Campaign, category_id: str, answers: Mapping[str, Any]) -> 
     )
 
 
-def hard_failures(campaign: Campaign, category_id: str, answers: Mapping[str, Any]) -> list[Reason]:
+def hard_failures(
+    campaign: Campaign, category_id: str, answers: Mapping[str, Any]
+) -> list[Reason]:
     """Hard rules already failed by the answers so far (to stop a self-check early)."""
     facts = effective_facts(campaign, category_id, answers)
     out = []

@@ -58,7 +58,7 @@ class ConsoleChannel:
         return render_replies(self._handle(line), show_keys=self.show_keys)
 
     def run(self, stdin: TextIO | None = None) -> int:
-        """Converse until end of input (or Ctrl-C / Ctrl-D in a terminal); returns the exit code."""
+        """Converse until end of input (Ctrl-C / Ctrl-D in a terminal); return the exit code."""
         stdin = stdin if stdin is not None else sys.stdin
         interactive = stdin.isatty() and self.out.isatty()
         self._print(self.open())

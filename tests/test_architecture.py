@@ -41,10 +41,14 @@ def _violations(path: Path) -> list[str]:
             func = node.func
             if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS:
                 found.append(f"{path.name}:{node.lineno} calls {func.id}()")
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name | ast.Attribute):
+            if isinstance(func, ast.Attribute) and isinstance(
+                func.value, ast.Name | ast.Attribute
+            ):
                 owner = func.value.id if isinstance(func.value, ast.Name) else func.value.attr
                 if (owner, func.attr) in FORBIDDEN_ATTRS:
-                    found.append(f"{path.name}:{node.lineno} reads the clock ({owner}.{func.attr})")
+                    found.append(
+                        f"{path.name}:{node.lineno} reads the clock ({owner}.{func.attr})"
+                    )
     return found
 
 

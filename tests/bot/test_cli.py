@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support.process import awardbot_env, run_awardbot
 
 from bot.cli import main
-from support.process import awardbot_env, run_awardbot
 
 TECH_EXPERT_OK = {
     "works_in_jilin": True, "frontline_skill_position": True, "is_unit_head": False,
@@ -90,7 +90,8 @@ def test_bad_answers_are_one_line_and_exit_2(
     code, out, err = check(capsys, tmp_path, answers)
     assert code == 2
     assert out == ""
-    assert err.count("\n") == 1 and err.startswith("awardbot: ")
+    assert err.count("\n") == 1
+    assert err.startswith("awardbot: ")
     assert message in err
 
 
@@ -117,7 +118,8 @@ def test_bad_command_lines_are_one_line_and_exit_2(
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.count("\n") == 1 and err.startswith("awardbot: ")
+    assert err.count("\n") == 1
+    assert err.startswith("awardbot: ")
     assert message in err
 
 
@@ -153,7 +155,8 @@ def test_broken_campaign_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = awardbot_env(tmp_path / "x.db", AWARDBOT_CAMPAIGNS_DIR=str(tmp_path / "camps"))
     done = run_awardbot(["campaigns"], cwd=tmp_path, env=env)
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "bad.yaml" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "bad.yaml" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -162,5 +165,6 @@ def test_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env["AWARDBOT_DATABASE_URL"] = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"
     done = run_awardbot(["console"], cwd=tmp_path, env=env, stdin="")
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
     assert "secret" not in done.stderr

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.console_harness import ConsoleHarness
+from support.rule_cases import CASES, Case, campaigns, stored_answers
 
 from bot.cli import main
 from conversations.campaign import Campaign
 from conversations.eligibility import effective_facts, is_relevant
 from storage.store import Store
-from support.console_harness import ConsoleHarness
-from support.rule_cases import CASES, Case, campaigns, stored_answers
 
 
 def answerable(case: Case) -> bool:

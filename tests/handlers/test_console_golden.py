@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from storage.store import Store
-from bot.catalog import load_catalog
 from support.console_harness import CAMPAIGNS, ConsoleHarness
 
+from bot.catalog import load_catalog
+from storage.store import Store
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FILES = sorted(GOLDEN.glob("console_*.txt"))
