@@ -1,0 +1,125 @@
+"""Schema migrations: ordered, numbered steps applied when the store starts, under a lock.
+
+Why this and not Alembic:
+- Nothing for users to run. The bot is installed and started; `Store(url)` brings the schema up
+  to date on the way in. There is no `alembic upgrade head` to forget, no `alembic.ini`, no
+  script directory to ship, and no autogenerate step whose output someone must review.
+- One code path for SQLite and PostgreSQL. A step is a Python function over a SQLAlchemy
+  `Connection`, run by the same code on both databases (the default SQLite file and the shared
+  PostgreSQL server of a scaled-out deployment).
+- Safe with many workers starting at once. All of it — read `schema_version`, apply the steps
+  above it, write the new number — is ONE transaction holding a lock: `pg_advisory_xact_lock`
+  with a fixed key on PostgreSQL (DDL is transactional there), `BEGIN IMMEDIATE` on SQLite (the
+  caller's transaction, which takes the database's write lock; DDL is transactional in SQLite
+  too). A second process waits, then finds nothing left to do; a crash mid-way leaves nothing
+  half-applied.
+- The schema is small. If it grows a need for branching histories or offline SQL scripts,
+  Alembic can adopt this schema then (`alembic stamp`).
+
+Rules for steps: never edit a released step; append a new one with the next number. Step 1
+defines its tables here, frozen, rather than from `storage.tables` (which is the *current*
+schema): a fresh database replays every step, so step 1 must keep building the version-1 schema
+after the models move on. A contract test checks the migrated schema against the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storage.tables import schema_version
+
+# Key of the PostgreSQL advisory lock that serializes migrations (database-wide; any other
+# advisory lock of this project must use a different key). "awbmigr1" as a big-endian int64.
+MIGRATION_LOCK_KEY = int.from_bytes(b"awbmigr1", "big", signed=True)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was migrated by a newer version of the bot than this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    number: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _step_1(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "users",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("channel", sa.String, nullable=False),
+        sa.Column("external_id", sa.String, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=False), nullable=False),
+        sa.UniqueConstraint("channel", "external_id", name="uq_users_channel_external_id"),
+    )
+    sa.Table(
+        "conversation_sessions",
+        md,
+        sa.Column(
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=False), nullable=False),
+    )
+    sa.Table(
+        "selfcheck_results",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("campaign", sa.String, nullable=False),
+        sa.Column("category", sa.String, nullable=False),
+        sa.Column("verdict", sa.String, nullable=False),
+        sa.Column("result", sa.Text, nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=False), nullable=False),
+    )
+    md.create_all(conn, checkfirst=False)
+
+
+STEPS: tuple[Step, ...] = (Step(1, "users, conversation_sessions, selfcheck_results", _step_1),)
+LATEST = STEPS[-1].number
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the schema up to `LATEST`; returns the version the database is at afterwards.
+
+    The caller runs this inside a transaction and commits it. On SQLite that transaction must have
+    begun with `BEGIN IMMEDIATE` (the store's write engine does so); on PostgreSQL this takes the
+    advisory lock itself, which the commit releases.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+    # schema_version itself is the one table created outside the steps: it is how we know
+    # which steps ran. It never changes shape.
+    schema_version.create(conn, checkfirst=True)
+    current = conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none() or 0
+    if current > LATEST:
+        raise SchemaTooNewError(
+            f"数据库结构版本 {current} 比本程序支持的 {LATEST} 新，请升级程序"
+            f" (database schema version {current} is newer than this program's {LATEST})"
+        )
+    pending = [step for step in STEPS if step.number > current]
+    for step in pending:
+        step.apply(conn)
+    if pending and current == 0:
+        conn.execute(sa.insert(schema_version).values(id=1, version=LATEST))
+    elif pending:
+        conn.execute(sa.update(schema_version).values(version=LATEST))
+    return LATEST

@@ -1,0 +1,338 @@
+"""The conversation store: one locked transaction per conversation step, SQLite or PostgreSQL.
+
+`Store(url)` connects and migrates. `with store.conversation(key) as tx:` locks that user's
+conversation, loads its state, and commits whatever the block saved in one transaction; two blocks
+for the same key never interleave, whether they run in threads of one process or in several
+processes (STYLE.md, "One conversation at a time").
+
+How the lock is taken (DESIGN §5):
+- SQLite: every writing transaction starts with `BEGIN IMMEDIATE`, which takes the database's
+  write lock up front (the pysqlite driver's own BEGIN handling is switched off so we can).
+  Writers queue on the busy timeout; WAL lets readers carry on meanwhile.
+- PostgreSQL: get-or-create the user row, then `SELECT ... FOR UPDATE` it, before the session is
+  read; the row lock is held until commit. Other users are not blocked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from conversations.keys import ConversationKey
+from storage import migrations
+from storage.tables import (
+    SelfCheckResult,
+    conversation_sessions,
+    dumps_json,
+    selfcheck_results,
+    users,
+    utcnow,
+)
+
+SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 10
+# Execution option read by the SQLite `begin` hook: how the transaction starts.
+_SQLITE_BEGIN = "awardbot_sqlite_begin"
+
+
+class StoreError(Exception):
+    """The store cannot work: bad URL, database unreachable, schema problem. One-line message."""
+
+
+class ConversationTx:
+    """One conversation's locked transaction; `state` is what was loaded (None: no session)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        user_id: int,
+        state: dict[str, Any] | None,
+        version: int,
+        db_error: Callable[[SQLAlchemyError], StoreError],
+    ) -> None:
+        self._conn = conn
+        self._db_error = db_error
+        self._user_id = user_id
+        self.state = state
+        self.version = version  # 0 when there is no session row
+
+    def save(self, state: dict[str, Any] | None) -> None:
+        """Store the new state (committed when the block ends); None deletes the session.
+
+        The dict is serialized now, so later changes to it are not saved, and `self.state`
+        becomes what a later load will return (JSON: tuples come back as lists).
+        """
+        if state is None:
+            if self.version:
+                self._execute(
+                    sa.delete(conversation_sessions).where(
+                        conversation_sessions.c.user_id == self._user_id
+                    )
+                )
+            self.state, self.version = None, 0
+            return
+        text = dumps_json(state)  # now: a state that is not JSON fails here, as a TypeError
+        # Bound as plain text: it is serialized already (JSONText would do it again).
+        values = {"state": sa.type_coerce(text, sa.Text), "updated_at": utcnow()}
+        if self.version:
+            self._execute(
+                sa.update(conversation_sessions)
+                .where(conversation_sessions.c.user_id == self._user_id)
+                .values(version=conversation_sessions.c.version + 1, **values)
+            )
+        else:
+            self._execute(
+                sa.insert(conversation_sessions).values(user_id=self._user_id, version=1, **values)
+            )
+        self.state, self.version = json.loads(text), self.version + 1
+
+    def add_result(
+        self,
+        *,
+        campaign: str,
+        category: str,
+        verdict: str,
+        result: dict[str, Any],
+        completed_at: datetime,
+    ) -> None:
+        """Record a completed self-check (committed with the state when the block ends)."""
+        if completed_at.tzinfo is None or completed_at.utcoffset() is None:
+            raise ValueError("completed_at must be timezone-aware")
+        text = dumps_json(result)  # now: a result that is not JSON fails here, as a TypeError
+        self._execute(
+            sa.insert(selfcheck_results).values(
+                user_id=self._user_id,
+                campaign=campaign,
+                category=category,
+                verdict=verdict,
+                result=sa.type_coerce(text, sa.Text),
+                completed_at=completed_at,
+            )
+        )
+
+    def _execute(self, statement: sa.Executable) -> None:
+        try:
+            self._conn.execute(statement)
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
+
+
+class Store:
+    """Users' conversation state and self-check results in SQLite (default) or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        """Connect and migrate: the schema is created or upgraded automatically at start."""
+        parsed = _parse_url(url)
+        self._safe_url = parsed.render_as_string(hide_password=True)
+        self._password = parsed.password
+        self._engine = _create_engine(parsed)
+        # Same pool, but SQLite transactions begin IMMEDIATE: the write lock, taken up front.
+        self._write_engine = self._engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        try:
+            self._migrate()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _migrate(self) -> None:
+        try:
+            conn = self._write_engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"无法连接数据库 {self._safe_url} "
+                f"(cannot connect to database {self._safe_url}: {self._reason(exc)})"
+            ) from exc
+        with conn:
+            try:
+                with conn.begin():
+                    migrations.migrate(conn)
+            except migrations.SchemaTooNewError as exc:
+                raise StoreError(str(exc)) from None
+            except SQLAlchemyError as exc:
+                raise StoreError(
+                    f"数据库结构升级失败 {self._safe_url} "
+                    f"(schema migration failed on {self._safe_url}: {self._reason(exc)})"
+                ) from exc
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: "sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    @contextmanager
+    def conversation(self, key: ConversationKey) -> Iterator[ConversationTx]:
+        """Lock this user's conversation, load it, and commit what the block saved in ONE
+        transaction.
+
+        Two blocks for the same key never interleave — across threads and across processes.
+        An exception inside the block rolls everything back and re-raises.
+        """
+        with self._write_engine.connect() as conn:
+            try:
+                conn.begin()
+                tx = self._lock_and_load(conn, key)
+            except SQLAlchemyError as exc:
+                raise self._db_error(exc) from exc
+            try:
+                yield tx
+            except BaseException:
+                conn.rollback()
+                raise
+            try:
+                conn.commit()
+            except SQLAlchemyError as exc:
+                raise self._db_error(exc) from exc
+
+    def load_state(self, key: ConversationKey) -> dict[str, Any] | None:
+        """The saved state of this conversation, or None; a read-only peek that takes no lock."""
+        query = (
+            sa.select(conversation_sessions.c.state)
+            .join_from(users, conversation_sessions)
+            .where(users.c.channel == key.channel, users.c.external_id == key.user_id)
+        )
+        try:
+            with self._engine.connect() as conn:
+                state: dict[str, Any] | None = conn.execute(query).scalar_one_or_none()
+                return state
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
+
+    def results(self, key: ConversationKey) -> list[SelfCheckResult]:
+        """This user's self-check results, oldest first."""
+        query = (
+            sa.select(selfcheck_results)
+            .join_from(selfcheck_results, users)
+            .where(users.c.channel == key.channel, users.c.external_id == key.user_id)
+            .order_by(selfcheck_results.c.completed_at, selfcheck_results.c.id)
+        )
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
+        return [SelfCheckResult(**row) for row in rows]
+
+    def close(self) -> None:
+        """Close the pooled connections (call once, at shutdown)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _lock_and_load(self, conn: Connection, key: ConversationKey) -> ConversationTx:
+        # Lock first (PostgreSQL: the user's row; SQLite already holds the database write lock),
+        # then read the session in a separate statement. Not one joined SELECT ... FOR UPDATE: in
+        # READ COMMITTED, a statement that waited for the row lock returns the locked row's new
+        # version but the joined session row from its old snapshot — a lost update.
+        lock = (
+            sa.select(users.c.id)
+            .where(users.c.channel == key.channel, users.c.external_id == key.user_id)
+            .with_for_update()
+        )
+        user_id = conn.execute(lock).scalar_one_or_none()
+        if user_id is None:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(
+                insert(users)
+                .values(channel=key.channel, external_id=key.user_id, created_at=utcnow())
+                # A concurrent first message of the same user may have inserted it: it then
+                # holds the row lock, and the select below waits for its commit.
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            )
+            user_id = conn.execute(lock).scalar_one()
+        session = conn.execute(
+            sa.select(conversation_sessions.c.state, conversation_sessions.c.version).where(
+                conversation_sessions.c.user_id == user_id
+            )
+        ).one_or_none()
+        if session is None:
+            return ConversationTx(conn, user_id, None, 0, self._db_error)
+        return ConversationTx(conn, user_id, session.state, session.version, self._db_error)
+
+    def _reason(self, exc: BaseException) -> str:
+        """The driver's message on one line, the password masked (in case it is echoed)."""
+        orig = getattr(exc, "orig", None) or exc
+        reason = " ".join(str(orig).split()) or type(orig).__name__
+        if self._password:
+            reason = reason.replace(str(self._password), "***")
+        return reason
+
+    def _db_error(self, exc: SQLAlchemyError) -> StoreError:
+        return StoreError(
+            f"数据库操作失败 (database error on {self._safe_url}: {self._reason(exc)})"
+        )
+
+
+def _parse_url(url: str) -> URL:
+    """Accept sqlite:///path and postgresql[+psycopg]:// URLs; anything else is a StoreError."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        # The text may hold a password: do not echo it.
+        raise StoreError(
+            "无法解析数据库地址 (cannot parse database URL: expected sqlite:///path/to/file.db "
+            f"or postgresql+psycopg://user@host/db): {type(exc).__name__}"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    in_memory = parsed.database in (None, "", ":memory:")
+    if backend == "sqlite" and driver in ("", "pysqlite") and not in_memory:
+        return parsed
+    safe = parsed.render_as_string(hide_password=True)
+    raise StoreError(
+        f"不支持的数据库地址 {safe} (unsupported database URL {safe}: "
+        "use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db)"
+    )
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    assert url.database is not None
+    try:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"无法创建数据库目录 (cannot create the database directory for {url.database}: "
+            f"{exc.strerror or exc})"
+        ) from None
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Turn off pysqlite's own BEGIN handling so `_on_begin` decides how transactions start
+        # (SQLAlchemy docs, "Transactions with SQLite and the sqlite3 driver").
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
