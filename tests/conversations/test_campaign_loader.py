@@ -296,13 +296,17 @@ def test_invalid_yaml_names_the_line() -> None:
     at = next(i for i, line in enumerate(lines) if line.startswith("id: "))
     lines[at] = "id: jl-skills-2022: oops"
     message = error_of("\n".join(lines) + "\n")
-    assert message == f"{SOURCE}: line {at + 1} invalid YAML: mapping values are not allowed here"
+    # libyaml says "… in this context", the pure-Python parser "… here": either is fine.
+    assert message.startswith(
+        f"{SOURCE}: line {at + 1} invalid YAML: mapping values are not allowed"
+    )
 
 
 def test_unclosed_bracket_is_invalid_yaml() -> None:
     message = error_of("id: x\ntitle: [第八届\n")
     assert message.startswith(f"{SOURCE}: line ")
-    assert " invalid YAML: expected ',' or ']'" in message
+    assert " invalid YAML: " in message
+    assert "expected ',' or ']'" in message
 
 
 def test_top_level_must_be_a_mapping() -> None:
