@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("campaigns", help="list campaigns and their categories")
+    sub.add_parser("keygen", help="print a new encryption key for AWARDBOT_SECRET_KEY")
 
     calendar = sub.add_parser("calendar", help="working-day calendar")
     cal_sub = calendar.add_subparsers(dest="calendar_command", required=True, parser_class=_Parser)
@@ -86,6 +87,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         raise CliError(str(exc)) from None
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "keygen":
+        from storage.crypto import Sealer
+
+        print(Sealer.new_key())
+        return 0
     if args.command == "calendar":
         return _calendar_end(args, settings.calendar_file)
     from bot.catalog import load_catalog
@@ -182,7 +188,9 @@ def _default_user() -> str:
 
 
 def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
+    from bot.keys import sealer_for
     from bot.runtime import Runtime
+    from bot.settings import SettingsError
     from conversations.engine import Engine
     from conversations.keys import Channel, ConversationKey
     from handlers.console import ConsoleChannel
@@ -192,8 +200,8 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
     if not user.strip() or len(user) > 64:
         raise CliError("--user: give a name of 1 to 64 characters")
     try:
-        store = Store(settings.database_url)
-    except StoreError as exc:
+        store = Store(settings.database_url, sealer=sealer_for(settings))
+    except (StoreError, SettingsError) as exc:
         raise CliError(str(exc)) from None
     try:
         engine = Engine(catalog, clock=lambda: dt.datetime.now(settings.timezone))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +19,11 @@ class SettingsError(Exception):
     """A setting has a value the bot cannot use; the message names it (one line)."""
 
 
+class Environment(StrEnum):
+    DEVELOPMENT = "development"  # a missing encryption key is generated into data/
+    PRODUCTION = "production"  # a missing encryption key refuses start
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -25,6 +31,9 @@ class Settings:
     calendar_file: Path
     timezone: ZoneInfo
     log_level: str
+    environment: Environment
+    secret_key: str | None  # Fernet keys, comma-separated, newest first
+    secret_key_file: Path  # where development keeps a generated key
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -61,10 +70,20 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
     level = get("AWARDBOT_LOG_LEVEL", "WARNING").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"AWARDBOT_LOG_LEVEL: {level!r} is not DEBUG, INFO, WARNING or ERROR")
+    env_name = get("AWARDBOT_ENV", Environment.DEVELOPMENT.value).lower()
+    try:
+        environment = Environment(env_name)
+    except ValueError:
+        raise SettingsError(
+            f"AWARDBOT_ENV: {env_name!r} is not development or production"
+        ) from None
     return Settings(
         database_url=get("AWARDBOT_DATABASE_URL", "sqlite:///data/awardbot.db"),
         campaigns_dir=campaigns_dir,
         calendar_file=calendar_file,
         timezone=timezone,
         log_level=level,
+        environment=environment,
+        secret_key=merged.get("AWARDBOT_SECRET_KEY") or None,
+        secret_key_file=Path(get("AWARDBOT_SECRET_KEY_FILE", "data/secret.key")),
     )

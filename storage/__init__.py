@@ -1,6 +1,6 @@
 """SQLModel tables and the conversation store: SQLite by default, PostgreSQL to scale out."""
 
-from storage.store import ConversationTx, Store, StoreError
-from storage.tables import SelfCheckResult
+from storage.crypto import Sealer, SealError
+from storage.store import ConversationTx, SelfCheckResult, Store, StoreError
 
-__all__ = ["ConversationTx", "SelfCheckResult", "Store", "StoreError"]
+__all__ = ["ConversationTx", "SealError", "Sealer", "SelfCheckResult", "Store", "StoreError"]

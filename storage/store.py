@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from conversations.keys import ConversationKey
 from storage import migrations
+from storage.crypto import Sealer, SealError
 from storage.tables import (
-    SelfCheckResult,
     conversation_sessions,
     dumps_json,
     selfcheck_results,
@@ -49,6 +50,19 @@ class StoreError(Exception):
     """The store cannot work: bad URL, database unreachable, schema problem. One-line message."""
 
 
+@dataclass(frozen=True, slots=True)
+class SelfCheckResult:
+    """One completed self-check as stored: the verdict and the assessment it came from."""
+
+    id: int
+    user_id: int
+    campaign: str
+    category: str
+    verdict: str
+    result: dict[str, Any]
+    completed_at: datetime
+
+
 class ConversationTx:
     """One conversation's locked transaction; `state` is what was loaded (None: no session)."""
 
@@ -59,8 +73,10 @@ class ConversationTx:
         state: dict[str, Any] | None,
         version: int,
         db_error: Callable[[SQLAlchemyError], StoreError],
+        sealer: Sealer,
     ) -> None:
         self._conn = conn
+        self._sealer = sealer
         self._db_error = db_error
         self._user_id = user_id
         self.state = state
@@ -82,8 +98,7 @@ class ConversationTx:
             self.state, self.version = None, 0
             return
         text = dumps_json(state)  # now: a state that is not JSON fails here, as a TypeError
-        # Bound as plain text: it is serialized already (JSONText would do it again).
-        values = {"state": sa.type_coerce(text, sa.Text), "updated_at": utcnow()}
+        values = {"state": self._sealer.seal(text), "updated_at": utcnow()}
         if self.version:
             self._execute(
                 sa.update(conversation_sessions)
@@ -115,7 +130,7 @@ class ConversationTx:
                 campaign=campaign,
                 category=category,
                 verdict=verdict,
-                result=sa.type_coerce(text, sa.Text),
+                result=self._sealer.seal(text),
                 completed_at=completed_at,
             )
         )
@@ -130,8 +145,12 @@ class ConversationTx:
 class Store:
     """Users' conversation state and self-check results in SQLite (default) or PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
-        """Connect and migrate: the schema is created or upgraded automatically at start."""
+    def __init__(self, url: str, *, sealer: Sealer) -> None:
+        """Connect and migrate: the schema is created or upgraded automatically at start.
+
+        `sealer` encrypts what users told the bot; the same keys must be given on every start.
+        """
+        self._sealer = sealer
         parsed = _parse_url(url)
         self._safe_url = parsed.render_as_string(hide_password=True)
         self._password = parsed.password
@@ -202,10 +221,10 @@ class Store:
         )
         try:
             with self._engine.connect() as conn:
-                state: dict[str, Any] | None = conn.execute(query).scalar_one_or_none()
-                return state
+                stored = conn.execute(query).scalar_one_or_none()
         except SQLAlchemyError as exc:
             raise self._db_error(exc) from exc
+        return None if stored is None else self._open(stored)
 
     def results(self, key: ConversationKey) -> list[SelfCheckResult]:
         """This user's self-check results, oldest first."""
@@ -220,7 +239,7 @@ class Store:
                 rows = conn.execute(query).mappings().all()
         except SQLAlchemyError as exc:
             raise self._db_error(exc) from exc
-        return [SelfCheckResult(**row) for row in rows]
+        return [SelfCheckResult(**{**row, "result": self._open(row["result"])}) for row in rows]
 
     def close(self) -> None:
         """Close the pooled connections (call once, at shutdown)."""
@@ -259,8 +278,16 @@ class Store:
             )
         ).one_or_none()
         if session is None:
-            return ConversationTx(conn, user_id, None, 0, self._db_error)
-        return ConversationTx(conn, user_id, session.state, session.version, self._db_error)
+            return ConversationTx(conn, user_id, None, 0, self._db_error, self._sealer)
+        state = self._open(session.state)
+        return ConversationTx(conn, user_id, state, session.version, self._db_error, self._sealer)
+
+    def _open(self, stored: str) -> dict[str, Any]:
+        try:
+            value: dict[str, Any] = json.loads(self._sealer.open(stored))
+        except SealError as exc:
+            raise StoreError(str(exc)) from None
+        return value
 
     def _reason(self, exc: BaseException) -> str:
         """The driver's message on one line, the password masked (in case it is echoed)."""

@@ -2,7 +2,8 @@
 
 The same definitions serve SQLite and PostgreSQL. Two column types keep both databases alike:
 `UTCDateTime` stores naive UTC (`TIMESTAMP WITHOUT TIME ZONE` / SQLite text) and hands back aware
-UTC datetimes; `JSONText` stores a dict as UTF-8 JSON text (Chinese kept as is, not `\\uXXXX`).
+UTC datetimes. What users told the bot (session state, results) is JSON sealed by
+`storage.crypto.Sealer`, kept as TEXT: the store seals on write and opens on read.
 These classes describe the *current* schema; `storage.migrations` builds it step by step.
 """
 
@@ -38,19 +39,6 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-class JSONText(sa.TypeDecorator[dict[str, Any]]):
-    """A dict stored as JSON text (TEXT on both databases, so both store exactly the same)."""
-
-    impl = sa.Text()
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
-        return None if value is None else dumps_json(value)
-
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Any:
-        return None if value is None else json.loads(value)
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -75,7 +63,7 @@ class ConversationSession(SQLModel, table=True):
     __tablename__ = "conversation_sessions"
 
     user_id: int = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
-    state: dict[str, Any] = Field(sa_type=JSONText)
+    state: str = Field(sa_type=sa.Text)  # sealed JSON
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -90,7 +78,7 @@ class SelfCheckResult(SQLModel, table=True):
     campaign: str
     category: str
     verdict: str
-    result: dict[str, Any] = Field(sa_type=JSONText)
+    result: str = Field(sa_type=sa.Text)  # sealed JSON
     completed_at: datetime = Field(sa_type=UTCDateTime)
 
 

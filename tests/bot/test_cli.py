@@ -168,3 +168,44 @@ def test_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
     assert "secret" not in done.stderr
+
+
+def test_production_without_a_key_refuses_to_start(tmp_path: Path) -> None:
+    env = awardbot_env(tmp_path / "x.db", AWARDBOT_ENV="production")
+    del env["AWARDBOT_SECRET_KEY"]
+    done = run_awardbot(["console"], cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "AWARDBOT_SECRET_KEY is required when AWARDBOT_ENV=production" in done.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_development_generates_a_private_key_once_with_a_warning(tmp_path: Path) -> None:
+    env = awardbot_env(tmp_path / "x.db")
+    del env["AWARDBOT_SECRET_KEY"]
+    first = run_awardbot(["console", "--user", "a"], cwd=tmp_path, env=env, stdin="1\n")
+    key_file = tmp_path / "data" / "secret.key"
+    assert first.returncode == 0
+    assert "generated a development key" in first.stderr
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    second = run_awardbot(["console", "--user", "a"], cwd=tmp_path, env=env)
+    assert second.returncode == 0
+    assert second.stderr == ""
+    assert "欢迎回来" in second.stdout  # the same key read back what the first run saved
+
+
+def test_a_malformed_key_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = awardbot_env(tmp_path / "x.db", AWARDBOT_SECRET_KEY="hunter2")
+    done = run_awardbot(["console"], cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "AWARDBOT_SECRET_KEY" in done.stderr
+
+
+def test_keygen_prints_a_usable_key(capsys: pytest.CaptureFixture[str]) -> None:
+    from storage.crypto import Sealer
+
+    assert main(["keygen"]) == 0
+    key = capsys.readouterr().out.strip()
+    sealer = Sealer.from_setting(key)
+    assert sealer.open(sealer.seal("是")) == "是"

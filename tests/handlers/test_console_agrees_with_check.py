@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from support.console_harness import ConsoleHarness
+from support.keys import TEST_SEALER
 from support.rule_cases import CASES, Case, campaigns, stored_answers
 
 from bot.cli import main
@@ -89,7 +90,7 @@ def check_verdict(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     db = tmp_path_factory.mktemp("agree") / "agree.db"
-    s = Store(f"sqlite:///{db}")
+    s = Store(f"sqlite:///{db}", sealer=TEST_SEALER)
     yield s
     s.close()
 

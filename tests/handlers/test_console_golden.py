@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support.console_harness import CAMPAIGNS, ConsoleHarness
+from support.keys import TEST_SEALER
 
 from bot.catalog import load_catalog
 from storage.store import Store
@@ -26,7 +27,7 @@ def inputs_of(text: str) -> list[str]:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_golden_transcript(path: Path, tmp_path: Path, update_golden: bool) -> None:
     expected = path.read_text(encoding="utf-8")
-    store = Store(f"sqlite:///{tmp_path / 'golden.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'golden.db'}", sealer=TEST_SEALER)
     try:
         console = ConsoleHarness(store)
         console.open()

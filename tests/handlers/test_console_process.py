@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from support.keys import TEST_SEALER
 from support.process import LiveConsole, awardbot_env, run_awardbot
 
 GRAND_ANSWERS = [
@@ -30,7 +31,7 @@ def saved_state(db: Path, user: str) -> dict[str, object]:
             (user,),
         ).fetchone()
     assert row is not None, "no saved session"
-    return json.loads(row[0])
+    return json.loads(TEST_SEALER.open(row[0]))
 
 
 def test_pipe_mode_numbers_choices_and_exits_0_at_end_of_input(tmp_path: Path) -> None:
@@ -77,6 +78,10 @@ def test_killed_process_resumes_at_the_same_question_with_answers_kept(tmp_path:
     second.expect("[verdict] eligible")
     assert second.close() == 0
     assert "Traceback" not in second.errors
+    # Answers (disciplinary ones among them) are encrypted at rest: none is in the file in clear.
+    dump = b"".join(p.read_bytes() for p in tmp_path.glob("bot.db*"))
+    for clear in (b"has_disciplinary_sanction", b"senior_technician", b"answers", "是".encode()):
+        assert clear not in dump
 
 
 HOSTILE = [

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from support.keys import TEST_SEALER
 
 from storage.store import Store
 
@@ -66,7 +67,7 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+    s = Store(store_url, sealer=TEST_SEALER)
     try:
         yield s
     finally:

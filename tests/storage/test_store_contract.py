@@ -16,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
+from support.keys import TEST_KEY, TEST_SEALER
 
 from conversations.keys import ConversationKey
 from storage import migrations
+from storage.crypto import Sealer, SealError
 from storage.store import Store, StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,12 @@ def _session_row(raw: sa.Engine, key: ConversationKey) -> tuple[str, int] | None
     return None if row is None else (row.state, row.version)
 
 
+def _opened_row(raw: sa.Engine, key: ConversationKey) -> tuple[str, int] | None:
+    """The session row as stored, its state opened with the test key."""
+    row = _session_row(raw, key)
+    return None if row is None else (TEST_SEALER.open(row[0]), row[1])
+
+
 def _bump(store: Store, key: ConversationKey) -> None:
     """Read-modify-write with a pause in between: loses updates unless the store locks."""
     with store.conversation(key) as tx:
@@ -65,7 +73,7 @@ def _bump(store: Store, key: ConversationKey) -> None:
 def _bump_in_process(url: str, barrier: multiprocessing.synchronize.Barrier, rounds: int) -> None:
     barrier.wait()  # all start (and migrate the fresh database) at once
     try:
-        store = Store(url)
+        store = Store(url, sealer=TEST_SEALER)
     except BaseException:
         barrier.abort()  # the others fail now instead of waiting out the barrier's timeout
         raise
@@ -92,8 +100,11 @@ def test_saved_state_round_trips_with_chinese_text(store: Store, raw: sa.Engine)
     with store.conversation(KEY) as tx:
         assert tx.state == STATE
     assert store.load_state(KEY) == STATE
-    text, _ = _session_row(raw, KEY) or ("", 0)
-    assert "吉林省长春市第一中学" in text  # stored as UTF-8 text, not \\u escapes
+    sealed, _ = _session_row(raw, KEY) or ("", 0)
+    assert sealed.startswith("fernet:")  # encrypted at rest ...
+    assert "吉林省" not in sealed
+    assert "长春" not in sealed
+    assert "吉林省长春市第一中学" in TEST_SEALER.open(sealed)  # ... as UTF-8 JSON, not \\u escapes
 
 
 def test_save_snapshots_the_state(store: Store) -> None:
@@ -114,7 +125,7 @@ def test_version_goes_up_by_one_per_save(store: Store, raw: sa.Engine) -> None:
     with store.conversation(KEY) as tx:
         assert tx.version == 3
     assert versions == [1, 2, 3]
-    assert _session_row(raw, KEY) == ('{"i":2}', 3)
+    assert _opened_row(raw, KEY) == ('{"i":2}', 3)
 
 
 def test_save_none_deletes_the_session(store: Store, raw: sa.Engine) -> None:
@@ -124,12 +135,12 @@ def test_save_none_deletes_the_session(store: Store, raw: sa.Engine) -> None:
         tx.save(None)
         assert tx.state is None
 
-    assert _session_row(raw, KEY) is None
+    assert _opened_row(raw, KEY) is None
     assert store.load_state(KEY) is None
     with store.conversation(KEY) as tx:
         assert tx.state is None
         tx.save({"again": True})  # a new session starts over at version 1
-    assert _session_row(raw, KEY) == ('{"again":true}', 1)
+    assert _opened_row(raw, KEY) == ('{"again":true}', 1)
 
 
 def test_exception_in_block_rolls_everything_back(store: Store, raw: sa.Engine) -> None:
@@ -151,7 +162,7 @@ def test_exception_in_block_rolls_everything_back(store: Store, raw: sa.Engine) 
         raise Boom
 
     assert store.load_state(KEY) == {"step": "before"}
-    assert _session_row(raw, KEY) == ('{"step":"before"}', 1)
+    assert _opened_row(raw, KEY) == ('{"step":"before"}', 1)
     assert store.results(KEY) == []
 
 
@@ -244,7 +255,7 @@ def test_starting_twice_migrates_once(store: Store, store_url: str, raw: sa.Engi
         tx.save({"kept": True})
     store.close()
 
-    with Store(store_url) as again:
+    with Store(store_url, sealer=TEST_SEALER) as again:
         assert again.load_state(KEY) == {"kept": True}
     with raw.connect() as conn:
         versions = conn.execute(sa.text("SELECT id, version FROM schema_version")).all()
@@ -257,7 +268,7 @@ def test_stores_starting_at_once_migrate_once(store_url: str, raw: sa.Engine) ->
 
     def start() -> None:
         barrier.wait()
-        Store(store_url).close()
+        Store(store_url, sealer=TEST_SEALER).close()
 
     with ThreadPoolExecutor(max_workers=starters) as pool:
         for future in [pool.submit(start) for _ in range(starters)]:
@@ -327,7 +338,7 @@ def test_processes_on_one_key_never_interleave(
         worker.join(timeout=60)
     assert [worker.exitcode for worker in workers] == [0] * processes
 
-    with Store(store_url) as store:
+    with Store(store_url, sealer=TEST_SEALER) as store:
         assert store.load_state(KEY) == {"count": processes * rounds}
 
 
@@ -343,7 +354,7 @@ def test_processes_on_one_key_never_interleave(
 )
 def test_unsupported_url_is_a_store_error(url: str) -> None:
     with pytest.raises(StoreError) as caught:
-        Store(url)
+        Store(url, sealer=TEST_SEALER)
     message = str(caught.value)
     assert "\n" not in message
     assert "s3cret" not in message
@@ -353,7 +364,7 @@ def test_unsupported_url_is_a_store_error(url: str) -> None:
 def test_unreachable_postgres_is_a_one_line_store_error() -> None:
     url = "postgresql+psycopg://bot:s3cret@127.0.0.1:1/awards"
     with pytest.raises(StoreError) as caught:
-        Store(url)
+        Store(url, sealer=TEST_SEALER)
     message = str(caught.value)
     assert "\n" not in message
     assert "s3cret" not in message
@@ -363,7 +374,7 @@ def test_unreachable_postgres_is_a_one_line_store_error() -> None:
 
 def test_postgresql_url_without_driver_uses_psycopg(postgres_url: str) -> None:
     plain = make_url(postgres_url).set(drivername="postgresql")
-    with Store(plain.render_as_string(hide_password=False)) as store:
+    with Store(plain.render_as_string(hide_password=False), sealer=TEST_SEALER) as store:
         assert store.dialect == "postgresql"
         with store.conversation(KEY) as tx:
             tx.save({"ok": True})
@@ -379,8 +390,40 @@ def test_sqlite_file_is_created_in_wal_mode(
         monkeypatch.chdir(tmp_path)
     else:
         path = tmp_path / path
-    with Store(f"sqlite:///{path}") as store:
+    with Store(f"sqlite:///{path}", sealer=TEST_SEALER) as store:
         assert store.dialect == "sqlite"
     with sqlite3.connect(tmp_path / "not" / "yet" / "there" / "awardbot.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
+
+
+def test_a_different_key_cannot_read_and_says_so(store_url: str, store: Store) -> None:
+    with store.conversation(KEY) as tx:
+        tx.save(STATE)
+    with Store(store_url, sealer=Sealer([Sealer.new_key()])) as other:
+        with pytest.raises(StoreError, match="wrong AWARDBOT_SECRET_KEY") as caught:
+            other.load_state(KEY)
+        assert "\n" not in str(caught.value)
+        with pytest.raises(StoreError), other.conversation(KEY):
+            pass
+
+
+def test_a_rotated_key_list_reads_old_values_and_seals_with_the_new_key(
+    store_url: str, store: Store
+) -> None:
+    with store.conversation(KEY) as tx:
+        tx.save(STATE)
+    new_key = Sealer.new_key()
+    with (
+        Store(store_url, sealer=Sealer([new_key, TEST_KEY])) as rotated,
+        rotated.conversation(KEY) as tx,
+    ):
+        assert tx.state == STATE
+        tx.save({"rotated": True})
+    with Store(store_url, sealer=Sealer([new_key])) as new_only:
+        assert new_only.load_state(KEY) == {"rotated": True}
+
+
+def test_a_malformed_key_is_refused() -> None:
+    with pytest.raises(SealError, match="Fernet"):
+        Sealer(["not-a-key"])

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from support.keys import TEST_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,10 +20,11 @@ def awardbot_env(db_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWARDBOT_")}
     env.update(
         AWARDBOT_DATABASE_URL=f"sqlite:///{db_path}",
+        AWARDBOT_SECRET_KEY=TEST_KEY,
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -1,0 +1,58 @@
+"""Encryption at rest for what users tell the bot (answers, verdicts): Fernet tokens.
+
+Conversation state and self-check results hold sensitive personal data — disciplinary answers,
+birth dates, later ID numbers and phones (DESIGN §6) — so the store writes them sealed and reads
+them back opened. Keys are Fernet keys (32 random bytes, URL-safe base64). Several keys may be
+given, newest first: the first seals, every one can open, so a key can be rotated without losing
+what was sealed with the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+PREFIX = "fernet:"  # marks a sealed value, so a plain one is never mistaken for it
+
+
+class SealError(Exception):
+    """A key is malformed, or a stored value cannot be opened with the keys given."""
+
+
+class Sealer:
+    """Seals and opens text with one or more Fernet keys (the first one seals)."""
+
+    def __init__(self, keys: Sequence[str | bytes]) -> None:
+        if not keys:
+            raise SealError("no encryption key given")
+        try:
+            self._fernet = MultiFernet([Fernet(k) for k in keys])
+        except (ValueError, TypeError):
+            raise SealError(
+                "加密密钥格式不对：应为 Fernet 密钥（32 字节的 URL 安全 base64）"
+                "(malformed key: expected a Fernet key, 32 url-safe base64-encoded bytes)"
+            ) from None
+
+    @classmethod
+    def from_setting(cls, value: str) -> Sealer:
+        """Keys from a setting: comma-separated, newest first."""
+        return cls([k.strip() for k in value.split(",") if k.strip()])
+
+    @staticmethod
+    def new_key() -> str:
+        return Fernet.generate_key().decode("ascii")
+
+    def seal(self, text: str) -> str:
+        return PREFIX + self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def open(self, stored: str) -> str:
+        if not stored.startswith(PREFIX):
+            raise SealError("stored value is not sealed (was it written without encryption?)")
+        try:
+            return self._fernet.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise SealError(
+                "无法解密已保存的数据：密钥不对 (cannot decrypt stored data: wrong "
+                "AWARDBOT_SECRET_KEY? keep the key that sealed it in the list)"
+            ) from None
