@@ -209,3 +209,41 @@ def test_keygen_prints_a_usable_key(capsys: pytest.CaptureFixture[str]) -> None:
     key = capsys.readouterr().out.strip()
     sealer = Sealer.from_setting(key)
     assert sealer.open(sealer.seal("是")) == "是"
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"birth_date": "1990-02-30"}, "birth_date: '1990-02-30' 不是有效值"),
+        ({"birth_date": "30/02/1990"}, "ISO 日期"),
+        ({"id_number": "220104199001010025"}, "校验位不符"),
+        ({"age": 30}, "'age' is derived"),
+        ({"person_type": "astronaut"}, "person_type: 'astronaut'"),
+    ],
+)
+def test_bad_employment_answers_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, answers: object, message: str
+) -> None:
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps(answers), encoding="utf-8")
+    argv = ["check", "--campaign", "jl-employment-2022", "--category", "migrant_individual"]
+    assert main([*argv, "--answers", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert message in err
+
+
+def test_age_is_derived_from_the_id_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from conversations.idnumber import check_digit
+
+    body = "22010419610315002"  # 61 on the campaign's as_of date (2022-12-01)
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps({"id_number": body + check_digit(body)}), encoding="utf-8")
+    argv = ["check", "--campaign", "jl-employment-2022", "--category", "migrant_individual"]
+    assert main([*argv, "--answers", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == "ineligible"
+    assert [(r["fact"], r["value"]) for r in result["reasons"]] == [("age", 61)]
