@@ -439,11 +439,27 @@ class Engine:
         return SessionState(started_at=now, updated_at=now)
 
     def _load(self, saved: dict[str, Any]) -> SessionState:
+        """The saved state, made to fit the campaigns as they are now.
+
+        Campaign files can change while conversations are open (a question removed, a category
+        renamed): the conversation then goes on from the nearest point that still exists, with
+        every answer kept.
+        """
         state = SessionState.model_validate(saved)
-        # A campaign removed or renamed since the session was saved: start again, losing nothing
-        # the user could still use (the answers belonged to a campaign that no longer exists).
         if state.campaign is not None and state.campaign not in self.catalog:
-            return self._new_state()
+            return self._new_state()  # the answers belonged to a campaign that no longer exists
+        if state.campaign is None:
+            state.stage = Stage.CAMPAIGN
+            return state
+        campaign = self._campaign(state)
+        if state.category not in {c.id for c in campaign.categories}:
+            state.stage, state.category, state.question = Stage.CATEGORY, None, None
+            return state
+        asked = campaign.category(_req(state.category)).questions
+        if state.stage in (Stage.QUESTION, Stage.STOPPED) and state.question not in asked:
+            pending = self._pending_questions(state)
+            state.stage = Stage.QUESTION if pending else Stage.SUMMARY
+            state.question = pending[0] if pending else None
         return state
 
     def _campaign(self, state: SessionState) -> Campaign:

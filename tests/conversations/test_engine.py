@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conversations.campaign import Catalog, parse_campaign
 from conversations.engine import Engine, Inbound, Reply, Step
@@ -274,3 +275,31 @@ def test_person_type_offers_only_the_category_kinds(category: str, offered: list
     d.send("3")  # a third option exists in the fact, but not in this category
     assert d.asking == "person_type"
     assert "1–2" in d.texts()
+
+
+def test_a_saved_session_survives_a_changed_campaign_file() -> None:
+    d = Driver()
+    to_grand_award(d)
+    d.send("是")
+    d.send("是")
+    assert d.asking == "is_unit_head"
+    path = ROOT / "campaigns" / "jl-skills-2022.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    grand = data["categories"][0]
+    grand["questions"].remove("is_unit_head")  # the pending question is gone
+    data["rules"] = [r for r in data["rules"] if r["id"] != "not_unit_head"]
+    changed = parse_campaign(yaml.safe_dump(data, allow_unicode=True), "changed.yaml")
+    others = [c for c in load_catalog() if c.id != changed.id]
+    engine = Engine(Catalog([*others, changed]), clock=lambda: NOW)
+    step = engine.start(d.state)
+    assert step.replies[-1].key == "is_retired"  # the next question that still exists
+    assert step.state["answers"] == {"works_in_jilin": True, "frontline_skill_position": True}
+
+    grand["id"] = "renamed_category"
+    for rule in data["rules"]:
+        rule["categories"] = [
+            "renamed_category" if c == "skills_grand_award" else c for c in rule["categories"]
+        ]
+    renamed = parse_campaign(yaml.safe_dump(data, allow_unicode=True), "renamed.yaml")
+    engine = Engine(Catalog([*others, renamed]), clock=lambda: NOW)
+    assert engine.start(d.state).replies[-1].key == "category"
