@@ -81,6 +81,12 @@ class ConversationTx:
         self._user_id = user_id
         self.state = state
         self.version = version  # 0 when there is no session row
+        self.user_id = user_id
+
+    @property
+    def connection(self) -> Connection:
+        """The locked transaction itself, for writes that must commit with the state."""
+        return self._conn
 
     def save(self, state: dict[str, Any] | None) -> None:
         """Store the new state (committed when the block ends); None deletes the session.
@@ -211,6 +217,45 @@ class Store:
                 conn.commit()
             except SQLAlchemyError as exc:
                 raise self._db_error(exc) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction for repositories (identity, nominations, outbox, ...).
+
+        SQLite begins it IMMEDIATE (the write lock, up front); committed when the block ends,
+        rolled back if it raises. Database errors surface as StoreError.
+        """
+        with self._write_engine.connect() as conn:
+            try:
+                conn.begin()
+            except SQLAlchemyError as exc:
+                raise self._db_error(exc) from exc
+            try:
+                yield conn
+            except SQLAlchemyError as exc:
+                conn.rollback()
+                raise self._db_error(exc) from exc
+            except BaseException:
+                conn.rollback()
+                raise
+            try:
+                conn.commit()
+            except SQLAlchemyError as exc:
+                raise self._db_error(exc) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads that take no lock."""
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals and opens personal data stored by repositories."""
+        return self._sealer
 
     def load_state(self, key: ConversationKey) -> dict[str, Any] | None:
         """The saved state of this conversation, or None; a read-only peek that takes no lock."""

@@ -427,3 +427,26 @@ def test_a_rotated_key_list_reads_old_values_and_seals_with_the_new_key(
 def test_a_malformed_key_is_refused() -> None:
     with pytest.raises(SealError, match="Fernet"):
         Sealer(["not-a-key"])
+
+
+def test_transaction_commits_or_rolls_back(store: Store) -> None:
+    with store.transaction() as conn:
+        conn.execute(sa.text("CREATE TABLE probe (n INTEGER)"))
+        conn.execute(sa.text("INSERT INTO probe VALUES (1)"))
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute(sa.text("INSERT INTO probe VALUES (2)"))
+        raise RuntimeError("boom")
+    with store.reading() as conn:
+        assert conn.execute(sa.text("SELECT n FROM probe")).scalars().all() == [1]
+
+
+def test_a_conversation_step_and_other_writes_commit_together(store: Store) -> None:
+    with store.transaction() as conn:
+        conn.execute(sa.text("CREATE TABLE side (n INTEGER)"))
+    with pytest.raises(RuntimeError), store.conversation(KEY) as tx:
+        tx.save({"step": 1})
+        tx.connection.execute(sa.text("INSERT INTO side VALUES (1)"))
+        raise RuntimeError("crash before commit")
+    assert store.load_state(KEY) is None
+    with store.reading() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM side")).scalar_one() == 0
