@@ -10,7 +10,7 @@ import unicodedata
 
 import phonenumbers
 
-# GB 32100-2015: 18 characters from this alphabet (no I, O, Z, S, V), check digit over the first 17.
+# GB 32100-2015: 18 characters from this alphabet (no I O Z S V); the 18th checks the first 17.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -37,7 +37,8 @@ def parse_uscc(text: str) -> str:
     bad = sorted({c for c in value if c not in USCC_ALPHABET})
     if bad:
         raise ValidationError(
-            f"统一社会信用代码中不能有 {'、'.join(bad)}（只用数字和除 I、O、Z、S、V 以外的大写字母）。"
+            f"统一社会信用代码中不能有 {'、'.join(bad)}"
+            "（只用数字和除 I、O、Z、S、V 以外的大写字母）。"
         )
     if uscc_check_char(value[:17]) != value[17]:
         raise ValidationError("统一社会信用代码校验位不符，请核对是否有字符输错。")

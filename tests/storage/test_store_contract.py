@@ -433,9 +433,14 @@ def test_transaction_commits_or_rolls_back(store: Store) -> None:
     with store.transaction() as conn:
         conn.execute(sa.text("CREATE TABLE probe (n INTEGER)"))
         conn.execute(sa.text("INSERT INTO probe VALUES (1)"))
-    with pytest.raises(RuntimeError), store.transaction() as conn:
-        conn.execute(sa.text("INSERT INTO probe VALUES (2)"))
-        raise RuntimeError("boom")
+
+    def insert_then_fail() -> None:
+        with store.transaction() as conn:
+            conn.execute(sa.text("INSERT INTO probe VALUES (2)"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        insert_then_fail()
     with store.reading() as conn:
         assert conn.execute(sa.text("SELECT n FROM probe")).scalars().all() == [1]
 
@@ -443,10 +448,15 @@ def test_transaction_commits_or_rolls_back(store: Store) -> None:
 def test_a_conversation_step_and_other_writes_commit_together(store: Store) -> None:
     with store.transaction() as conn:
         conn.execute(sa.text("CREATE TABLE side (n INTEGER)"))
-    with pytest.raises(RuntimeError), store.conversation(KEY) as tx:
-        tx.save({"step": 1})
-        tx.connection.execute(sa.text("INSERT INTO side VALUES (1)"))
-        raise RuntimeError("crash before commit")
+
+    def step_then_crash() -> None:
+        with store.conversation(KEY) as tx:
+            tx.save({"step": 1})
+            tx.connection.execute(sa.text("INSERT INTO side VALUES (1)"))
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        step_then_crash()
     assert store.load_state(KEY) is None
     with store.reading() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM side")).scalar_one() == 0
