@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Store fixtures over SQLite and PostgreSQL, for every test package.
+from support.stores import postgres_url, store, store_url  # noqa: F401
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -1,6 +1,7 @@
 """Store fixtures over both backends: a SQLite file, and a PostgreSQL schema of its own per test.
 
-Other test packages build a store the same way with `store_url_for(backend, tmp_path)`.
+Registered for every test package by tests/conftest.py (`store_url`, `store`, `postgres_url`);
+build one by hand with `store_url_for(backend, tmp_path)`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from support.keys import TEST_SEALER
 
 from storage.store import Store
+from support.keys import TEST_SEALER
 
 BACKENDS = ["sqlite", "postgres"]
 POSTGRES_ENV = "AWARDBOT_TEST_POSTGRES_URL"
