@@ -46,6 +46,19 @@ class Sealer:
     def seal(self, text: str) -> str:
         return PREFIX + self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """Seal binary content (attachments): the Fernet token as bytes."""
+        return self._fernet.encrypt(data)
+
+    def open_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken:
+            raise SealError(
+                "无法解密已保存的文件：密钥不对或文件已损坏 (cannot decrypt stored file: wrong "
+                "AWARDBOT_SECRET_KEY, or the file is damaged)"
+            ) from None
+
     def open(self, stored: str) -> str:
         if not stored.startswith(PREFIX):
             raise SealError("stored value is not sealed (was it written without encryption?)")
