@@ -1,0 +1,72 @@
+"""Senders: how the outbox dispatcher hands one notification to one channel.
+
+A sender is anything with `channel`, `idempotent` and `send(recipient_id, text,
+idempotency_key)` (the `Sender` protocol); the dispatcher (`notifications.outbox`) keeps one per
+channel. What the dispatcher needs from `send`:
+
+- Return normally once the platform has ACCEPTED the message; that marks it delivered.
+- Raise `DeliveryError(reason, retryable=...)` when it was not accepted: retryable for what may
+  pass later (timeouts, 5xx, rate limits — give `retry_after` when the platform says how long),
+  not retryable for what will not (blocked by the user, unknown recipient, WeChat 45015 outside
+  the customer-service window). Translate SDK exceptions at this edge (STYLE.md, "Adapters are
+  translators"). The reason is stored and shown to operators: one line, no message text.
+- Any other exception is taken as a retryable failure of unknown cause (logged without the text).
+- `idempotent = True` only if a second `send` with the same idempotency key cannot reach the user
+  twice (the platform, or the sender itself, dedupes on the key). That allows the outbox to retry
+  a message whose worker died mid-send; otherwise such a message is given up (at most once).
+
+`send` is synchronous: the dispatcher runs in its own thread or process. An async SDK (aiogram,
+python-telegram-bot) can be wrapped by running its coroutine to completion on the channel's event
+loop (`asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)`) inside `send`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol, TextIO
+
+from conversations.keys import Channel
+
+
+class DeliveryError(Exception):
+    """The channel did not accept the message; `reason` is one line, safe to store and log."""
+
+    def __init__(
+        self, reason: str, *, retryable: bool, retry_after: timedelta | None = None
+    ) -> None:
+        self.reason = " ".join(reason.split()) or "delivery failed"
+        self.retryable = retryable
+        self.retry_after = retry_after  # the platform's own wait (e.g. Telegram 429), if any
+        super().__init__(self.reason)
+
+
+class Sender(Protocol):
+    """Delivers notifications on one channel (see the module docstring for the contract)."""
+
+    channel: str
+    idempotent: bool
+
+    def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
+        """Deliver `text` to `recipient_id`, or raise DeliveryError saying why not."""
+        ...
+
+
+class ConsoleSender:
+    """Prints notifications to a terminal as `【通知】…` lines, for the console channel.
+
+    Not idempotent: a retry after a crash would print the line again.
+    """
+
+    channel: str = Channel.CONSOLE
+    idempotent: bool = False
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
+        try:
+            print(f"【通知】{text}", file=self._out, flush=True)
+        except (OSError, ValueError) as exc:  # closed or broken stream
+            raise DeliveryError(
+                f"控制台不可写 (console not writable: {type(exc).__name__})", retryable=False
+            ) from exc
