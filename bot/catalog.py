@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conversations.campaign import Campaign, CampaignError, Catalog, parse_campaign
 
-NOT_CAMPAIGNS = {"calendar.yaml"}  # other data that lives beside the campaigns
+NOT_CAMPAIGNS = {"calendar.yaml", "regions.yaml"}  # other data that lives beside the campaigns
 
 
 def load_campaign_file(path: Path) -> Campaign:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bot import admin
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.eligibility import assess
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     end = cal_sub.add_parser("end", help="date of the N-th working day from a start date")
     end.add_argument("--start", required=True, help="YYYY-MM-DD; counted when a working day")
     end.add_argument("--workdays", required=True, type=int, help="N >= 1")
+
+    admin.register(sub)  # invite, quota
     return parser
 
 
@@ -87,6 +90,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         raise CliError(str(exc)) from None
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command in admin.COMMANDS:
+        return admin.run(args, settings)
     if args.command == "keygen":
         from storage.crypto import Sealer
 

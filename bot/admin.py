@@ -1,0 +1,272 @@
+"""The admin's commands: `awardbot invite create|list|revoke` and `awardbot quota set|list`.
+
+Results go to stdout; bad input is one line on stderr and exit 2, like every command. This module
+prints its own errors instead of raising `bot.cli.CliError`: under `python -m bot.cli` the CLI
+module is `__main__`, and importing `bot.cli` from here would load a second copy whose CliError
+the running one does not catch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from bot.settings import Settings, SettingsError
+from conversations.campaign import CampaignError
+from conversations.identity import Level, Role
+from storage.identity import (
+    IdentityError,
+    RegionError,
+    Regions,
+    UnitSpec,
+    UnitType,
+    create_invite,
+    format_hint,
+    list_invites,
+    load_regions,
+    quotas,
+    revoke_invite,
+    set_quota,
+)
+from storage.store import StoreError
+
+COMMANDS = frozenset({"invite", "quota"})
+EXIT_USAGE = 2
+REGIONS_FILE = "regions.yaml"  # in the campaigns directory
+DEFAULT_DAYS = 7
+MAX_DAYS = 365
+INVITE_ROLES = (Role.CLERK.value, Role.OFFICIAL.value)
+
+
+class AdminError(Exception):
+    """Bad admin input; printed as one line, exit 2."""
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add `invite` and `quota` to the awardbot command line."""
+    invite = subparsers.add_parser(
+        "invite", help="invitation codes that make a chat user a clerk or an official"
+    )
+    invite_sub = invite.add_subparsers(
+        dest="invite_command", required=True, metavar="{create,list,revoke}"
+    )
+    create = invite_sub.add_parser("create", help="issue a code (shown only now)")
+    create.add_argument("--role", required=True, choices=INVITE_ROLES)
+    create.add_argument(
+        "--region", required=True, help="region code (GB/T 2260), see campaigns/regions.yaml"
+    )
+    create.add_argument("--unit-name", help="clerk: the unit's name")
+    create.add_argument("--unit-code", help="clerk: the unit's unified social credit code")
+    create.add_argument("--unit-type", choices=[t.value for t in UnitType], help="clerk")
+    create.add_argument(
+        "--level", choices=[level.value for level in Level], help="official: review level"
+    )
+    create.add_argument(
+        "--days", type=int, default=DEFAULT_DAYS, help=f"valid for N days (default {DEFAULT_DAYS})"
+    )
+    invite_sub.add_parser("list", help="every code by its hint, with its status")
+    revoke = invite_sub.add_parser("revoke", help="revoke an unused code")
+    revoke.add_argument("code", metavar="CODE|HINT", help="the code, or its first 4 characters")
+
+    quota = subparsers.add_parser("quota", help="regional quotas (推荐名额) per category")
+    quota_sub = quota.add_subparsers(dest="quota_command", required=True, metavar="{set,list}")
+    set_ = quota_sub.add_parser("set", help="set a region's quota in one category")
+    set_.add_argument("--campaign", required=True, help="campaign id")
+    set_.add_argument("--category", required=True, help="category id")
+    set_.add_argument("--region", required=True, help="region code, see campaigns/regions.yaml")
+    set_.add_argument("--places", required=True, type=int, help="N >= 0")
+    list_ = quota_sub.add_parser("list", help="a campaign's quotas")
+    list_.add_argument("--campaign", required=True, help="campaign id")
+    list_.add_argument("--category", help="only this category")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run an `invite` or `quota` command; 0, or 2 after one line on stderr."""
+    try:
+        if args.command == "invite":
+            if args.invite_command == "create":
+                return _invite_create(args, settings)
+            if args.invite_command == "list":
+                return _invite_list(settings)
+            return _invite_revoke(args, settings)
+        if args.quota_command == "set":
+            return _quota_set(args, settings)
+        return _quota_list(args, settings)
+    except (
+        AdminError,
+        IdentityError,
+        RegionError,
+        StoreError,
+        SettingsError,
+        CampaignError,
+    ) as exc:
+        print(f"awardbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# --- invite ----------------------------------------------------------------------------------
+
+
+def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
+    region = _regions(settings).get(args.region)
+    role = Role(args.role)
+    unit: UnitSpec | None = None
+    level: Level | None = None
+    unit_flags = [args.unit_name, args.unit_code, args.unit_type]
+    if role is Role.CLERK:
+        if not args.unit_name or not args.unit_code:
+            raise AdminError(
+                "经办人邀请码须指定单位 (--role clerk needs --unit-name and --unit-code)"
+            )
+        if args.level is not None:
+            raise AdminError("--level is for --role official only (a clerk's is their unit's)")
+        unit_type = None if args.unit_type is None else UnitType(args.unit_type)
+        unit = UnitSpec(name=args.unit_name, uscc=args.unit_code, unit_type=unit_type)
+    else:
+        if any(flag is not None for flag in unit_flags):
+            raise AdminError("--unit-name, --unit-code and --unit-type are for --role clerk only")
+        if args.level is None:
+            raise AdminError(
+                f"审核人员邀请码须指定层级 (--role official needs --level: {region.full_name} "
+                f"{region.code} reviews at {region.review_level})"
+            )
+        level = Level(args.level)
+    if not 1 <= args.days <= MAX_DAYS:
+        raise AdminError(f"--days: give 1 to {MAX_DAYS}, got {args.days}")
+    now = dt.datetime.now(settings.timezone)
+    with _transaction(settings) as conn:
+        issued = create_invite(
+            conn,
+            role=role,
+            region=region,
+            level=level,
+            unit=unit,
+            now=now,
+            ttl=dt.timedelta(days=args.days),
+        )
+    detail = unit.name if unit is not None else str(level)
+    expires = _local(issued.expires_at, settings)
+    print(f"邀请码 {issued.code}（{role}，{region.full_name}，{detail}，有效至 {expires}）")
+    return 0
+
+
+def _invite_list(settings: Settings) -> int:
+    regions = _regions(settings)
+    with _reading(settings) as conn:
+        records = list_invites(conn, now=dt.datetime.now(settings.timezone))
+    for r in records:
+        detail = r.unit_name if r.unit_name is not None else str(r.level or "-")
+        line = (
+            f"{format_hint(r.hint)}  {r.role:<8}  {regions.full_name(r.region_code)}  {detail}"
+            f"  {r.status:<7}  有效至 {_local(r.expires_at, settings)}"
+        )
+        if r.used_at is not None:
+            line += f"  （{_local(r.used_at, settings)} 绑定用户 {r.used_by_user_id}）"
+        elif r.revoked_at is not None:
+            line += f"  （{_local(r.revoked_at, settings)} 作废）"
+        print(line)
+    return 0
+
+
+def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    regions = _regions(settings)
+    with _transaction(settings) as conn:
+        record = revoke_invite(conn, args.code, now=dt.datetime.now(settings.timezone))
+    detail = record.unit_name if record.unit_name is not None else str(record.level)
+    print(
+        f"已作废 {format_hint(record.hint)}（{record.role}，"
+        f"{regions.full_name(record.region_code)}，{detail}）"
+    )
+    return 0
+
+
+# --- quota -----------------------------------------------------------------------------------
+
+
+def _quota_set(args: argparse.Namespace, settings: Settings) -> int:
+    _check_campaign(settings, args.campaign, args.category)
+    region = _regions(settings).get(args.region)
+    if args.places < 0:
+        raise AdminError(f"--places: must be 0 or more, got {args.places}")
+    with _transaction(settings) as conn:
+        set_quota(
+            conn,
+            campaign=args.campaign,
+            category=args.category,
+            region=region,
+            places=args.places,
+            now=dt.datetime.now(settings.timezone),
+        )
+    print(
+        f"名额 {args.campaign} {args.category} {region.full_name}（{region.code}）：{args.places}"
+    )
+    return 0
+
+
+def _quota_list(args: argparse.Namespace, settings: Settings) -> int:
+    _check_campaign(settings, args.campaign, args.category)
+    regions = _regions(settings)
+    with _reading(settings) as conn:
+        records = quotas(conn, args.campaign, args.category)
+    for q in records:
+        print(f"{q.category}  {q.region_code}  {regions.full_name(q.region_code)}  {q.places}")
+    return 0
+
+
+def _check_campaign(settings: Settings, campaign_id: str, category: str | None) -> None:
+    from bot.catalog import load_catalog
+
+    catalog = load_catalog(settings.campaigns_dir)
+    if campaign_id not in catalog:
+        known = ", ".join(c.id for c in catalog)
+        raise AdminError(f"unknown campaign '{campaign_id}' (known: {known})")
+    campaign = catalog.get(campaign_id)
+    ids = [c.id for c in campaign.categories]
+    if category is not None and category not in ids:
+        raise AdminError(
+            f"unknown category '{category}' of {campaign_id} (known: {', '.join(ids)})"
+        )
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+
+def _regions(settings: Settings) -> Regions:
+    return load_regions(settings.campaigns_dir / REGIONS_FILE)
+
+
+def _local(when: dt.datetime, settings: Settings) -> str:
+    return when.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M")
+
+
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[Connection]:
+    from bot.keys import sealer_for
+    from storage.store import Store
+
+    with (
+        Store(settings.database_url, sealer=sealer_for(settings)) as store,
+        store.transaction() as conn,
+    ):
+        yield conn
+
+
+@contextmanager
+def _reading(settings: Settings) -> Iterator[Connection]:
+    from bot.keys import sealer_for
+    from storage.store import Store
+
+    with (
+        Store(settings.database_url, sealer=sealer_for(settings)) as store,
+        store.reading() as conn,
+    ):
+        yield conn
+
+
+__all__ = ["COMMANDS", "AdminError", "register", "run"]
