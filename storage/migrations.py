@@ -93,7 +93,191 @@ def _step_1(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False)
 
 
-STEPS: tuple[Step, ...] = (Step(1, "users, conversation_sessions, selfcheck_results", _step_1),)
+def _step_2(conn: Connection) -> None:
+    # The notification outbox (storage/outbox.py). Frozen here like step 1.
+    md = sa.MetaData()
+    sa.Table(
+        "outbox",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("idempotency_key", sa.String, nullable=False),
+        sa.Column("channel", sa.String, nullable=False),
+        sa.Column("recipient_id", sa.String, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("status", sa.String, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("claimed_by", sa.String, nullable=True),
+        sa.Column("claimed_until", sa.DateTime(timezone=False), nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=False), nullable=True),
+        sa.UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'sending', 'delivered', 'failed')", name="ck_outbox_status"
+        ),
+        sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+    md.create_all(conn, checkfirst=False)
+
+
+def _step_3(conn: Connection) -> None:
+    # Roles and identity (storage/identity.py): units, invitation codes, role bindings, and
+    # regional quotas. Frozen here like step 1.
+    md = sa.MetaData()
+    sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign keys
+    sa.Table(
+        "units",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String, nullable=False),
+        sa.Column("uscc", sa.String, nullable=False),
+        sa.Column("unit_type", sa.String, nullable=True),
+        sa.Column("region_code", sa.String, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=False), nullable=False),
+        sa.UniqueConstraint("uscc", name="uq_units_uscc"),
+    )
+    sa.Table(
+        "invites",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("code_hash", sa.String, nullable=False),
+        sa.Column("code_hint", sa.String, nullable=False),
+        sa.Column("role", sa.String, nullable=False),
+        sa.Column("region_code", sa.String, nullable=False),
+        sa.Column("level", sa.String, nullable=True),
+        sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=False), nullable=True),
+        sa.Column(
+            "used_by_user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+        sa.Column("replaced_invite_id", sa.Integer, sa.ForeignKey("invites.id"), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=False), nullable=True),
+        sa.UniqueConstraint("code_hash", name="uq_invites_code_hash"),
+    )
+    sa.Table(
+        "memberships",
+        md,
+        sa.Column(
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("role", sa.String, nullable=False),
+        sa.Column("region_code", sa.String, nullable=False),
+        sa.Column("level", sa.String, nullable=True),
+        sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True),
+        sa.Column("bound_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("invite_id", sa.Integer, sa.ForeignKey("invites.id"), nullable=False),
+    )
+    sa.Table(
+        "quotas",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("campaign", sa.String, nullable=False),
+        sa.Column("category", sa.String, nullable=False),
+        sa.Column("region_code", sa.String, nullable=False),
+        sa.Column("places", sa.Integer, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=False), nullable=False),
+        sa.UniqueConstraint(
+            "campaign", "category", "region_code", name="uq_quotas_campaign_category_region"
+        ),
+        sa.CheckConstraint("places >= 0", name="ck_quotas_places_not_negative"),
+    )
+    for name in ("units", "invites", "memberships", "quotas"):
+        md.tables[name].create(conn, checkfirst=False)
+
+
+def _step_4(conn: Connection) -> None:
+    # Nominations (storage/nominations.py): the nomination with its sealed payload, attachments,
+    # tracking subscriptions and the audit trail. Frozen here like step 1.
+    md = sa.MetaData()
+    sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign keys
+    sa.Table("units", md, sa.Column("id", sa.Integer, primary_key=True))
+    ts = sa.DateTime(timezone=False)
+    sa.Table(
+        "nominations",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("campaign", sa.String, nullable=False),
+        sa.Column("category", sa.String, nullable=False),
+        sa.Column("kind", sa.String, nullable=False),
+        sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=False, index=True),
+        sa.Column("region_code", sa.String, nullable=False, index=True),
+        sa.Column("status", sa.String, nullable=False, index=True),
+        sa.Column("tracking_code", sa.String, nullable=False, unique=True),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("county_division", sa.Boolean, nullable=False),
+        sa.Column("publicity_started_on", sa.Date, nullable=True),
+        sa.Column("publicity_ends_on", sa.Date, nullable=True),
+        sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+        sa.Column("status_changed_at", ts, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    sa.Table(
+        "attachments",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "nomination_id",
+            sa.Integer,
+            sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("material_key", sa.String, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("media_type", sa.String, nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("filename", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.UniqueConstraint("nomination_id", "material_key", "sha256", name="uq_attachment"),
+    )
+    sa.Table(
+        "subscriptions",
+        md,
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column(
+            "nomination_id",
+            sa.Integer,
+            sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    sa.Table(
+        "audit_log",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("at", ts, nullable=False),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("role", sa.String, nullable=False),
+        sa.Column("action", sa.String, nullable=False),
+        sa.Column("allowed", sa.Boolean, nullable=False),
+        sa.Column("nomination_id", sa.Integer, nullable=True, index=True),
+        sa.Column("from_status", sa.String, nullable=True),
+        sa.Column("to_status", sa.String, nullable=True),
+        sa.Column("detail", sa.Text, nullable=True),
+    )
+    for name in ("nominations", "attachments", "subscriptions", "audit_log"):
+        md.tables[name].create(conn, checkfirst=False)
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
+    Step(2, "outbox", _step_2),
+    Step(3, "units, invites, memberships, quotas", _step_3),
+    Step(4, "nominations, attachments, subscriptions, audit_log", _step_4),
+)
 LATEST = STEPS[-1].number
 
 

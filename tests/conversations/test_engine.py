@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot import catalog as bot_catalog
 from conversations.campaign import Catalog, parse_campaign
 from conversations.engine import Engine, Inbound, Reply, Step
 
@@ -17,8 +18,7 @@ NOW = dt.datetime(2022, 10, 20, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 def load_catalog() -> Catalog:
-    files = sorted(p for p in (ROOT / "campaigns").glob("*.yaml") if p.name != "calendar.yaml")
-    return Catalog(parse_campaign(p.read_text(encoding="utf-8"), str(p)) for p in files)
+    return bot_catalog.load_catalog(ROOT / "campaigns")
 
 
 class Driver:
@@ -295,11 +295,8 @@ def test_a_saved_session_survives_a_changed_campaign_file() -> None:
     assert step.replies[-1].key == "is_retired"  # the next question that still exists
     assert step.state["answers"] == {"works_in_jilin": True, "frontline_skill_position": True}
 
-    grand["id"] = "renamed_category"
-    for rule in data["rules"]:
-        rule["categories"] = [
-            "renamed_category" if c == "skills_grand_award" else c for c in rule["categories"]
-        ]
-    renamed = parse_campaign(yaml.safe_dump(data, allow_unicode=True), "renamed.yaml")
+    # Rename the category everywhere the file names it (rules, forms, ...).
+    text = yaml.safe_dump(data, allow_unicode=True).replace("skills_grand_award", "renamed")
+    renamed = parse_campaign(text, "renamed.yaml")
     engine = Engine(Catalog([*others, renamed]), clock=lambda: NOW)
     assert engine.start(d.state).replies[-1].key == "category"

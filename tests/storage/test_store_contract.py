@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import random
 import sqlite3
@@ -282,10 +283,12 @@ def test_stores_starting_at_once_migrate_once(store_url: str, raw: sa.Engine) ->
 def test_migrated_schema_matches_the_models(store: Store, raw: sa.Engine) -> None:
     assert [step.number for step in migrations.STEPS] == list(range(1, len(migrations.STEPS) + 1))
     inspector = sa.inspect(raw)
+    # Every module that defines tables, so the models are the whole current schema.
+    for module in ("storage.identity", "storage.nominations", "storage.outbox"):
+        importlib.import_module(module)
     expected = {
         name: {(c.name, c.nullable, c.primary_key) for c in table.columns}
         for name, table in SQLModel.metadata.tables.items()
-        if name in {"users", "conversation_sessions", "selfcheck_results", "schema_version"}
     }
     actual = {
         name: {

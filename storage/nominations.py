@@ -1,0 +1,469 @@
+"""Nominations, their attachments, subscriptions and the audit trail (issue 3, storage half).
+
+A nomination's answers and form values are personal data: they are one sealed JSON payload. What
+queues and rules need in clear is kept beside it — campaign, category, unit, region, status,
+whether the nominee is 县处级 — never a name, ID number or phone.
+
+Every status change goes through `move`, which checks the status it expects (two officials
+acting at once cannot both move it), updates it and writes the audit record in the caller's
+transaction; the caller enqueues the notifications (storage.outbox) in that same transaction, so
+the move, its audit record and its notifications commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from storage import identity as _identity  # noqa: F401 - defines `units`, referenced below
+from storage.crypto import Sealer
+from storage.tables import UTCDateTime, dumps_json
+
+metadata = SQLModel.metadata
+
+nominations = sa.Table(
+    "nominations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("campaign", sa.String, nullable=False),
+    sa.Column("category", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # individual | collective
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=False, index=True),
+    sa.Column("region_code", sa.String, nullable=False, index=True),
+    sa.Column("status", sa.String, nullable=False, index=True),
+    sa.Column("tracking_code", sa.String, nullable=False, unique=True),
+    sa.Column("payload", sa.Text, nullable=False),  # sealed JSON: facts and form values
+    sa.Column("county_division", sa.Boolean, nullable=False, default=False),
+    sa.Column("publicity_started_on", sa.Date, nullable=True),
+    sa.Column("publicity_ends_on", sa.Date, nullable=True),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("status_changed_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "nomination_id",
+        sa.Integer,
+        sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("material_key", sa.String, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("media_type", sa.String, nullable=False),  # jpg | png | pdf | docx
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),  # sealed: names can hold personal data
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("nomination_id", "material_key", "sha256", name="uq_attachment"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column(
+        "nomination_id",
+        sa.Integer,
+        sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("role", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("allowed", sa.Boolean, nullable=False),
+    sa.Column("nomination_id", sa.Integer, nullable=True, index=True),
+    sa.Column("from_status", sa.String, nullable=True),
+    sa.Column("to_status", sa.String, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),  # sealed JSON: reason, what was read, ...
+)
+
+# Tracking codes are read aloud and typed on phones: no 0/O, 1/I/L.
+TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+TRACKING_LENGTH = 10
+
+
+class NominationConflict(Exception):
+    """The nomination is no longer in the status the caller saw (someone else moved it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NominationRecord:
+    id: int
+    campaign: str
+    category: str
+    kind: str
+    unit_id: int
+    region: str
+    status: str
+    tracking_code: str
+    payload: dict[str, Any]
+    county_division: bool
+    publicity_started_on: date | None
+    publicity_ends_on: date | None
+    created_by: int
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRecord:
+    id: int
+    nomination_id: int
+    material_key: str
+    sha256: str
+    media_type: str
+    size: int
+    filename: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    user_id: int | None
+    role: str
+    action: str
+    allowed: bool
+    nomination_id: int | None
+    from_status: str | None
+    to_status: str | None
+    detail: dict[str, Any] | None
+
+
+def new_tracking_code() -> str:
+    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH))
+
+
+def normalise_tracking_code(text: str) -> str:
+    return "".join(c for c in text.upper() if c.isalnum())
+
+
+def create_draft(
+    conn: Connection,
+    sealer: Sealer,
+    *,
+    campaign: str,
+    category: str,
+    kind: str,
+    unit_id: int,
+    region: str,
+    created_by: int,
+    payload: Mapping[str, Any],
+    now: datetime,
+    initial_status: str = "draft",
+) -> NominationRecord:
+    """A new draft with a fresh tracking code, in the caller's transaction."""
+    for _ in range(5):
+        code = new_tracking_code()
+        taken = conn.execute(
+            sa.select(nominations.c.id).where(nominations.c.tracking_code == code)
+        ).first()
+        if taken is None:
+            break
+    else:  # pragma: no cover - 31^10 codes; five collisions in a row means a broken RNG
+        raise RuntimeError("could not find a free tracking code")
+    new_id = conn.execute(
+        sa.insert(nominations)
+        .values(
+            campaign=campaign,
+            category=category,
+            kind=kind,
+            unit_id=unit_id,
+            region_code=region,
+            status=initial_status,
+            tracking_code=code,
+            payload=sealer.seal(dumps_json(dict(payload))),
+            county_division=False,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+            status_changed_at=now,
+            version=1,
+        )
+        .returning(nominations.c.id)
+    ).scalar_one()
+    record = get(conn, sealer, new_id)
+    assert record is not None
+    return record
+
+
+def save_payload(
+    conn: Connection,
+    sealer: Sealer,
+    nomination_id: int,
+    payload: Mapping[str, Any],
+    *,
+    county_division: bool,
+    now: datetime,
+) -> None:
+    """Replace the nomination's answers and form values."""
+    conn.execute(
+        sa.update(nominations)
+        .where(nominations.c.id == nomination_id)
+        .values(
+            payload=sealer.seal(dumps_json(dict(payload))),
+            county_division=county_division,
+            updated_at=now,
+            version=nominations.c.version + 1,
+        )
+    )
+
+
+def get(conn: Connection, sealer: Sealer, nomination_id: int) -> NominationRecord | None:
+    row = conn.execute(sa.select(nominations).where(nominations.c.id == nomination_id)).first()
+    return None if row is None else _record(row, sealer)
+
+
+def by_tracking_code(conn: Connection, sealer: Sealer, code: str) -> NominationRecord | None:
+    normalised = normalise_tracking_code(code)
+    row = conn.execute(
+        sa.select(nominations).where(nominations.c.tracking_code == normalised)
+    ).first()
+    return None if row is None else _record(row, sealer)
+
+
+def for_unit(
+    conn: Connection, sealer: Sealer, unit_id: int, *, campaign: str | None = None
+) -> list[NominationRecord]:
+    """A unit's nominations, oldest first."""
+    query = sa.select(nominations).where(nominations.c.unit_id == unit_id)
+    if campaign is not None:
+        query = query.where(nominations.c.campaign == campaign)
+    rows = conn.execute(query.order_by(nominations.c.id)).all()
+    return [_record(r, sealer) for r in rows]
+
+
+def in_statuses(
+    conn: Connection,
+    sealer: Sealer,
+    statuses: Iterable[str],
+    *,
+    region_prefix: str,
+    campaign: str | None = None,
+) -> list[NominationRecord]:
+    """Nominations in any of `statuses` from regions whose code starts with `region_prefix`."""
+    query = sa.select(nominations).where(
+        nominations.c.status.in_(list(statuses)),
+        nominations.c.region_code.startswith(region_prefix, autoescape=True),
+    )
+    if campaign is not None:
+        query = query.where(nominations.c.campaign == campaign)
+    rows = conn.execute(query.order_by(nominations.c.status_changed_at, nominations.c.id)).all()
+    return [_record(r, sealer) for r in rows]
+
+
+def in_campaign(conn: Connection, sealer: Sealer, campaign: str) -> list[NominationRecord]:
+    """Every nomination of a campaign (for the rules across nominations)."""
+    rows = conn.execute(
+        sa.select(nominations).where(nominations.c.campaign == campaign).order_by(nominations.c.id)
+    ).all()
+    return [_record(r, sealer) for r in rows]
+
+
+def move(
+    conn: Connection,
+    sealer: Sealer,
+    *,
+    nomination_id: int,
+    expected_status: str,
+    to_status: str,
+    user_id: int | None,
+    role: str,
+    action: str,
+    reason: str | None,
+    now: datetime,
+    publicity: tuple[date, date] | None = None,
+) -> int:
+    """Change the status if it is still `expected_status`, and audit it; returns the audit id.
+
+    Raises NominationConflict when another move got there first: nothing is written then.
+    """
+    values: dict[str, Any] = {
+        "status": to_status,
+        "status_changed_at": now,
+        "updated_at": now,
+        "version": nominations.c.version + 1,
+    }
+    if publicity is not None:
+        values["publicity_started_on"], values["publicity_ends_on"] = publicity
+    result = conn.execute(
+        sa.update(nominations)
+        .where(nominations.c.id == nomination_id, nominations.c.status == expected_status)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise NominationConflict(
+            f"推荐 {nomination_id} 的状态已变化，请刷新后再操作 "
+            f"(nomination {nomination_id} is no longer {expected_status})"
+        )
+    return audit(
+        conn,
+        sealer,
+        user_id=user_id,
+        role=role,
+        action=action,
+        allowed=True,
+        nomination_id=nomination_id,
+        from_status=expected_status,
+        to_status=to_status,
+        detail={"reason": reason} if reason else None,
+        now=now,
+    )
+
+
+def audit(
+    conn: Connection,
+    sealer: Sealer,
+    *,
+    user_id: int | None,
+    role: str,
+    action: str,
+    allowed: bool,
+    now: datetime,
+    nomination_id: int | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Write one audit record: a move, a refused attempt, a read of a full ID number."""
+    sealed = None if detail is None else sealer.seal(dumps_json(dict(detail)))
+    audit_id: int = conn.execute(
+        sa.insert(audit_log)
+        .values(
+            at=now,
+            user_id=user_id,
+            role=role,
+            action=action,
+            allowed=allowed,
+            nomination_id=nomination_id,
+            from_status=from_status,
+            to_status=to_status,
+            detail=sealed,
+        )
+        .returning(audit_log.c.id)
+    ).scalar_one()
+    return audit_id
+
+
+def audit_trail(
+    conn: Connection, sealer: Sealer, *, nomination_id: int | None = None
+) -> list[AuditRecord]:
+    query = sa.select(audit_log).order_by(audit_log.c.id)
+    if nomination_id is not None:
+        query = query.where(audit_log.c.nomination_id == nomination_id)
+    out = []
+    for row in conn.execute(query).mappings():
+        detail = None if row["detail"] is None else json.loads(sealer.open(row["detail"]))
+        out.append(AuditRecord(**{**row, "detail": detail}))
+    return out
+
+
+def add_attachment(
+    conn: Connection,
+    sealer: Sealer,
+    *,
+    nomination_id: int,
+    material_key: str,
+    sha256: str,
+    media_type: str,
+    size: int,
+    filename: str,
+    now: datetime,
+) -> None:
+    """Record a stored file against a material of the checklist (the same file twice: once)."""
+    insert = _insert_ignore(conn)
+    conn.execute(
+        insert(attachments)
+        .values(
+            nomination_id=nomination_id,
+            material_key=material_key,
+            sha256=sha256,
+            media_type=media_type,
+            size=size,
+            filename=sealer.seal(filename),
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["nomination_id", "material_key", "sha256"])
+    )
+
+
+def attachments_of(conn: Connection, sealer: Sealer, nomination_id: int) -> list[AttachmentRecord]:
+    rows = conn.execute(
+        sa.select(attachments)
+        .where(attachments.c.nomination_id == nomination_id)
+        .order_by(attachments.c.id)
+    ).mappings()
+    return [AttachmentRecord(**{**r, "filename": sealer.open(r["filename"])}) for r in rows]
+
+
+def subscribe(conn: Connection, *, user_id: int, nomination_id: int, now: datetime) -> None:
+    insert = _insert_ignore(conn)
+    conn.execute(
+        insert(subscriptions)
+        .values(user_id=user_id, nomination_id=nomination_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["user_id", "nomination_id"])
+    )
+
+
+def subscribers(conn: Connection, nomination_id: int) -> list[int]:
+    return list(
+        conn.execute(
+            sa.select(subscriptions.c.user_id)
+            .where(subscriptions.c.nomination_id == nomination_id)
+            .order_by(subscriptions.c.created_at, subscriptions.c.user_id)
+        ).scalars()
+    )
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _record(row: Any, sealer: Sealer) -> NominationRecord:
+    m = row._mapping
+    return NominationRecord(
+        id=m["id"],
+        campaign=m["campaign"],
+        category=m["category"],
+        kind=m["kind"],
+        unit_id=m["unit_id"],
+        region=m["region_code"],
+        status=m["status"],
+        tracking_code=m["tracking_code"],
+        payload=json.loads(sealer.open(m["payload"])),
+        county_division=m["county_division"],
+        publicity_started_on=m["publicity_started_on"],
+        publicity_ends_on=m["publicity_ends_on"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        status_changed_at=m["status_changed_at"],
+        version=m["version"],
+    )
