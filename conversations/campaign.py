@@ -15,7 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from conversations.conditions import Condition, facts_in
+from conversations.forms import Form, check_forms
 from conversations.idnumber import mask_id_number
+from conversations.lifecycle import Lifecycle, check_lifecycle
 
 
 class FactType(StrEnum):
@@ -177,6 +179,8 @@ class Campaign(_Model):
     categories: list[Category] = Field(min_length=1)
     facts: list[Fact] = Field(min_length=1)
     rules: list[Rule] = Field(min_length=1)
+    forms: list[Form] = Field(default_factory=list)  # nomination forms (conversations/forms.py)
+    lifecycle: Lifecycle | None = None  # statuses, moves and who makes them (DESIGN §3)
 
     @model_validator(mode="after")
     def _references(self) -> Campaign:
@@ -217,6 +221,13 @@ class Campaign(_Model):
             _known(f"rules[{i}] ({rule.id}).require", facts_in(rule.require), keys)
             if rule.when is not None:
                 _known(f"rules[{i}] ({rule.id}).when", facts_in(rule.when), keys)
+        if self.lifecycle is not None:
+            check_lifecycle(self.lifecycle)
+        return self
+
+    @model_validator(mode="after")
+    def _forms(self) -> Campaign:
+        check_forms(self)  # categories, fields and facts the forms name; see check_forms
         return self
 
     def fact(self, key: str) -> Fact:
