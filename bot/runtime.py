@@ -1,32 +1,40 @@
-"""The runtime shell: lock the conversation, load, step the engine, save, in one transaction."""
+"""The runtime shell: lock the conversation, load, step the core, save, in one transaction."""
 
 from __future__ import annotations
 
-from conversations.engine import Engine, Inbound, Reply, Step
+from conversations.assistant import Assistant
+from conversations.engine import Inbound, Reply, Step
 from conversations.keys import ConversationKey
+from storage.identity import Regions
+from storage.ports import StorePorts
 from storage.store import ConversationTx, Store
 
 
 class Runtime:
-    """Runs the pure engine against the store; channels call `open` and `handle`."""
+    """Runs the pure core against the store; channels call `open` and `handle`."""
 
-    def __init__(self, engine: Engine, store: Store) -> None:
-        self.engine = engine
+    def __init__(self, assistant: Assistant, store: Store, regions: Regions) -> None:
+        self.assistant = assistant
         self.store = store
+        self.regions = regions
 
     def open(self, key: ConversationKey) -> list[Reply]:
         """A user arrives (or comes back): greet them or re-ask their pending question."""
         with self.store.conversation(key) as tx:
-            step = self.engine.start(tx.state)
+            step = self.assistant.start(tx.state, self._ports(tx))
             self._apply(tx, step)
         return step.replies
 
     def handle(self, key: ConversationKey, text: str) -> list[Reply]:
-        """One inbound message; the new state and its results are committed before replying."""
+        """One inbound message; the new state and everything it wrote commit before replying."""
         with self.store.conversation(key) as tx:
-            step = self.engine.resume(tx.state, Inbound(text))
+            step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx))
             self._apply(tx, step)
         return step.replies
+
+    def _ports(self, tx: ConversationTx) -> StorePorts:
+        now = self.assistant.engine.clock()
+        return StorePorts(tx, self.store.sealer, self.regions, now=now)
 
     @staticmethod
     def _apply(tx: ConversationTx, step: Step) -> None:

@@ -123,6 +123,11 @@ class Engine:
         state = self._load(saved)
         return self._step(state, [Reply(render("resume"))], ask=True)
 
+    def ask(self, saved: dict[str, Any] | None) -> Step:
+        """Re-ask what the conversation waits for, after a command handled outside it."""
+        state = self._new_state() if saved is None else self._load(saved)
+        return self._step(state, [], ask=True)
+
     def resume(self, saved: dict[str, Any] | None, inbound: Inbound) -> Step:
         """Take one message from the user and move the conversation on."""
         if saved is None:

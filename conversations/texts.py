@@ -58,8 +58,27 @@ TEMPLATES = {
 /back 返回上一题
 /restart 重新开始
 /status 查看进度
-/help 显示本帮助
+/track 跟踪码 关注一项推荐的进展（不带跟踪码：列出已关注的）
+/bind 邀请码 绑定单位经办人或评审办公室身份
+/whoami 查看当前身份
+{% if role is defined and role == 'clerk' %}/mine 本单位的推荐
+{% endif %}/help 显示本帮助
 回答选择题时，回复序号或选项文字都可以。""",
+    "bind_usage": "请在 /bind 后面加上邀请码，例如：/bind ABCD-EFGH",
+    "bound": "绑定成功：您现在是{{ who }}。",
+    "whoami": "您当前的身份：{{ who }}。",
+    "who_applicant": "申报人（未绑定单位或评审办公室）",
+    "who_clerk": "单位经办人（{{ region }}，单位编号 {{ unit_id }}）",
+    "who_official": "{{ region }}评选表彰工作领导小组办公室（{{ level }}级）",
+    "track_usage": "请在 /track 后面加上推荐单位给您的跟踪码，例如：/track 23ABCD45EF",
+    "track_unknown": "没有找到跟踪码“{{ code }}”，请核对后再发一次。",
+    "tracking": "已关注：{{ line }}\n推荐状态有变化时会通知您。",
+    "tracked_none": "您还没有关注任何推荐。请发送 /track 跟踪码。",
+    "tracked_list": "您关注的推荐：\n{% for line in lines %}{{ loop.index }}. {{ line }}\n{% endfor %}",
+    "mine_refused": "只有绑定了单位的经办人可以查看本单位的推荐。如您是经办人，请先发送 /bind 邀请码。",
+    "mine_none": "本单位还没有推荐。",
+    "mine_list": "本单位的推荐：\n{% for line in lines %}{{ loop.index }}. {{ line }}\n{% endfor %}",
+    "nomination_line": "{{ nominee }} · {{ category }} · {{ status }} · 跟踪码 {{ code }}",
     "status": """当前进度：
 活动：{{ campaign or '（未选择）' }}
 类别：{{ category or '（未选择）' }}

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from bot.catalog import load_catalog
 from bot.runtime import Runtime
+from conversations.assistant import Assistant
 from conversations.campaign import Catalog
 from conversations.engine import Engine
 from conversations.keys import Channel, ConversationKey
 from handlers.console import ConsoleChannel
+from storage.identity import Regions, load_regions
 from storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,12 +26,17 @@ def catalog() -> Catalog:
     return load_catalog(CAMPAIGNS)
 
 
+@functools.cache
+def regions() -> Regions:
+    return load_regions(CAMPAIGNS / "regions.yaml")
+
+
 class ConsoleHarness:
     """One console user over a store; `transcript` records the conversation like a terminal."""
 
     def __init__(self, store: Store, *, user: str = "tester", show_keys: bool = True) -> None:
         engine = Engine(catalog(), clock=lambda: FIXED_NOW)
-        runtime = Runtime(engine, store)
+        runtime = Runtime(Assistant(catalog(), engine), store, regions())
         key = ConversationKey(Channel.CONSOLE.value, user)
         self.channel = ConsoleChannel(
             lambda: runtime.open(key), lambda text: runtime.handle(key, text), show_keys=show_keys

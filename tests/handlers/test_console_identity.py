@@ -1,0 +1,123 @@
+"""Identity and tracking by chat: /bind, /whoami, /mine, /track — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from support.console_harness import FIXED_NOW, ConsoleHarness, regions
+
+from conversations.identity import Level, Role
+from storage import identity
+from storage import nominations as noms
+from storage.store import Store
+
+UNIT = identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
+
+
+def invite(store: Store, role: Role, region: str, **extra: object) -> str:
+    with store.transaction() as conn:
+        issued = identity.create_invite(
+            conn,
+            role=role,
+            region=regions().get(region),
+            now=FIXED_NOW,
+            ttl=timedelta(days=7),
+            **extra,  # type: ignore[arg-type]
+        )
+    return issued.code
+
+
+def nomination_of_unit(store: Store, clerk_code: str) -> noms.NominationRecord:
+    """A draft of the unit the clerk code belongs to, made by a clerk bound with the code."""
+    clerk = ConsoleHarness(store, user="filer")
+    clerk.open()
+    clerk.send(f"/bind {clerk_code}")
+    with store.transaction() as conn:
+        unit_id = conn.execute(sa.select(identity.units.c.id)).scalar_one()
+        user_id = conn.execute(
+            sa.select(identity.memberships.c.user_id).where(
+                identity.memberships.c.unit_id == unit_id
+            )
+        ).scalar_one()
+        return noms.create_draft(
+            conn,
+            store.sealer,
+            campaign="jl-skills-2022",
+            category="technical_expert",
+            kind="individual",
+            unit_id=unit_id,
+            region="220104",
+            created_by=user_id,
+            payload={"fields": {"name": "张小三", "id_number": "220104199001010024"}},
+            now=FIXED_NOW,
+        )
+
+
+def test_whoami_starts_as_applicant(store: Store) -> None:
+    console = ConsoleHarness(store, user="ann")
+    console.open()
+    assert "申报人" in console.send("/whoami")
+    assert console.asking() == "campaign"  # the conversation goes on where it was
+
+
+def test_bind_with_a_clerk_code_then_list_the_units_nominations(store: Store) -> None:
+    code = invite(store, Role.CLERK, "220104", unit=UNIT)
+    record = nomination_of_unit(store, invite(store, Role.CLERK, "220104", unit=UNIT))
+    clerk = ConsoleHarness(store, user="kim")
+    clerk.open()
+    assert "绑定成功：您现在是单位经办人（长春市朝阳区" in clerk.send(f"/bind {code.lower()}")
+    assert "/mine 本单位的推荐" in clerk.send("/help")
+    out = clerk.send("/mine")
+    assert f"1. 张*三 · 吉林省技术能手 · 草稿 · 跟踪码 {record.tracking_code}" in out
+    assert "张小三" not in out
+
+
+def test_bind_refusals_are_polite_and_audited(store: Store) -> None:
+    code = invite(store, Role.OFFICIAL, "220100", level=Level.CITY)
+    first = ConsoleHarness(store, user="a")
+    first.open()
+    bound = first.send(f"/bind {code}")
+    assert "绑定成功：您现在是长春市评选表彰工作领导小组办公室（市级）。" in bound
+    second = ConsoleHarness(store, user="b")
+    second.open()
+    out = second.send(f"/bind {code}")
+    assert "绑定成功" not in out
+    assert "/bind 邀请码" not in out  # a reason, not the help
+    assert "请在 /bind 后面加上邀请码" in second.send("/bind")
+    assert "绑定成功" not in second.send("/bind ZZZZ-ZZZZ")
+    with store.reading() as conn:
+        refusals = [a for a in noms.audit_trail(conn, store.sealer) if not a.allowed]
+    assert [a.action for a in refusals] == ["bind", "bind"]
+
+
+def test_mine_is_refused_to_applicants_and_audited(store: Store) -> None:
+    console = ConsoleHarness(store, user="nosy")
+    console.open()
+    assert "只有绑定了单位的经办人" in console.send("/mine")
+    with store.reading() as conn:
+        [entry] = noms.audit_trail(conn, store.sealer)
+    assert (entry.action, entry.allowed, entry.role) == ("mine", False, "applicant")
+
+
+def test_track_subscribes_and_lists(store: Store) -> None:
+    record = nomination_of_unit(store, invite(store, Role.CLERK, "220104", unit=UNIT))
+    fan = ConsoleHarness(store, user="fan")
+    fan.open()
+    assert "还没有关注" in fan.send("/track")
+    out = fan.send(f"/track {record.tracking_code.lower()}")
+    assert f"已关注：张*三 · 吉林省技术能手 · 草稿 · 跟踪码 {record.tracking_code}" in out
+    assert "1. 张*三" in fan.send("/track")
+    assert "没有找到跟踪码" in fan.send("/track NOPE123456")
+    with store.reading() as conn:
+        assert len(noms.subscribers(conn, record.id)) == 1
+
+
+@pytest.mark.parametrize("name", ["张", "张三", "张小三", "欧阳娜娜"])
+def test_masked_names_never_show_the_whole_name(name: str) -> None:
+    from storage.ports import mask_name
+
+    masked = mask_name(name)
+    assert masked != name
+    assert len(masked) == len(name)
