@@ -193,31 +193,30 @@ def _default_user() -> str:
 
 
 def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
-    from bot.keys import sealer_for
-    from bot.runtime import Runtime
     from bot.settings import SettingsError
-    from conversations.assistant import Assistant
-    from conversations.engine import Engine
+    from bot.wiring import build_runtime, open_store
     from conversations.keys import Channel, ConversationKey
     from handlers.console import ConsoleChannel
-    from storage.identity import RegionError, load_regions
-    from storage.store import Store, StoreError
+    from notifications.calendar import CalendarError
+    from storage.identity import RegionError
+    from storage.store import StoreError
 
     user = args.user if args.user is not None else _default_user()
     if not user.strip() or len(user) > 64:
         raise CliError("--user: give a name of 1 to 64 characters")
     try:
-        regions = load_regions(settings.campaigns_dir / admin.REGIONS_FILE)
-        store = Store(settings.database_url, sealer=sealer_for(settings))
-    except (StoreError, SettingsError, RegionError) as exc:
+        store = open_store(settings)
+    except (StoreError, SettingsError) as exc:
         raise CliError(str(exc)) from None
     try:
-        engine = Engine(catalog, clock=lambda: dt.datetime.now(settings.timezone))
-        runtime = Runtime(Assistant(catalog, engine), store, regions)
+        try:
+            runtime = build_runtime(settings, catalog, store)
+        except (RegionError, CalendarError) as exc:
+            raise CliError(str(exc)) from None
         key = ConversationKey(Channel.CONSOLE.value, user)
         channel = ConsoleChannel(
             lambda: runtime.open(key),
-            lambda text: runtime.handle(key, text),
+            lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=args.show_keys,
         )
         return channel.run()

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from conversations.assistant import Assistant
 from conversations.engine import Inbound, Reply, Step
+from conversations.filing import Upload
 from conversations.keys import ConversationKey
+from storage.files import FileStore
 from storage.identity import Regions
-from storage.ports import StorePorts
+from storage.ports import StorePorts, WorkdayEnd
 from storage.store import ConversationTx, Store
 
 
 class Runtime:
     """Runs the pure core against the store; channels call `open` and `handle`."""
 
-    def __init__(self, assistant: Assistant, store: Store, regions: Regions) -> None:
+    def __init__(
+        self,
+        assistant: Assistant,
+        store: Store,
+        regions: Regions,
+        *,
+        files: FileStore,
+        workday_end: WorkdayEnd,
+    ) -> None:
         self.assistant = assistant
         self.store = store
         self.regions = regions
+        self.files = files
+        self.workday_end = workday_end
 
     def open(self, key: ConversationKey) -> list[Reply]:
         """A user arrives (or comes back): greet them or re-ask their pending question."""
@@ -25,16 +37,23 @@ class Runtime:
             self._apply(tx, step)
         return step.replies
 
-    def handle(self, key: ConversationKey, text: str) -> list[Reply]:
+    def handle(self, key: ConversationKey, text: str, upload: Upload | None = None) -> list[Reply]:
         """One inbound message; the new state and everything it wrote commit before replying."""
         with self.store.conversation(key) as tx:
-            step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx))
+            step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx), upload)
             self._apply(tx, step)
         return step.replies
 
     def _ports(self, tx: ConversationTx) -> StorePorts:
         now = self.assistant.engine.clock()
-        return StorePorts(tx, self.store.sealer, self.regions, now=now)
+        return StorePorts(
+            tx,
+            self.store.sealer,
+            self.regions,
+            now=now,
+            files=self.files,
+            workday_end=self.workday_end,
+        )
 
     @staticmethod
     def _apply(tx: ConversationTx, step: Step) -> None:

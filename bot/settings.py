@@ -34,6 +34,7 @@ class Settings:
     environment: Environment
     secret_key: str | None  # Fernet keys, comma-separated, newest first
     secret_key_file: Path  # where development keeps a generated key
+    attachments_dir: Path  # attachment files, sealed, by content hash
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -86,4 +87,5 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         environment=environment,
         secret_key=merged.get("AWARDBOT_SECRET_KEY") or None,
         secret_key_file=Path(get("AWARDBOT_SECRET_KEY_FILE", "data/secret.key")),
+        attachments_dir=Path(get("AWARDBOT_ATTACHMENTS_DIR", "data/attachments")),
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from conversations.campaign import Catalog
 from conversations.engine import Engine, Inbound, Reply, Step
+from conversations.filing import Filing, Upload
 from conversations.identity import Actor, Role
 from conversations.ports import NominationView, PortRefusal, Ports
 from conversations.texts import render
@@ -24,14 +25,47 @@ class Assistant:
     def __init__(self, catalog: Catalog, engine: Engine) -> None:
         self.catalog = catalog
         self.engine = engine
+        self.filing = Filing(engine)
 
     def start(self, saved: dict[str, Any] | None, ports: Ports) -> Step:
+        if _in_filing(saved):
+            step = self.filing.ask(saved or {})
+            return Step(step.state, [Reply(render("resume")), *step.replies])
         return self.engine.start(saved)
 
-    def resume(self, saved: dict[str, Any] | None, inbound: Inbound, ports: Ports) -> Step:
+    def resume(
+        self,
+        saved: dict[str, Any] | None,
+        inbound: Inbound,
+        ports: Ports,
+        upload: Upload | None = None,
+    ) -> Step:
+        try:
+            return self._route(saved, inbound, ports, upload)
+        except PortRefusal as exc:
+            # The outside world said no (an unknown calendar year, a nomination of another
+            # unit): say why and ask again; the port has audited what needed auditing.
+            return self._then_ask(saved, [Reply(str(exc))])
+
+    def _route(
+        self,
+        saved: dict[str, Any] | None,
+        inbound: Inbound,
+        ports: Ports,
+        upload: Upload | None,
+    ) -> Step:
         words = inbound.text.strip().split()
         command = words[0].lower() if words and words[0].startswith("/") else None
         argument = " ".join(words[1:])
+        if command == "/new":
+            step = self.filing.start(ports)
+            return step if step.state else self._then_ask(saved, step.replies)
+        if _in_filing(saved) and (
+            command == "/restart"
+            or (command == "/cancel" and (saved or {}).get("stage") != "wait_file")
+        ):
+            fresh = self.engine.ask(None)
+            return Step(fresh.state, [Reply(render("filing_left")), *fresh.replies])
         if command == "/bind":
             return self._then_ask(saved, self._bind(argument, ports))
         if command == "/track":
@@ -45,6 +79,10 @@ class Assistant:
             actor = ports.actor()
             role = actor.role.value if actor else Role.APPLICANT.value
             return self._then_ask(saved, [Reply(render("help", role=role))])
+        if _in_filing(saved):
+            return self.filing.resume(saved or {}, inbound, ports, upload)
+        if upload is not None:
+            return self._then_ask(saved, [Reply(render("filing_file_unexpected"))])
         return self.engine.resume(saved, inbound)
 
     # ----- commands -----------------------------------------------------------------------
@@ -109,5 +147,9 @@ class Assistant:
 
     def _then_ask(self, saved: dict[str, Any] | None, replies: list[Reply]) -> Step:
         """The command's replies, then the question the conversation is waiting for."""
-        step = self.engine.ask(saved)
+        step = self.filing.ask(saved or {}) if _in_filing(saved) else self.engine.ask(saved)
         return Step(step.state, [*replies, *step.replies], step.events)
+
+
+def _in_filing(saved: dict[str, Any] | None) -> bool:
+    return saved is not None and saved.get("flow") == "filing"

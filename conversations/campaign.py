@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from conversations.conditions import Condition, facts_in
+from conversations.crossrules import CrossRulesSpec
 from conversations.forms import Form, check_forms
 from conversations.idnumber import mask_id_number
 from conversations.lifecycle import Lifecycle, check_lifecycle
@@ -181,6 +182,7 @@ class Campaign(_Model):
     rules: list[Rule] = Field(min_length=1)
     forms: list[Form] = Field(default_factory=list)  # nomination forms (conversations/forms.py)
     lifecycle: Lifecycle | None = None  # statuses, moves and who makes them (DESIGN §3)
+    cross_rules: CrossRulesSpec | None = None  # DESIGN §2.3, conversations.crossrules
 
     @model_validator(mode="after")
     def _references(self) -> Campaign:

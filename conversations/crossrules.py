@@ -10,6 +10,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from conversations.campaign import Campaign
 
 # Statuses after which a nomination no longer counts against anything.
 INACTIVE_STATUSES = frozenset({"withdrawn", "rejected", "revoked"})
@@ -53,6 +59,29 @@ class CampaignLimits:
     quota_ratio: tuple[float, float] | None = None  # (1.5, 2.0): nominations per quota place
     one_kind_per_unit: bool = False  # 原则上同一单位不同时推荐先进集体和先进个人
     clauses: Mapping[str, str] = field(default_factory=dict)  # rule -> clause of the notice
+
+
+class CrossRulesSpec(BaseModel):
+    """The `cross_rules:` section of a campaign YAML: the notice's limits across nominations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    county_division_share: float | None = Field(default=None, gt=0, le=1)
+    quota_ratio: tuple[float, float] | None = None
+    one_kind_per_unit: bool = False
+    clauses: dict[str, str] = Field(default_factory=dict)
+
+
+def limits_for(campaign: Campaign) -> CampaignLimits:
+    """The limits of a campaign: its places per category and its `cross_rules:` section."""
+    spec = campaign.cross_rules or CrossRulesSpec()
+    return CampaignLimits(
+        places={c.id: c.places for c in campaign.categories if c.places is not None},
+        county_division_share=spec.county_division_share,
+        quota_ratio=spec.quota_ratio,
+        one_kind_per_unit=spec.one_kind_per_unit,
+        clauses=dict(spec.clauses),
+    )
 
 
 def check(

@@ -7,9 +7,12 @@ all. The engine itself still does no I/O: it calls these methods and nothing els
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from conversations.crossrules import NominationFacts
 from conversations.identity import Actor
 
 
@@ -54,3 +57,41 @@ class Ports(Protocol):
 
     def refused(self, action: str, why: str) -> None:
         """Record a refused attempt in the audit trail (who, what, why)."""
+
+    # ----- filing (a clerk's drafts) ------------------------------------------------------
+
+    def create_draft(
+        self, *, campaign: str, category: str, kind: str, payload: Mapping[str, Any]
+    ) -> tuple[int, str]:
+        """A new draft of the caller's unit: (id, tracking code)."""
+
+    def save_draft(
+        self, nomination_id: int, payload: Mapping[str, Any], *, county_division: bool
+    ) -> None:
+        """Replace a draft's answers and form values."""
+
+    def store_attachment(
+        self, nomination_id: int, *, material: str, filename: str, kind: str, data: bytes
+    ) -> None:
+        """Keep a checked file (sealed, by content hash) as `material` of the nomination."""
+
+    def workday_end(self, start: dt.date, workdays: int) -> dt.date:
+        """The last day of a period of `workdays` working days from `start` (counted)."""
+
+    def others_in_campaign(self, campaign: str) -> list[NominationFacts]:
+        """What the rules across nominations need about the campaign's nominations."""
+
+    def quota(self, campaign: str, category: str) -> int | None:
+        """The quota of the caller's region for this category, if an admin set one."""
+
+    def submit(
+        self,
+        nomination_id: int,
+        *,
+        to_status: str,
+        action: str,
+        publicity: tuple[dt.date, dt.date] | None,
+        notice: str,
+    ) -> None:
+        """Move a draft on: the status change, its audit record and `notice` to everyone who
+        follows it, together."""

@@ -62,6 +62,7 @@ TEMPLATES = {
 /bind 邀请码 绑定单位经办人或评审办公室身份
 /whoami 查看当前身份
 {% if role is defined and role == 'clerk' %}/mine 本单位的推荐
+/new 填报一项推荐（/cancel 暂停，草稿保留）
 {% endif %}/help 显示本帮助
 回答选择题时，回复序号或选项文字都可以。""",
     "bind_usage": "请在 /bind 后面加上邀请码，例如：/bind ABCD-EFGH",
@@ -78,6 +79,36 @@ TEMPLATES = {
     "mine_refused": "只有绑定了单位的经办人可以查看本单位的推荐。如您是经办人，请先发送 /bind 邀请码。",
     "mine_none": "本单位还没有推荐。",
     "mine_list": "本单位的推荐：\n{% for line in lines %}{{ loop.index }}. {{ line }}\n{% endfor %}",
+    "consent": """申报需要收集被推荐人的个人信息，包括身份证号码、手机号码和是否受过处分等问题的回答。
+这些信息仅用于本次评选表彰的资格审核和推荐材料，加密保存，对单位经办人和申报人只显示部分号码，评审办公室查看完整号码会留下记录。
+您是否同意？""",
+    "filing_not_clerk": "只有绑定了单位的经办人可以填报推荐。如您是经办人，请先发送 /bind 邀请码。",
+    "filing_intro": "开始填报一项推荐：先回答资格问题，再逐项填写推荐审批表、上传附件，最后提交。随时可发送 /cancel 暂停（草稿会保留，可在 /mine 中看到）。",
+    "filing_no_consent": "未获同意，不能继续填报。需要时请重新发送 /new。",
+    "filing_ineligible": "根据以上结论，该推荐对象不符合评选条件，不能推荐。发送 /new 可以填报另一位。",
+    "filing_draft_made": "已建立推荐草稿，跟踪码：{{ code }}\n请把跟踪码告诉被推荐人，他（她）发送 /track {{ code }} 即可查看进展。下面填写推荐审批表。",
+    "filing_item_added": "已记下第 {{ n }} 项。继续发送下一项，全部发完后回复“完成”。",
+    "filing_list_hint": "每条消息填一项；全部发完后回复“完成”。",
+    "filing_list_more": "请发送下一项，或回复“完成”。",
+    "filing_attach_question": "请上传附件：选择要上传的材料（✓ 已上传）；全部传完后选最后一项。",
+    "filing_attach_done": "附件已传完，查看汇总",
+    "filing_send_file": "请发送“{{ material }}”的文件（{{ accepted }}，每个不超过 {{ mb }} MB）。发送 /cancel 返回材料清单。",
+    "filing_send_a_file": "这里需要一个文件，请以文件或图片形式发送；发送 /cancel 返回材料清单。",
+    "filing_file_unexpected": "现在不需要文件。如要上传附件，请先在材料清单中选择对应的材料。",
+    "filing_file_saved": "已收到“{{ material }}”（{{ kind }}）。",
+    "filing_summary_question": "请核对推荐审批表。回复 1 提交；回复 2 上传或更换附件；回复其他序号修改该项：",
+    "filing_submit_choice": "确认无误，提交（开始单位公示）",
+    "filing_missing": "还不能提交：缺少必需的附件：{{ names }}。请先上传。",
+    "filing_blocked": "还不能提交：\n{% for line in lines %}• {{ line }}\n{% endfor %}",
+    "filing_no_lifecycle": "本活动尚未配置评选流程，暂不能提交，请联系管理员。",
+    "filing_submitted": """已提交，当前状态：{{ status }}。跟踪码：{{ code }}
+{% if start %}公示期：{{ start }} 至 {{ end }}（{{ days }} 个工作日）。公示期满且无异议后，请在 /mine 中继续下一步。
+{% endif %}{% if warnings %}请注意：
+{% for w in warnings %}• {{ w }}
+{% endfor %}{% endif %}""",
+    "filing_finished": "这项推荐已经处理完毕。发送 /new 填报另一位，或 /mine 查看本单位的推荐。",
+    "filing_left": "已退出填报，草稿已保留（/mine 可查看）。",
+    "notice_status": "您关注的推荐（跟踪码 {{ code }}）状态变为：{{ status }}{% if start %}（{{ start }} 至 {{ end }}）{% endif %}。",
     "nomination_line": "{{ nominee }} · {{ category }} · {{ status }} · 跟踪码 {{ code }}",
     "status": """当前进度：
 活动：{{ campaign or '（未选择）' }}

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TextIO
 
 from conversations.engine import Reply
+from conversations.filing import Upload
 
-Handle = Callable[[str], list[Reply]]
+Handle = Callable[..., list[Reply]]  # (text, upload=None) -> replies
+MAX_FILE = 20 * 1024 * 1024  # the largest file any channel accepts; one byte more is read
 
 
 def render_reply(reply: Reply, *, show_keys: bool) -> str:
@@ -55,7 +58,22 @@ class ConsoleChannel:
         return render_replies(self._open(), show_keys=self.show_keys)
 
     def send(self, line: str) -> str:
+        """One typed line; `/file PATH` sends that file, as a chat app's attachment would."""
+        if line.strip().startswith("/file"):
+            return self._send_file(line.strip().removeprefix("/file").strip())
         return render_replies(self._handle(line), show_keys=self.show_keys)
+
+    def _send_file(self, name: str) -> str:
+        if not name:
+            return "请在 /file 后面写上文件路径，例如：/file ~/扫描件/身份证.pdf"
+        path = Path(name).expanduser()
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_FILE + 1)  # enough for the core to refuse what is too big
+        except OSError as exc:
+            return f"无法读取文件 {name}：{exc.strerror or exc}"
+        upload = Upload(filename=path.name, data=data)
+        return render_replies(self._handle("", upload), show_keys=self.show_keys)
 
     def run(self, stdin: TextIO | None = None) -> int:
         """Converse until end of input (Ctrl-C / Ctrl-D in a terminal); return the exit code."""

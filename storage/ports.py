@@ -6,16 +6,24 @@ subscription or an audit record commits together with the conversation state, or
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from conversations.identity import Actor
+from conversations.crossrules import NominationFacts
+from conversations.identity import Actor, region_prefix
 from conversations.ports import NominationView, PortRefusal
-from storage import identity
+from storage import identity, outbox
 from storage import nominations as noms
 from storage.crypto import Sealer
+from storage.files import FileStore
 from storage.store import ConversationTx
+from storage.tables import users
+
+WorkdayEnd = Callable[[dt.date, int], dt.date]
 
 
 def mask_name(name: str) -> str:
@@ -38,12 +46,16 @@ class StorePorts:
         regions: identity.Regions,
         *,
         now: datetime,
+        files: FileStore,
+        workday_end: WorkdayEnd,
     ) -> None:
         self._tx = tx
         self._conn = tx.connection
         self._sealer = sealer
         self._regions = regions
         self._now = now
+        self._files = files
+        self._workday_end = workday_end
 
     def actor(self) -> Actor | None:
         return identity.actor_of(self._conn, self._tx.user_id)
@@ -92,6 +104,164 @@ class StorePorts:
             detail={"why": why},
             now=self._now,
         )
+
+    # ----- filing ----------------------------------------------------------------------------
+
+    def create_draft(
+        self, *, campaign: str, category: str, kind: str, payload: Mapping[str, Any]
+    ) -> tuple[int, str]:
+        actor = self._clerk()
+        record = noms.create_draft(
+            self._conn,
+            self._sealer,
+            campaign=campaign,
+            category=category,
+            kind=kind,
+            unit_id=actor.unit_id or 0,
+            region=actor.region or "",
+            created_by=self._tx.user_id,
+            payload=payload,
+            now=self._now,
+        )
+        return record.id, record.tracking_code
+
+    def save_draft(
+        self, nomination_id: int, payload: Mapping[str, Any], *, county_division: bool
+    ) -> None:
+        self._own(nomination_id)
+        noms.save_payload(
+            self._conn,
+            self._sealer,
+            nomination_id,
+            payload,
+            county_division=county_division,
+            now=self._now,
+        )
+
+    def store_attachment(
+        self, nomination_id: int, *, material: str, filename: str, kind: str, data: bytes
+    ) -> None:
+        self._own(nomination_id)
+        digest = self._files.put(data)
+        noms.add_attachment(
+            self._conn,
+            self._sealer,
+            nomination_id=nomination_id,
+            material_key=material,
+            sha256=digest,
+            media_type=kind,
+            size=len(data),
+            filename=filename,
+            now=self._now,
+        )
+
+    def workday_end(self, start: dt.date, workdays: int) -> dt.date:
+        """`workday_end` as wired by the runtime (it raises PortRefusal for an unknown year)."""
+        return self._workday_end(start, workdays)
+
+    def others_in_campaign(self, campaign: str) -> list[NominationFacts]:
+        out = []
+        for record in noms.in_campaign(self._conn, self._sealer, campaign):
+            fields = record.payload.get("fields", {})
+            identity_key = fields.get("id_number") or fields.get("uscc")
+            out.append(
+                NominationFacts(
+                    id=record.id,
+                    campaign=record.campaign,
+                    category=record.category,
+                    kind=record.kind,
+                    unit_id=record.unit_id,
+                    region=self._quota_region(record.campaign, record.category, record.region),
+                    nominee_digest=str(identity_key) if identity_key else None,
+                    county_division=record.county_division,
+                    status=record.status,
+                    submitted=record.status != "draft",
+                )
+            )
+        return out
+
+    def quota(self, campaign: str, category: str) -> int | None:
+        actor = self._clerk()
+        holder = self._quota_region(campaign, category, actor.region or "")
+        for q in identity.quotas(self._conn, campaign, category):
+            if q.region_code == holder:
+                return q.places
+        return None
+
+    def submit(
+        self,
+        nomination_id: int,
+        *,
+        to_status: str,
+        action: str,
+        publicity: tuple[dt.date, dt.date] | None,
+        notice: str,
+    ) -> None:
+        record = self._own(nomination_id)
+        actor = self._clerk()
+        noms.move(
+            self._conn,
+            self._sealer,
+            nomination_id=nomination_id,
+            expected_status=record.status,
+            to_status=to_status,
+            user_id=self._tx.user_id,
+            role=actor.role.value,
+            action=action,
+            reason=None,
+            now=self._now,
+            publicity=publicity,
+        )
+        self._notify_subscribers(record, to_status, notice)
+
+    def _notify_subscribers(
+        self, record: noms.NominationRecord, to_status: str, notice: str
+    ) -> None:
+        """Tell everyone following the nomination, in this transaction (DESIGN §3)."""
+        recipients = self._conn.execute(
+            sa.select(users.c.id, users.c.channel, users.c.external_id).where(
+                users.c.id.in_(noms.subscribers(self._conn, record.id))
+            )
+        ).all()
+        outbox.enqueue(
+            self._conn,
+            self._sealer,
+            [
+                outbox.OutboxMessage(
+                    idempotency_key=f"{record.id}:{record.version}:{to_status}:{r.id}",
+                    channel=r.channel,
+                    recipient_id=r.external_id,
+                    text=notice,
+                )
+                for r in recipients
+            ],
+            now=self._now,
+        )
+
+    def _clerk(self) -> Actor:
+        actor = self.actor()
+        if actor is None or actor.unit_id is None:
+            raise PortRefusal("只有绑定了单位的经办人可以填报推荐。")
+        return actor
+
+    def _own(self, nomination_id: int) -> noms.NominationRecord:
+        """The nomination, if it belongs to the caller's unit; refused and audited otherwise."""
+        record = noms.get(self._conn, self._sealer, nomination_id)
+        actor = self.actor()
+        if record is None or actor is None or record.unit_id != actor.unit_id:
+            self.refused("edit_nomination", f"nomination {nomination_id} is not of this unit")
+            raise PortRefusal("这项推荐不属于您的单位。")
+        return record
+
+    def _quota_region(self, campaign: str, category: str, region: str) -> str:
+        """The region whose quota a unit's nominations count against: the most specific
+        region with a quota that contains the unit's region (else the unit's region)."""
+        holders = [
+            q.region_code
+            for q in identity.quotas(self._conn, campaign, category)
+            if q.region_code in self._regions and self._regions.contains(q.region_code, region)
+        ]
+        return max(holders, key=lambda c: len(region_prefix(c)), default=region)
 
     @staticmethod
     def _view(record: noms.NominationRecord) -> NominationView:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import tempfile
 from pathlib import Path
 
 from bot.catalog import load_catalog
 from bot.runtime import Runtime
+from bot.wiring import workday_end_from
 from conversations.assistant import Assistant
 from conversations.campaign import Catalog
 from conversations.engine import Engine
 from conversations.keys import Channel, ConversationKey
 from handlers.console import ConsoleChannel
+from notifications.calendar import WorkdayCalendar
+from storage.files import FileStore
 from storage.identity import Regions, load_regions
 from storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGNS = ROOT / "campaigns"
+# Content-addressed and sealed with the test key: tests may share one folder safely.
+SHARED_FILES = Path(tempfile.gettempdir()) / "awardbot-test-attachments"
 FIXED_NOW = dt.datetime(2022, 10, 20, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
@@ -34,12 +40,27 @@ def regions() -> Regions:
 class ConsoleHarness:
     """One console user over a store; `transcript` records the conversation like a terminal."""
 
-    def __init__(self, store: Store, *, user: str = "tester", show_keys: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        user: str = "tester",
+        show_keys: bool = True,
+        files_dir: Path | None = None,
+    ) -> None:
         engine = Engine(catalog(), clock=lambda: FIXED_NOW)
-        runtime = Runtime(Assistant(catalog(), engine), store, regions())
+        runtime = Runtime(
+            Assistant(catalog(), engine),
+            store,
+            regions(),
+            files=FileStore(files_dir or SHARED_FILES, store.sealer),
+            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
+        )
         key = ConversationKey(Channel.CONSOLE.value, user)
         self.channel = ConsoleChannel(
-            lambda: runtime.open(key), lambda text: runtime.handle(key, text), show_keys=show_keys
+            lambda: runtime.open(key),
+            lambda text, upload=None: runtime.handle(key, text, upload),
+            show_keys=show_keys,
         )
         self.parts: list[str] = []
         self.last = ""

@@ -1,0 +1,53 @@
+"""Building the runtime from settings: the one place that knows every part."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from bot.keys import sealer_for
+from bot.runtime import Runtime
+from bot.settings import Settings
+from conversations.assistant import Assistant
+from conversations.campaign import Catalog
+from conversations.engine import Clock, Engine
+from conversations.ports import PortRefusal
+from notifications.calendar import CalendarError, WorkdayCalendar
+from storage.files import FileStore
+from storage.identity import load_regions
+from storage.ports import WorkdayEnd
+from storage.store import Store
+
+REGIONS_FILE = "regions.yaml"  # in the campaigns directory
+
+
+def workday_end_from(calendar: WorkdayCalendar) -> WorkdayEnd:
+    """The calendar as the core's port: a year it lacks is a refusal the user reads."""
+
+    def workday_end(start: dt.date, workdays: int) -> dt.date:
+        try:
+            return calendar.nth_workday(start, workdays)
+        except CalendarError as exc:
+            raise PortRefusal(str(exc)) from None
+
+    return workday_end
+
+
+def build_runtime(
+    settings: Settings, catalog: Catalog, store: Store, *, clock: Clock | None = None
+) -> Runtime:
+    """The runtime over `store`; raises SettingsError / RegionError / CalendarError early."""
+    regions = load_regions(settings.campaigns_dir / REGIONS_FILE)
+    calendar = WorkdayCalendar(settings.calendar_file)
+    engine = Engine(catalog, clock=clock or (lambda: dt.datetime.now(settings.timezone)))
+    return Runtime(
+        Assistant(catalog, engine),
+        store,
+        regions,
+        files=FileStore(Path(settings.attachments_dir), store.sealer),
+        workday_end=workday_end_from(calendar),
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.database_url, sealer=sealer_for(settings))

@@ -1,0 +1,537 @@
+"""Filing a nomination by chat (a unit clerk): eligibility, the form, attachments, submit.
+
+The flow reuses the self-check engine for the eligibility questions (its state lives under
+`check`), then asks the form's fields one at a time, collects the attachments of the checklist,
+shows a summary where any single field can be changed, and submits: the draft enters the
+campaign's first lifecycle move (the unit publicity), with its end in working days.
+
+Pure: the draft, the files, the working-day calendar and the rules across nominations are
+reached through `Ports`, bound by the runtime to the step's own transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from conversations.campaign import Campaign
+from conversations.crossrules import NominationFacts, Severity, check, limits_for
+from conversations.engine import Engine, Inbound, Option, Reply, Step
+from conversations.forms import (
+    HEAD_BYTES,
+    AttachmentError,
+    Done,
+    FieldType,
+    Form,
+    FormField,
+    check_attachment,
+    cross_field_errors,
+    derive_fields,
+    display,
+    form_for,
+    missing_materials,
+    parse_field,
+    parse_list_item,
+    pending_fields,
+    prefill,
+)
+from conversations.identity import Actor, Role
+from conversations.lifecycle import Action, NominationRef, decide
+from conversations.ports import Ports
+from conversations.texts import render
+
+SUBMIT, ATTACH, FINISH_ATTACH, AGREE, DISAGREE = "submit", "attach", "done", "agree", "disagree"
+EDIT = "edit:"
+UPLOAD = "upload:"
+
+
+class Stage(StrEnum):
+    CONSENT = "consent"
+    CHECK = "check"  # the eligibility questions (the self-check engine)
+    FIELD = "field"
+    LIST = "list"  # collecting the items of a list field
+    ATTACH = "attach"  # the checklist: choose what to upload
+    WAIT_FILE = "wait_file"  # waiting for the file of `material`
+    SUMMARY = "summary"
+    SUBMITTED = "submitted"
+    REFUSED = "refused"  # the eligibility verdict refuses this nominee
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file the user sent: its name, size and content."""
+
+    filename: str
+    data: bytes
+
+
+class FilingState(BaseModel):
+    flow: str = "filing"
+    stage: Stage = Stage.CONSENT
+    check: dict[str, Any] | None = None  # the self-check engine's state
+    campaign: str | None = None
+    category: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)  # eligibility answers
+    values: dict[str, Any] = Field(default_factory=dict)  # form values
+    field: str | None = None
+    items: list[str] = Field(default_factory=list)
+    material: str | None = None
+    uploaded: list[str] = Field(default_factory=list)  # material keys with a file
+    nomination_id: int | None = None
+    tracking_code: str | None = None
+    verdict: str | None = None
+
+
+class Filing:
+    """The clerk's filing conversation."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.catalog = engine.catalog
+
+    # ----- entry points -------------------------------------------------------------------
+
+    def start(self, ports: Ports) -> Step:
+        actor = ports.actor()
+        if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
+            return Step({}, [Reply(render("filing_not_clerk"))])
+        state = FilingState()
+        return self._step(state, [Reply(render("filing_intro"))])
+
+    def ask(self, saved: dict[str, Any]) -> Step:
+        """Re-ask what filing waits for, after a command handled outside it."""
+        state = FilingState.model_validate(saved)
+        if state.stage is Stage.CHECK:
+            check = self.engine.ask(state.check)
+            return Step(self._dump(state), check.replies)
+        return self._step(state, [])
+
+    def resume(self, saved: dict[str, Any], inbound: Inbound, ports: Ports,
+               upload: Upload | None = None) -> Step:  # fmt: skip
+        state = FilingState.model_validate(saved)
+        text = inbound.text.strip()
+        if upload is not None and state.stage is not Stage.WAIT_FILE:
+            return self._step(state, [Reply(render("filing_file_unexpected"))])
+        handler = {
+            Stage.CONSENT: self._on_consent,
+            Stage.CHECK: self._on_check,
+            Stage.FIELD: self._on_field,
+            Stage.LIST: self._on_list_item,
+            Stage.ATTACH: self._on_attach,
+            Stage.WAIT_FILE: self._on_file,
+            Stage.SUMMARY: self._on_summary,
+            Stage.SUBMITTED: self._on_done,
+            Stage.REFUSED: self._on_done,
+        }[state.stage]
+        if text == "/back" and state.stage in (Stage.FIELD, Stage.LIST):
+            return self._back(state)
+        return handler(state, inbound, ports, upload)
+
+    # ----- stages -------------------------------------------------------------------------
+
+    def _on_consent(self, state: FilingState, inbound: Inbound, ports: Ports,
+                    upload: Upload | None) -> Step:  # fmt: skip
+        choice = _pick(inbound.text, self._consent_options())
+        if choice == DISAGREE:
+            state.stage = Stage.REFUSED
+            return self._step(state, [Reply(render("filing_no_consent"))], ask=False)
+        if choice != AGREE:
+            return self._step(state, [Reply(render("bad_choice", count=2))])
+        state.stage = Stage.CHECK
+        check = self.engine.ask(None)
+        state.check = {**check.state, "flow": "filing"}
+        return self._step(state, [], extra=check.replies)
+
+    def _on_check(self, state: FilingState, inbound: Inbound, ports: Ports,
+                  upload: Upload | None) -> Step:  # fmt: skip
+        step = self.engine.resume(state.check, inbound)
+        state.check = step.state
+        if not step.events:
+            return Step(self._dump(state), step.replies)
+        done = step.events[0]
+        state.campaign, state.category, state.verdict = done.campaign, done.category, done.verdict
+        state.facts = dict(step.state.get("answers", {}))
+        verdict_replies = [r for r in step.replies if r.verdict]
+        if done.verdict == "ineligible":
+            state.stage = Stage.REFUSED
+            return self._step(
+                state, [*verdict_replies, Reply(render("filing_ineligible"))], ask=False
+            )
+        campaign = self.catalog.get(done.campaign)
+        form = self._form(state)
+        state.values = prefill(form, state.facts)
+        kind = campaign.category(done.category).kind.value
+        state.nomination_id, state.tracking_code = ports.create_draft(
+            campaign=done.campaign, category=done.category, kind=kind, payload=self._payload(state)
+        )
+        intro = Reply(render("filing_draft_made", code=state.tracking_code))
+        return self._advance(state, ports, [*verdict_replies, intro])
+
+    def _on_field(self, state: FilingState, inbound: Inbound, ports: Ports,
+                  upload: Upload | None) -> Step:  # fmt: skip
+        field = self._form(state).field(_req(state.field))
+        if field.type is FieldType.LIST:
+            state.stage, state.items = Stage.LIST, []
+            return self._on_list_item(state, inbound, ports, upload)
+        try:
+            value = parse_field(
+                field, inbound.text, today=self.engine.clock().date(), values=state.values
+            )
+        except ValueError as exc:
+            return self._step(state, [Reply(str(exc))])
+        state.values[field.key] = value
+        self._save(state, ports)
+        return self._advance(state, ports, [])
+
+    def _on_list_item(self, state: FilingState, inbound: Inbound, ports: Ports,
+                      upload: Upload | None) -> Step:  # fmt: skip
+        field = self._form(state).field(_req(state.field))
+        try:
+            item = parse_list_item(field, inbound.text, count=len(state.items))
+        except ValueError as exc:
+            return self._step(state, [Reply(str(exc))])
+        if isinstance(item, Done):
+            state.values[field.key] = list(state.items)
+            state.items = []
+            self._save(state, ports)
+            return self._advance(state, ports, [])
+        state.items.append(item)
+        return self._step(state, [Reply(render("filing_item_added", n=len(state.items)))])
+
+    def _on_attach(self, state: FilingState, inbound: Inbound, ports: Ports,
+                   upload: Upload | None) -> Step:  # fmt: skip
+        choice = _pick(inbound.text, self._attach_options(state))
+        if choice == FINISH_ATTACH:
+            state.stage = Stage.SUMMARY
+            return self._step(state, [])
+        if choice is not None and choice.startswith(UPLOAD):
+            state.stage, state.material = Stage.WAIT_FILE, choice.removeprefix(UPLOAD)
+            return self._step(state, [])
+        count = len(self._attach_options(state))
+        return self._step(state, [Reply(render("bad_choice", count=count))])
+
+    def _on_file(self, state: FilingState, inbound: Inbound, ports: Ports,
+                 upload: Upload | None) -> Step:  # fmt: skip
+        form = self._form(state)
+        material = next(m for m in form.materials if m.key == state.material)
+        if upload is None:
+            if inbound.text.strip() in ("/cancel", "取消"):
+                state.stage, state.material = Stage.ATTACH, None
+                return self._step(state, [])
+            return self._step(state, [Reply(render("filing_send_a_file"))])
+        try:
+            kind = check_attachment(
+                material,
+                filename=upload.filename,
+                size=len(upload.data),
+                head=upload.data[:HEAD_BYTES],
+            )
+        except AttachmentError as exc:
+            return self._step(state, [Reply(str(exc))])
+        ports.store_attachment(
+            _req_id(state.nomination_id),
+            material=material.key,
+            filename=upload.filename,
+            kind=kind.value,
+            data=upload.data,
+        )
+        if material.key not in state.uploaded:
+            state.uploaded.append(material.key)
+        state.stage, state.material = Stage.ATTACH, None
+        reply = Reply(render("filing_file_saved", material=material.name, kind=kind.value))
+        return self._step(state, [reply])
+
+    def _on_summary(self, state: FilingState, inbound: Inbound, ports: Ports,
+                    upload: Upload | None) -> Step:  # fmt: skip
+        choice = _pick(inbound.text, self._summary_options(state))
+        if choice == SUBMIT:
+            return self._submit(state, ports)
+        if choice == ATTACH:
+            state.stage = Stage.ATTACH
+            return self._step(state, [])
+        if choice is not None and choice.startswith(EDIT):
+            state.stage, state.field = Stage.FIELD, choice.removeprefix(EDIT)
+            state.values.pop(state.field, None)
+            return self._step(state, [])
+        count = len(self._summary_options(state))
+        return self._step(state, [Reply(render("bad_choice", count=count))])
+
+    def _on_done(self, state: FilingState, inbound: Inbound, ports: Ports,
+                 upload: Upload | None) -> Step:  # fmt: skip
+        return self._step(state, [Reply(render("filing_finished"))], ask=False)
+
+    # ----- submit -------------------------------------------------------------------------
+
+    def _submit(self, state: FilingState, ports: Ports) -> Step:
+        campaign, form = self._campaign(state), self._form(state)
+        missing = missing_materials(
+            form, set(state.uploaded), state.values, facts=state.facts, ordinal=campaign.ordinal
+        )
+        if missing:
+            names = "、".join(m.name for m in missing)
+            return self._step(state, [Reply(render("filing_missing", names=names))])
+        errors = cross_field_errors(form, state.values)
+        if errors:
+            return self._step(state, [Reply("\n".join(errors.values()))])
+        actor = ports.actor()
+        if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
+            return self._step(state, [Reply(render("filing_not_clerk"))], ask=False)
+        findings = check(
+            self._facts_for_rules(state, actor),
+            ports.others_in_campaign(campaign.id),
+            limits_for(campaign),
+            quota=ports.quota(campaign.id, _req(state.category)),
+        )
+        blocks = [f for f in findings if f.severity is Severity.BLOCK]
+        if blocks:
+            lines = [f"「{f.clause}」{f.message}" if f.clause else f.message for f in blocks]
+            return self._step(state, [Reply(render("filing_blocked", lines=lines))])
+        warnings = [
+            f"「{f.clause}」{f.message}" if f.clause else f.message
+            for f in findings
+            if f.severity is Severity.WARN
+        ]
+        lifecycle = campaign.lifecycle
+        if lifecycle is None:
+            return self._step(state, [Reply(render("filing_no_lifecycle"))], ask=False)
+        today = self.engine.clock().date()
+        ref = NominationRef(
+            status=lifecycle.initial, unit_id=actor.unit_id, region=actor.region or ""
+        )
+        decision = decide(lifecycle, ref, actor, Action.START_PUBLICITY, today=today)
+        if not decision.allowed or decision.to is None:
+            return self._step(state, [Reply(decision.why)])
+        status = lifecycle.status(decision.to)
+        publicity = None
+        if status.publicity_workdays:
+            end = ports.workday_end(today, status.publicity_workdays)
+            publicity = (today, end)
+        notice = render(
+            "notice_status",
+            code=state.tracking_code,
+            status=status.label,
+            start=publicity[0].isoformat() if publicity else None,
+            end=publicity[1].isoformat() if publicity else None,
+        )
+        ports.submit(
+            _req_id(state.nomination_id),
+            to_status=decision.to,
+            action=Action.START_PUBLICITY.value,
+            publicity=publicity,
+            notice=notice,
+        )
+        state.stage = Stage.SUBMITTED
+        text = render(
+            "filing_submitted",
+            status=status.label,
+            code=state.tracking_code,
+            start=publicity[0].isoformat() if publicity else None,
+            end=publicity[1].isoformat() if publicity else None,
+            days=status.publicity_workdays,
+            warnings=warnings,
+        )
+        return self._step(state, [Reply(text)], ask=False)
+
+    def _facts_for_rules(self, state: FilingState, actor: Actor) -> NominationFacts:
+        campaign = self._campaign(state)
+        category = campaign.category(_req(state.category))
+        identity = state.values.get("id_number") or state.values.get("uscc")
+        return NominationFacts(
+            id=state.nomination_id,
+            campaign=campaign.id,
+            category=category.id,
+            kind=category.kind.value,
+            unit_id=_req_id(actor.unit_id),
+            region=actor.region or "",
+            nominee_digest=str(identity) if identity else None,
+            county_division=state.facts.get("admin_rank") == "county_division",
+            submitted=True,
+        )
+
+    # ----- moving on ----------------------------------------------------------------------
+
+    def _advance(self, state: FilingState, ports: Ports, replies: list[Reply]) -> Step:
+        pending = self._pending(state)
+        if pending:
+            state.stage, state.field = Stage.FIELD, pending[0].key
+        else:
+            state.stage, state.field = Stage.ATTACH, None
+        return self._step(state, replies)
+
+    def _back(self, state: FilingState) -> Step:
+        form = self._form(state)
+        asked = [f.key for f in form.fields if f.type is not FieldType.DERIVED]
+        current = state.field if state.field in asked else None
+        earlier = asked[: asked.index(current)] if current else asked
+        answered = [k for k in earlier if k in state.values]
+        if not answered:
+            return self._step(state, [Reply(render("back_at_start"))])
+        state.stage, state.field, state.items = Stage.FIELD, answered[-1], []
+        state.values.pop(answered[-1], None)
+        return self._step(state, [])
+
+    def _pending(self, state: FilingState) -> list[FormField]:
+        return pending_fields(
+            self._form(state),
+            state.values,
+            state.facts,
+            ordinal=self._campaign(state).ordinal,
+            optional=True,
+        )
+
+    # ----- what to ask --------------------------------------------------------------------
+
+    def _question(self, state: FilingState) -> Reply | None:
+        match state.stage:
+            case Stage.CONSENT:
+                return Reply(render("consent"), key="consent", options=self._consent_options())
+            case Stage.FIELD:
+                field = self._form(state).field(_req(state.field))
+                return _field_question(field)
+            case Stage.LIST:
+                field = self._form(state).field(_req(state.field))
+                return Reply(render("filing_list_more"), key=field.key)
+            case Stage.ATTACH:
+                return Reply(
+                    render("filing_attach_question"),
+                    key="attach",
+                    options=self._attach_options(state),
+                )
+            case Stage.WAIT_FILE:
+                material = next(m for m in self._form(state).materials if m.key == state.material)
+                accepted = "、".join(k.value for k in material.accept)
+                text = render(
+                    "filing_send_file",
+                    material=material.name,
+                    accepted=accepted,
+                    mb=material.max_mb,
+                )
+                return Reply(text, key="file", hint=material.note)
+            case Stage.SUMMARY:
+                return Reply(
+                    render("filing_summary_question"),
+                    key="summary",
+                    options=self._summary_options(state),
+                )
+            case _:
+                return None
+
+    @staticmethod
+    def _consent_options() -> tuple[Option, ...]:
+        return (Option("同意", AGREE), Option("不同意", DISAGREE))
+
+    def _attach_options(self, state: FilingState) -> tuple[Option, ...]:
+        form, campaign = self._form(state), self._campaign(state)
+        missing = {
+            m.key
+            for m in missing_materials(form, set(), state.values, facts=state.facts,
+                                       ordinal=campaign.ordinal)
+        }  # fmt: skip
+        out = []
+        for m in form.materials:
+            mark = "✓" if m.key in state.uploaded else ("必需" if m.key in missing else "可选")
+            out.append(Option(f"{m.name}（{mark}）", UPLOAD + m.key))
+        out.append(Option(render("filing_attach_done"), FINISH_ATTACH))
+        return tuple(out)
+
+    def _summary_options(self, state: FilingState) -> tuple[Option, ...]:
+        form = self._form(state)
+        values = {**state.values, **derive_fields(form, state.values)}
+        out = [Option(render("filing_submit_choice"), SUBMIT), Option("上传或更换附件", ATTACH)]
+        for field in form.fields:
+            if field.key not in values or field.type is FieldType.DERIVED:
+                continue
+            shown = display(field, values[field.key]).replace("\n", "；")
+            out.append(Option(f"{field.label}：{shown}", EDIT + field.key))
+        return tuple(out)
+
+    # ----- plumbing -----------------------------------------------------------------------
+
+    def _campaign(self, state: FilingState) -> Campaign:
+        return self.catalog.get(_req(state.campaign))
+
+    def _form(self, state: FilingState) -> Form:
+        form = form_for(self._campaign(state), _req(state.category))
+        if form is None:
+            raise RuntimeError(f"campaign {state.campaign} has no form for {state.category}")
+        return form
+
+    def _payload(self, state: FilingState) -> dict[str, Any]:
+        form = self._form(state)
+        return {
+            "facts": state.facts,
+            "fields": {**state.values, **derive_fields(form, state.values)},
+            "verdict": state.verdict,
+        }
+
+    def _save(self, state: FilingState, ports: Ports) -> None:
+        county = state.facts.get("admin_rank") == "county_division"
+        ports.save_draft(
+            _req_id(state.nomination_id), self._payload(state), county_division=county
+        )
+
+    def _dump(self, state: FilingState) -> dict[str, Any]:
+        return state.model_dump(mode="json")
+
+    def _step(
+        self,
+        state: FilingState,
+        replies: list[Reply],
+        *,
+        ask: bool = True,
+        extra: list[Reply] | None = None,
+    ) -> Step:
+        out = [*replies, *(extra or [])]
+        if ask and not extra:
+            question = self._question(state)
+            if question is not None:
+                out.append(question)
+        return Step(self._dump(state), out)
+
+
+def _field_question(field: FormField) -> Reply:
+    hints = [field.help] if field.help else []
+    if not field.required:
+        hints.append("（选填：不填请回复“无”）")
+    if field.type is FieldType.BOOL:
+        options: tuple[Option, ...] = (Option("是", "true"), Option("否", "false"))
+    else:
+        options = tuple(Option(c.label, c.value) for c in field.choices)
+    if field.type is FieldType.LIST:
+        hints.append(render("filing_list_hint"))
+    return Reply(
+        field.question or field.label,
+        key=field.key,
+        hint="\n".join(hints) or None,
+        options=options,
+    )
+
+
+def _pick(text: str, options: tuple[Option, ...]) -> str | None:
+    from conversations.answers import matches_label, normalise
+
+    word = normalise(text)
+    if word.isdigit() and 1 <= int(word) <= len(options):
+        return options[int(word) - 1].value
+    for option in options:
+        if matches_label(word, option.value, option.label):
+            return option.value
+    return None
+
+
+def _req(value: str | None) -> str:
+    if value is None:
+        raise RuntimeError("filing state is missing a value its stage requires")
+    return value
+
+
+def _req_id(value: int | None) -> int:
+    if value is None:
+        raise RuntimeError("filing state has no nomination yet")
+    return value
+
+
+__all__ = ["Filing", "FilingState", "Upload"]

@@ -1,0 +1,222 @@
+"""Filing a nomination by chat, end to end on the console: a clerk binds, files, attaches, edits
+one field from the summary and submits; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from support.console_harness import FIXED_NOW, ConsoleHarness, regions
+
+from conversations.identity import Role
+from storage import identity, outbox
+from storage import nominations as noms
+from storage.store import Store
+
+UNIT = identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
+ID_NUMBER = "220104199001010028"  # valid; 220104199001010024 has a wrong check digit
+ACHIEVEMENTS = (
+    "张小三从事数控车工十二年，带徒二十余人，其中五人获得技师资格。他主持的工艺改进项目使"
+    "零件合格率由百分之九十二提高到百分之九十九点五，每年为企业节约成本约一百二十万元，"
+    "总结的操作法在全省推广，多次在省市技能竞赛中获奖。"
+)
+ELIGIBLE_EXPERT = [
+    "jl-skills-2022", "technical_expert", "是", "是", "否", "否", "否", "否", "高级工", "6",
+    "是", "否", "否", "否", "否", "否", "否", "否", "否", "1",
+]  # fmt: skip
+FORM = [
+    "张小三", "汉族", ID_NUMBER, "中共党员", "大学本科", "长春市朝阳区示例有限公司", "车工班长",
+    "车工", "GZ-2020-001", "2019年 长春市技术能手 长春市人社局", "完成", ACHIEVEMENTS,
+    "13912345678", "否",
+]  # fmt: skip
+REQUIRED = ["approval_form", "id_card", "qualification_certificate", "diploma",
+            "skill_achievements", "opinions"]  # fmt: skip
+
+
+def bound_clerk(store: Store, tmp_path: Path, user: str = "clerk") -> ConsoleHarness:
+    with store.transaction() as conn:
+        code = identity.create_invite(
+            conn,
+            role=Role.CLERK,
+            region=regions().get("220104"),
+            unit=UNIT,
+            now=FIXED_NOW,
+            ttl=timedelta(days=7),
+        ).code
+    console = ConsoleHarness(store, user=user, files_dir=tmp_path / "attachments")
+    console.open()
+    console.send(f"/bind {code}")
+    return console
+
+
+def choose(console: ConsoleHarness, value: str) -> str:
+    number = dict((v, n) for n, v in console.options())[value]
+    return console.send(number)
+
+
+def attach(console: ConsoleHarness, material: str, path: Path) -> str:
+    choose(console, f"upload:{material}")
+    return console.send(f"/file {path}")
+
+
+@pytest.fixture
+def pdf(tmp_path: Path) -> Path:
+    path = tmp_path / "扫描件.pdf"
+    path.write_bytes(b"%PDF-1.7\n% scanned copy\n%%EOF")
+    return path
+
+
+def file_to_attachments(console: ConsoleHarness) -> None:
+    assert "[consent]" in console.send("/new")
+    console.send("同意")
+    for answer in ELIGIBLE_EXPERT:
+        console.send(answer)
+    assert "[verdict] eligible" in console.last
+    assert "已建立推荐草稿，跟踪码：" in console.last
+    for answer in FORM:
+        console.send(answer)
+    assert console.asking() == "attach"
+
+
+def tracking_code(store: Store) -> str:
+    with store.reading() as conn:
+        return str(conn.execute(sa.select(noms.nominations.c.tracking_code)).scalar_one())
+
+
+def test_a_whole_filing_with_refusals_an_edit_and_submit(
+    store: Store, tmp_path: Path, pdf: Path
+) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    file_to_attachments(clerk)
+    code = tracking_code(store)
+
+    # an applicant follows it before it is submitted
+    fan = ConsoleHarness(store, user="zhang")
+    fan.open()
+    fan.send(f"/track {code}")
+
+    for material in REQUIRED[:-1]:  # all but the opinions form
+        assert "已收到" in attach(clerk, material, pdf)
+    choose(clerk, "done")
+    assert clerk.asking() == "summary"
+    assert "身份证号：220104********0028" in clerk.last
+    assert ID_NUMBER not in clerk.last
+    assert "联系电话：139****5678" in clerk.last or "手机号码：139****5678" in clerk.last
+
+    refused = choose(clerk, "submit")
+    assert "缺少必需的附件：推荐对象征求意见表" in refused
+    choose(clerk, "attach")
+    attach(clerk, "opinions", pdf)
+    choose(clerk, "done")
+
+    choose(clerk, "edit:position")  # change one field without redoing the rest
+    assert clerk.asking() == "position"
+    clerk.send("数控车工班组长")
+    assert clerk.asking() in ("attach", "summary")
+    if clerk.asking() == "attach":
+        choose(clerk, "done")
+    assert "数控车工班组长" in clerk.last
+
+    done = choose(clerk, "submit")
+    assert "已提交，当前状态：单位公示" in done
+    assert "公示期：2022-10-20 至 2022-10-26（5 个工作日）" in done
+
+    with store.reading() as conn:
+        record = noms.by_tracking_code(conn, store.sealer, code)
+        files = noms.attachments_of(conn, store.sealer, record.id)  # type: ignore[union-attr]
+        trail = noms.audit_trail(conn, store.sealer, nomination_id=record.id)  # type: ignore[union-attr]
+    assert record is not None
+    assert (record.status, record.publicity_ends_on) == ("unit_publicity", date(2022, 10, 26))
+    assert record.payload["fields"]["position"] == "数控车工班组长"
+    assert record.payload["fields"]["birth_month"] == "1990-01"
+    assert sorted(f.material_key for f in files) == sorted(REQUIRED)
+    assert [(a.from_status, a.to_status, a.allowed) for a in trail] == [
+        ("draft", "unit_publicity", True)
+    ]
+    # the follower is told, through the outbox, in the same transaction as the move
+    assert outbox.depth(store) == 1
+    assert "单位公示" in clerk.send("/mine")
+
+
+def test_the_database_holds_no_id_number_or_phone_in_clear(
+    store: Store, tmp_path: Path, pdf: Path
+) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    file_to_attachments(clerk)
+    with store.reading() as conn:
+        dump = " ".join(
+            str(value)
+            for table in ("nominations", "conversation_sessions", "attachments", "audit_log")
+            for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
+            for value in row
+        )
+    for clear in (ID_NUMBER, "13912345678", "张小三", "汉族"):
+        assert clear not in dump
+
+
+def test_without_consent_nothing_is_collected(store: Store, tmp_path: Path) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    clerk.send("/new")
+    assert "未获同意" in clerk.send("不同意")
+    with store.reading() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(noms.nominations)).scalar() == 0
+
+
+def test_an_ineligible_nominee_cannot_be_filed(store: Store, tmp_path: Path) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    clerk.send("/new")
+    clerk.send("同意")
+    clerk.send("jl-skills-2022")
+    clerk.send("technical_expert")
+    clerk.send("否")  # not working in Jilin: a hard failure
+    choose(clerk, "finish")
+    assert "[verdict] ineligible" in clerk.last
+    assert "不能推荐" in clerk.last
+    with store.reading() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(noms.nominations)).scalar() == 0
+
+
+def test_only_clerks_may_file(store: Store) -> None:
+    applicant = ConsoleHarness(store, user="someone")
+    applicant.open()
+    assert "只有绑定了单位的经办人可以填报推荐" in applicant.send("/new")
+    assert applicant.asking() == "campaign"
+
+
+def test_a_wrong_file_is_refused_with_the_reason(store: Store, tmp_path: Path, pdf: Path) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    file_to_attachments(clerk)
+    exe = tmp_path / "virus.pdf"
+    exe.write_bytes(b"MZ\x90\x00" + b"\x00" * 100)
+    out = attach(clerk, "id_card", exe)
+    assert "已收到" not in out
+    assert clerk.asking() == "file"
+    assert "找不到" in clerk.send("/file /no/such/file.pdf") or "无法读取" in clerk.last
+    clerk.send("/cancel")
+    assert clerk.asking() == "attach"
+
+
+def test_the_same_person_cannot_be_filed_twice(store: Store, tmp_path: Path, pdf: Path) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    for _ in range(2):
+        file_to_attachments(clerk)
+        for material in REQUIRED:
+            attach(clerk, material, pdf)
+        choose(clerk, "done")
+        last = choose(clerk, "submit")
+    assert "同一推荐对象" in last
+    assert "已提交" not in last
+
+
+def test_cancel_keeps_the_draft_and_leaves_filing(store: Store, tmp_path: Path) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    clerk.send("/new")
+    clerk.send("同意")
+    for answer in ELIGIBLE_EXPERT:
+        clerk.send(answer)
+    clerk.send("张小三")
+    assert "草稿已保留" in clerk.send("/cancel")
+    assert clerk.asking() == "campaign"
+    assert "张*三 · 吉林省技术能手 · 草稿" in clerk.send("/mine")
