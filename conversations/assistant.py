@@ -14,6 +14,7 @@ from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
 from conversations.identity import Actor, Role
 from conversations.ports import NominationView, PortRefusal, Ports
+from conversations.review import Leave, Review
 from conversations.texts import render
 
 LEVEL_NAMES = {"county": "县", "city": "市", "province": "省"}
@@ -26,8 +27,10 @@ class Assistant:
         self.catalog = catalog
         self.engine = engine
         self.filing = Filing(engine)
+        self.review = Review(catalog, lambda: engine.clock().date())
 
     def start(self, saved: dict[str, Any] | None, ports: Ports) -> Step:
+        saved = _outside_review(saved)
         if _in_filing(saved):
             step = self.filing.ask(saved or {})
             return Step(step.state, [Reply(render("resume")), *step.replies])
@@ -71,7 +74,9 @@ class Assistant:
         if command == "/track":
             return self._then_ask(saved, self._track(argument, ports))
         if command == "/mine":
-            return self._then_ask(saved, self._mine(ports))
+            return self._listing(saved, self.review.mine(_outside_review(saved), ports))
+        if command == "/queue":
+            return self._listing(saved, self.review.queue(_outside_review(saved), ports))
         if command == "/whoami":
             text = render("whoami", who=self._who(ports.actor(), ports))
             return self._then_ask(saved, [Reply(text)])
@@ -79,6 +84,11 @@ class Assistant:
             actor = ports.actor()
             role = actor.role.value if actor else Role.APPLICANT.value
             return self._then_ask(saved, [Reply(render("help", role=role))])
+        if _in_review(saved):
+            outcome = self.review.resume(saved or {}, inbound.text, ports)
+            if isinstance(outcome, Leave):
+                return self._then_ask(outcome.previous, outcome.replies)
+            return outcome
         if _in_filing(saved):
             return self.filing.resume(saved or {}, inbound, ports, upload)
         if upload is not None:
@@ -108,15 +118,11 @@ class Assistant:
             return [Reply(render("track_unknown", code=shown))]
         return [Reply(render("tracking", line=self._line(view)))]
 
-    def _mine(self, ports: Ports) -> list[Reply]:
-        actor = ports.actor()
-        if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
-            ports.refused("mine", "not a clerk of a unit")
-            return [Reply(render("mine_refused"))]
-        views = ports.unit_nominations(actor.unit_id)
-        if not views:
-            return [Reply(render("mine_none"))]
-        return [Reply(render("mine_list", lines=[self._line(v) for v in views]))]
+    def _listing(self, saved: dict[str, Any] | None, outcome: Step | list[Reply]) -> Step:
+        """A review list to choose from, or (nothing to list / refused) replies, then re-ask."""
+        if isinstance(outcome, Step):
+            return outcome
+        return self._then_ask(_outside_review(saved), outcome)
 
     # ----- texts --------------------------------------------------------------------------
 
@@ -147,8 +153,20 @@ class Assistant:
 
     def _then_ask(self, saved: dict[str, Any] | None, replies: list[Reply]) -> Step:
         """The command's replies, then the question the conversation is waiting for."""
+        saved = _outside_review(saved)
         step = self.filing.ask(saved or {}) if _in_filing(saved) else self.engine.ask(saved)
         return Step(step.state, [*replies, *step.replies], step.events)
+
+
+def _in_review(saved: dict[str, Any] | None) -> bool:
+    return saved is not None and saved.get("flow") == "review"
+
+
+def _outside_review(saved: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The conversation under a review listing (a new listing replaces the old one)."""
+    while _in_review(saved):
+        saved = (saved or {}).get("previous")
+    return saved
 
 
 def _in_filing(saved: dict[str, Any] | None) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conversations.crossrules import NominationFacts
-from conversations.identity import Actor
+from conversations.identity import Actor, Level
 
 
 class PortRefusal(Exception):
@@ -32,6 +32,20 @@ class NominationView:
     nominee: str  # masked: 张*三, or the unit name for collectives
     region: str
     unit_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class NominationDetail:
+    """One nomination as the person allowed to open it sees it (the port decides who may)."""
+
+    view: NominationView
+    kind: str  # individual | collective
+    fields: dict[str, Any]  # form values (shown masked unless the reader is an official)
+    facts: dict[str, Any]  # eligibility answers
+    attachments: list[str]  # "身份证复印件（pdf）" lines
+    opinions: list[str]  # departments whose opinion the clerk has recorded
+    publicity: tuple[dt.date, dt.date] | None
+    entry_level: Level  # the level of the office the unit reports to
 
 
 class Ports(Protocol):
@@ -57,6 +71,36 @@ class Ports(Protocol):
 
     def refused(self, action: str, why: str) -> None:
         """Record a refused attempt in the audit trail (who, what, why)."""
+
+    # ----- review ------------------------------------------------------------------------
+
+    def queue(self, statuses: list[str]) -> list[NominationView]:
+        """Nominations in `statuses` from the official's region, oldest move first."""
+
+    def open_nomination(
+        self, nomination_id: int, *, audit: bool = True
+    ) -> NominationDetail | None:
+        """The nomination if the caller may see it (clerk: own unit; official: own region;
+        applicant: followed), else None — a refusal is audited; so is an official's read of
+        full personal data when `audit`."""
+
+    def record_opinion(self, nomination_id: int, department: str) -> None:
+        """Tick off (or untick) a department consulted in the 征求意见 stage."""
+
+    def move(
+        self,
+        nomination_id: int,
+        *,
+        expected: str,
+        to_status: str,
+        action: str,
+        reason: str | None,
+        publicity: tuple[dt.date, dt.date] | None,
+        notice: str,
+        next_level: str | None,
+    ) -> None:
+        """The move, its audit record and `notice` to the unit's clerks, the followers and the
+        officials of `next_level` over the nomination's region — in one transaction."""
 
     # ----- filing (a clerk's drafts) ------------------------------------------------------
 

@@ -109,6 +109,22 @@ TEMPLATES = {
     "filing_finished": "这项推荐已经处理完毕。发送 /new 填报另一位，或 /mine 查看本单位的推荐。",
     "filing_left": "已退出填报，草稿已保留（/mine 可查看）。",
     "notice_status": "您关注的推荐（跟踪码 {{ code }}）状态变为：{{ status }}{% if start %}（{{ start }} 至 {{ end }}）{% endif %}。",
+    "queue_refused": "只有绑定了评审办公室身份的人员可以查看待审队列。",
+    "queue_none": "目前没有等待您审核的推荐。",
+    "queue_intro": "等待您审核的推荐共 {{ n }} 项：",
+    "mine_intro": "本单位的推荐共 {{ n }} 项：",
+    "pick_nomination": "回复序号查看一项推荐：",
+    "nomination_gone": "这项推荐已无法查看（可能已被移动或无权查看）。",
+    "nomination_detail": """{{ line }}
+状态：{{ status }}　地区：{{ region }}
+{% if publicity %}公示期：{{ publicity[0] }} 至 {{ publicity[1] }}
+{% endif %}{% for f in fields %}{{ f }}
+{% endfor %}{% if files %}附件：{{ files | join('；') }}
+{% endif %}{% if missing %}尚未记录意见：{{ missing | join('、') }}
+{% endif %}请选择操作：""",
+    "move_reason": "请说明理由（会告知单位经办人）；发送 /cancel 放弃。",
+    "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
+    "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",
     "nomination_line": "{{ nominee }} · {{ category }} · {{ status }} · 跟踪码 {{ code }}",
     "status": """当前进度：
 活动：{{ campaign or '（未选择）' }}

@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from conversations.crossrules import NominationFacts
-from conversations.identity import Actor, region_prefix
-from conversations.ports import NominationView, PortRefusal
+from conversations.identity import Actor, Level, Role, region_prefix
+from conversations.ports import NominationDetail, NominationView, PortRefusal
 from storage import identity, outbox
 from storage import nominations as noms
 from storage.crypto import Sealer
@@ -102,6 +102,160 @@ class StorePorts:
             action=action,
             allowed=False,
             detail={"why": why},
+            now=self._now,
+        )
+
+    # ----- review ----------------------------------------------------------------------------
+
+    def queue(self, statuses: list[str]) -> list[NominationView]:
+        actor = self.actor()
+        if actor is None or actor.region is None:
+            return []
+        prefix = region_prefix(actor.region)
+        records = noms.in_statuses(self._conn, self._sealer, statuses, region_prefix=prefix[:2])
+        return [self._view(r) for r in records if self._regions.contains(actor.region, r.region)]
+
+    def open_nomination(
+        self, nomination_id: int, *, audit: bool = True
+    ) -> NominationDetail | None:
+        record = noms.get(self._conn, self._sealer, nomination_id)
+        actor = self.actor()
+        if record is None or not self._may_see(actor, record):
+            self.refused("open", f"nomination {nomination_id} is not visible to this user")
+            return None
+        if audit and actor is not None and actor.role is Role.OFFICIAL:
+            # Officials see ID numbers and phones in full: every such read is recorded.
+            noms.audit(
+                self._conn,
+                self._sealer,
+                user_id=self._tx.user_id,
+                role=actor.role.value,
+                action="read_personal_data",
+                allowed=True,
+                nomination_id=record.id,
+                now=self._now,
+            )
+        files = noms.attachments_of(self._conn, self._sealer, record.id)
+        region = self._regions.get(record.region) if record.region in self._regions else None
+        publicity = None
+        if record.publicity_started_on and record.publicity_ends_on:
+            publicity = (record.publicity_started_on, record.publicity_ends_on)
+        return NominationDetail(
+            view=self._view(record),
+            kind=record.kind,
+            fields=dict(record.payload.get("fields", {})),
+            facts=dict(record.payload.get("facts", {})),
+            attachments=[f"{f.material_key}（{f.media_type}）" for f in files],
+            opinions=list(record.payload.get("opinions", [])),
+            publicity=publicity,
+            entry_level=region.review_level if region else Level.COUNTY,
+        )
+
+    def record_opinion(self, nomination_id: int, department: str) -> None:
+        record = self._own(nomination_id)
+        payload = dict(record.payload)
+        opinions = list(payload.get("opinions", []))
+        if department in opinions:
+            opinions.remove(department)
+        else:
+            opinions.append(department)
+        payload["opinions"] = opinions
+        noms.save_payload(
+            self._conn,
+            self._sealer,
+            nomination_id,
+            payload,
+            county_division=record.county_division,
+            now=self._now,
+        )
+
+    def move(
+        self,
+        nomination_id: int,
+        *,
+        expected: str,
+        to_status: str,
+        action: str,
+        reason: str | None,
+        publicity: tuple[dt.date, dt.date] | None,
+        notice: str,
+        next_level: str | None,
+    ) -> None:
+        record = noms.get(self._conn, self._sealer, nomination_id)
+        actor = self.actor()
+        if record is None or actor is None or not self._may_see(actor, record):
+            self.refused(action, f"nomination {nomination_id} is not visible to this user")
+            raise PortRefusal("您无权办理这项推荐。")
+        try:
+            noms.move(
+                self._conn,
+                self._sealer,
+                nomination_id=nomination_id,
+                expected_status=expected,
+                to_status=to_status,
+                user_id=self._tx.user_id,
+                role=actor.role.value,
+                action=action,
+                reason=reason,
+                now=self._now,
+                publicity=publicity,
+            )
+        except noms.NominationConflict as exc:
+            raise PortRefusal(str(exc)) from None
+        recipients = set(noms.subscribers(self._conn, record.id))
+        recipients |= set(
+            self._conn.execute(
+                sa.select(identity.memberships.c.user_id).where(
+                    identity.memberships.c.unit_id == record.unit_id
+                )
+            ).scalars()
+        )
+        if next_level is not None:
+            officials = self._conn.execute(
+                sa.select(
+                    identity.memberships.c.user_id, identity.memberships.c.region_code
+                ).where(
+                    identity.memberships.c.role == Role.OFFICIAL.value,
+                    identity.memberships.c.level == next_level,
+                )
+            ).all()
+            recipients |= {
+                o.user_id
+                for o in officials
+                if self._regions.contains(o.region_code, record.region)
+            }
+        recipients.discard(self._tx.user_id)  # the mover reads the reply instead
+        self._enqueue(record, to_status, notice, sorted(recipients))
+
+    def _may_see(self, actor: Actor | None, record: noms.NominationRecord) -> bool:
+        if actor is not None and actor.role is Role.CLERK:
+            return record.unit_id == actor.unit_id
+        if actor is not None and actor.role is Role.OFFICIAL and actor.region is not None:
+            return self._regions.contains(actor.region, record.region)
+        return self._tx.user_id in noms.subscribers(self._conn, record.id)
+
+    def _enqueue(
+        self, record: noms.NominationRecord, to_status: str, notice: str, user_ids: list[int]
+    ) -> None:
+        if not user_ids:
+            return
+        recipients = self._conn.execute(
+            sa.select(users.c.id, users.c.channel, users.c.external_id).where(
+                users.c.id.in_(user_ids)
+            )
+        ).all()
+        outbox.enqueue(
+            self._conn,
+            self._sealer,
+            [
+                outbox.OutboxMessage(
+                    idempotency_key=f"{record.id}:{record.version}:{to_status}:{r.id}",
+                    channel=r.channel,
+                    recipient_id=r.external_id,
+                    text=notice,
+                )
+                for r in recipients
+            ],
             now=self._now,
         )
 
@@ -218,25 +372,8 @@ class StorePorts:
         self, record: noms.NominationRecord, to_status: str, notice: str
     ) -> None:
         """Tell everyone following the nomination, in this transaction (DESIGN §3)."""
-        recipients = self._conn.execute(
-            sa.select(users.c.id, users.c.channel, users.c.external_id).where(
-                users.c.id.in_(noms.subscribers(self._conn, record.id))
-            )
-        ).all()
-        outbox.enqueue(
-            self._conn,
-            self._sealer,
-            [
-                outbox.OutboxMessage(
-                    idempotency_key=f"{record.id}:{record.version}:{to_status}:{r.id}",
-                    channel=r.channel,
-                    recipient_id=r.external_id,
-                    text=notice,
-                )
-                for r in recipients
-            ],
-            now=self._now,
-        )
+        followers = [u for u in noms.subscribers(self._conn, record.id) if u != self._tx.user_id]
+        self._enqueue(record, to_status, notice, followers)
 
     def _clerk(self) -> Actor:
         actor = self.actor()

@@ -3,62 +3,25 @@ one field from the summary and submits; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support.console_harness import FIXED_NOW, ConsoleHarness, regions
-
-from conversations.identity import Role
-from storage import identity, outbox
-from storage import nominations as noms
-from storage.store import Store
-
-UNIT = identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
-ID_NUMBER = "220104199001010028"  # valid; 220104199001010024 has a wrong check digit
-ACHIEVEMENTS = (
-    "张小三从事数控车工十二年，带徒二十余人，其中五人获得技师资格。他主持的工艺改进项目使"
-    "零件合格率由百分之九十二提高到百分之九十九点五，每年为企业节约成本约一百二十万元，"
-    "总结的操作法在全省推广，多次在省市技能竞赛中获奖。"
+from support.console_harness import ConsoleHarness
+from support.filing import (
+    ELIGIBLE_EXPERT,
+    ID_NUMBER,
+    REQUIRED,
+    attach,
+    bound_clerk,
+    choose,
+    file_to_attachments,
 )
-ELIGIBLE_EXPERT = [
-    "jl-skills-2022", "technical_expert", "是", "是", "否", "否", "否", "否", "高级工", "6",
-    "是", "否", "否", "否", "否", "否", "否", "否", "否", "1",
-]  # fmt: skip
-FORM = [
-    "张小三", "汉族", ID_NUMBER, "中共党员", "大学本科", "长春市朝阳区示例有限公司", "车工班长",
-    "车工", "GZ-2020-001", "2019年 长春市技术能手 长春市人社局", "完成", ACHIEVEMENTS,
-    "13912345678", "否",
-]  # fmt: skip
-REQUIRED = ["approval_form", "id_card", "qualification_certificate", "diploma",
-            "skill_achievements", "opinions"]  # fmt: skip
 
-
-def bound_clerk(store: Store, tmp_path: Path, user: str = "clerk") -> ConsoleHarness:
-    with store.transaction() as conn:
-        code = identity.create_invite(
-            conn,
-            role=Role.CLERK,
-            region=regions().get("220104"),
-            unit=UNIT,
-            now=FIXED_NOW,
-            ttl=timedelta(days=7),
-        ).code
-    console = ConsoleHarness(store, user=user, files_dir=tmp_path / "attachments")
-    console.open()
-    console.send(f"/bind {code}")
-    return console
-
-
-def choose(console: ConsoleHarness, value: str) -> str:
-    number = dict((v, n) for n, v in console.options())[value]
-    return console.send(number)
-
-
-def attach(console: ConsoleHarness, material: str, path: Path) -> str:
-    choose(console, f"upload:{material}")
-    return console.send(f"/file {path}")
+from storage import nominations as noms
+from storage import outbox
+from storage.store import Store
 
 
 @pytest.fixture
@@ -66,18 +29,6 @@ def pdf(tmp_path: Path) -> Path:
     path = tmp_path / "扫描件.pdf"
     path.write_bytes(b"%PDF-1.7\n% scanned copy\n%%EOF")
     return path
-
-
-def file_to_attachments(console: ConsoleHarness) -> None:
-    assert "[consent]" in console.send("/new")
-    console.send("同意")
-    for answer in ELIGIBLE_EXPERT:
-        console.send(answer)
-    assert "[verdict] eligible" in console.last
-    assert "已建立推荐草稿，跟踪码：" in console.last
-    for answer in FORM:
-        console.send(answer)
-    assert console.asking() == "attach"
 
 
 def tracking_code(store: Store) -> str:

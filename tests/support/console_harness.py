@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.catalog import load_catalog
@@ -47,8 +48,9 @@ class ConsoleHarness:
         user: str = "tester",
         show_keys: bool = True,
         files_dir: Path | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        engine = Engine(catalog(), clock=lambda: FIXED_NOW)
+        engine = Engine(catalog(), clock=clock or (lambda: FIXED_NOW))
         runtime = Runtime(
             Assistant(catalog(), engine),
             store,
