@@ -194,7 +194,7 @@ def _default_user() -> str:
 
 def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
     from bot.settings import SettingsError
-    from bot.wiring import build_runtime, open_store
+    from bot.wiring import build_runtime, console_notifier, open_store
     from conversations.keys import Channel, ConversationKey
     from handlers.console import ConsoleChannel
     from notifications.calendar import CalendarError
@@ -218,6 +218,7 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
             lambda: runtime.open(key),
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=args.show_keys,
+            notifications=console_notifier(store, user, runtime.assistant.engine.clock),
         )
         return channel.run()
     finally:

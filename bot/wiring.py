@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.keys import sealer_for
@@ -11,8 +15,11 @@ from bot.settings import Settings
 from conversations.assistant import Assistant
 from conversations.campaign import Catalog
 from conversations.engine import Clock, Engine
+from conversations.keys import Channel
 from conversations.ports import PortRefusal
 from notifications.calendar import CalendarError, WorkdayCalendar
+from notifications.outbox import Dispatcher
+from notifications.senders import ConsoleSender
 from storage.files import FileStore
 from storage.identity import load_regions
 from storage.ports import WorkdayEnd
@@ -47,6 +54,34 @@ def build_runtime(
         files=FileStore(Path(settings.attachments_dir), store.sealer),
         workday_end=workday_end_from(calendar),
     )
+
+
+def console_notifier(
+    store: Store, user: str, clock: Callable[[], dt.datetime]
+) -> Callable[[], str]:
+    """Deliver what waits for this console user; returns the printed `【通知】…` lines.
+
+    One console process serves one person: it delivers their notifications when they are
+    there (after each step); other people's wait in the outbox for their own channel.
+    """
+    buffer = io.StringIO()
+    dispatcher = Dispatcher(
+        store,
+        {Channel.CONSOLE.value: ConsoleSender(buffer)},
+        clock=lambda: clock().astimezone(dt.UTC),
+        worker_id=f"console-{os.getpid()}-{secrets.token_hex(4)}",
+        recipient=(Channel.CONSOLE.value, user),
+    )
+
+    def deliver() -> str:
+        while dispatcher.run_once().delivered:
+            pass
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text.rstrip("\n")
+
+    return deliver
 
 
 def open_store(settings: Settings) -> Store:

@@ -48,20 +48,29 @@ class ConsoleChannel:
         *,
         show_keys: bool = False,
         out: TextIO | None = None,
+        notifications: Callable[[], str] | None = None,
     ) -> None:
         self._open = open_
         self._handle = handle
+        self._notifications = notifications
         self.show_keys = show_keys
         self.out = out if out is not None else sys.stdout
 
     def open(self) -> str:
-        return render_replies(self._open(), show_keys=self.show_keys)
+        return self._with_notifications(render_replies(self._open(), show_keys=self.show_keys))
 
     def send(self, line: str) -> str:
         """One typed line; `/file PATH` sends that file, as a chat app's attachment would."""
         if line.strip().startswith("/file"):
-            return self._send_file(line.strip().removeprefix("/file").strip())
-        return render_replies(self._handle(line), show_keys=self.show_keys)
+            out = self._send_file(line.strip().removeprefix("/file").strip())
+        else:
+            out = render_replies(self._handle(line), show_keys=self.show_keys)
+        return self._with_notifications(out)
+
+    def _with_notifications(self, text: str) -> str:
+        """Notifications waiting for this user come first: they are news, the reply asks."""
+        waiting = self._notifications() if self._notifications is not None else ""
+        return f"{waiting}\n\n{text}" if waiting else text
 
     def _send_file(self, name: str) -> str:
         if not name:

@@ -81,8 +81,10 @@ class Dispatcher:
         backoff_base: timedelta = timedelta(seconds=5),
         backoff_cap: timedelta = timedelta(minutes=30),
         batch_size: int = 10,
+        recipient: tuple[str, str] | None = None,
     ) -> None:
-        """`senders` maps a channel to its sender; `clock` returns aware UTC datetimes.
+        """`senders` maps a channel to its sender; `clock` returns aware UTC datetimes;
+        `recipient` (channel, id) limits the dispatcher to one person's messages.
 
         `lease` must exceed the longest time a batch of `batch_size` sends can take: a message
         still unsent when its lease ends is put back instead. A worker that dies loses at most
@@ -108,6 +110,7 @@ class Dispatcher:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._batch_size = batch_size
+        self._recipient = recipient
         self._idempotent = frozenset(c for c, s in self._senders.items() if s.idempotent)
 
     def run_once(self) -> DispatchReport:
@@ -121,7 +124,12 @@ class Dispatcher:
         )
         counts = {outcome: 0 for outcome in _Outcome}
         batch = claim(
-            self._store, self._worker_id, now=now, lease=self._lease, limit=self._batch_size
+            self._store,
+            self._worker_id,
+            now=now,
+            lease=self._lease,
+            limit=self._batch_size,
+            recipient=self._recipient,
         )
         for message in batch:
             counts[self._deliver(message)] += 1

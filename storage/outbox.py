@@ -186,9 +186,18 @@ def enqueue(
 
 
 def claim(
-    store: Store, worker_id: str, *, now: datetime, lease: timedelta, limit: int
+    store: Store,
+    worker_id: str,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    recipient: tuple[str, str] | None = None,
 ) -> list[ClaimedMessage]:
     """Claim up to `limit` due pending messages for `worker_id`, oldest due first.
+
+    `recipient` (channel, recipient id) claims only that person's messages: the console, where
+    one process serves one user, delivers what is waiting for them when they are there.
 
     Runs in its own short transaction, committed before this returns: the rows are `sending`,
     leased to `worker_id` until `now + lease`, their attempt counted. `worker_id` must be unique
@@ -203,10 +212,15 @@ def claim(
         return []
     claimed_until = now + lease
     with store.transaction() as conn:
+        due = sa.select(outbox.c.id).where(
+            outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now
+        )
+        if recipient is not None:
+            due = due.where(
+                outbox.c.channel == recipient[0], outbox.c.recipient_id == recipient[1]
+            )
         due = (
-            sa.select(outbox.c.id)
-            .where(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now)
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            due.order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
             # PostgreSQL: rows another worker is claiming are skipped, not waited for. SQLite
             # renders nothing here: the transaction's BEGIN IMMEDIATE already excludes others.

@@ -86,8 +86,15 @@ def test_a_whole_filing_with_refusals_an_edit_and_submit(
     assert [(a.from_status, a.to_status, a.allowed) for a in trail] == [
         ("draft", "unit_publicity", True)
     ]
-    # the follower is told, through the outbox, in the same transaction as the move
+    # the follower is told, through the outbox, in the same transaction as the move ...
     assert outbox.depth(store) == 1
+    # ... and reads it the next time they are on the console
+    news = fan.send("/whoami")
+    assert news.startswith(
+        f"【通知】您关注的推荐（跟踪码 {code}）状态变为：单位公示（2022-10-20 至 2022-10-26）。"
+    )
+    assert outbox.depth(store) == 0
+    assert "【通知】" not in fan.send("/whoami")  # delivered once
     assert "单位公示" in clerk.send("/mine")
 
 

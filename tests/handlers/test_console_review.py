@@ -119,6 +119,9 @@ def test_from_unit_publicity_to_a_county_return(store: Store, tmp_path: Path) ->
     [returned] = [a for a in trail if a.to_status == "returned"]
     assert returned.detail == {"reason": "征求意见表缺少纪检监察机关盖章"}
     assert outbox.depth(store) == before + 1  # the clerk is told, with the reason
+    news = clerk.send("/whoami")
+    assert "【通知】推荐（跟踪码" in news
+    assert "退回修改，当前状态：已退回。理由：征求意见表缺少纪检监察机关盖章" in news
 
 
 def test_nobody_else_can_open_a_nomination(store: Store, tmp_path: Path) -> None:

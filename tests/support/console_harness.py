@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.catalog import load_catalog
 from bot.runtime import Runtime
-from bot.wiring import workday_end_from
+from bot.wiring import console_notifier, workday_end_from
 from conversations.assistant import Assistant
 from conversations.campaign import Catalog
 from conversations.engine import Engine
@@ -63,6 +63,7 @@ class ConsoleHarness:
             lambda: runtime.open(key),
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=show_keys,
+            notifications=console_notifier(store, user, engine.clock),
         )
         self.parts: list[str] = []
         self.last = ""
