@@ -14,7 +14,7 @@ from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
 from conversations.identity import Actor, Role
 from conversations.ports import NominationView, PortRefusal, Ports
-from conversations.review import Leave, Review
+from conversations.review import ContinueDraft, Leave, Review
 from conversations.texts import render
 
 LEVEL_NAMES = {"county": "县", "city": "市", "province": "省"}
@@ -88,6 +88,9 @@ class Assistant:
             outcome = self.review.resume(saved or {}, inbound.text, ports)
             if isinstance(outcome, Leave):
                 return self._then_ask(outcome.previous, outcome.replies)
+            if isinstance(outcome, ContinueDraft):
+                intro = Reply(render("draft_resumed", line=self._line(outcome.detail.view)))
+                return self.filing.continue_draft(outcome.detail, ports, intro)
             return outcome
         if _in_filing(saved):
             return self.filing.resume(saved or {}, inbound, ports, upload)

@@ -292,7 +292,8 @@ class Engine:
             campaign=campaign.id,
             category=result.category,
             verdict=result.verdict.value,
-            result=result.as_json(),
+            # The answers too, sealed at rest with the rest: filing can reuse them.
+            result={**result.as_json(), "answers": dict(state.answers)},
             completed_at=self.clock(),
         )
         replies = [

@@ -40,7 +40,7 @@ from conversations.forms import (
 )
 from conversations.identity import Actor, Role
 from conversations.lifecycle import Action, NominationRef, decide
-from conversations.ports import Ports
+from conversations.ports import NominationDetail, Ports
 from conversations.texts import render
 
 SUBMIT, ATTACH, FINISH_ATTACH, AGREE, DISAGREE = "submit", "attach", "done", "agree", "disagree"
@@ -83,6 +83,7 @@ class FilingState(BaseModel):
     nomination_id: int | None = None
     tracking_code: str | None = None
     verdict: str | None = None
+    consented: bool = False
 
 
 class Filing:
@@ -100,6 +101,26 @@ class Filing:
             return Step({}, [Reply(render("filing_not_clerk"))])
         state = FilingState()
         return self._step(state, [Reply(render("filing_intro"))])
+
+    def continue_draft(self, detail: NominationDetail, ports: Ports, intro: Reply) -> Step:
+        """Go on with a draft saved earlier: its answers, values and files are all kept."""
+        fields = dict(detail.fields)
+        campaign = self.catalog.get(detail.view.campaign)
+        form = form_for(campaign, detail.view.category)
+        derived = {f.key for f in form.fields if f.type is FieldType.DERIVED} if form else set()
+        state = FilingState(
+            stage=Stage.FIELD,
+            campaign=detail.view.campaign,
+            category=detail.view.category,
+            facts=dict(detail.facts),
+            values={k: v for k, v in fields.items() if k not in derived},
+            uploaded=list(detail.uploaded),
+            nomination_id=detail.view.id,
+            tracking_code=detail.view.tracking_code,
+            verdict=detail.verdict,
+            consented=True,
+        )
+        return self._advance(state, ports, [intro])
 
     def ask(self, saved: dict[str, Any]) -> Step:
         """Re-ask what filing waits for, after a command handled outside it."""
@@ -140,15 +161,30 @@ class Filing:
             return self._step(state, [Reply(render("filing_no_consent"))], ask=False)
         if choice != AGREE:
             return self._step(state, [Reply(render("bad_choice", count=2))])
-        state.stage = Stage.CHECK
+        state.stage, state.consented = Stage.CHECK, True
         check = self.engine.ask(None)
         state.check = {**check.state, "flow": "filing"}
         return self._step(state, [], extra=check.replies)
 
     def _on_check(self, state: FilingState, inbound: Inbound, ports: Ports,
                   upload: Upload | None) -> Step:  # fmt: skip
+        had_category = bool((state.check or {}).get("category"))
         step = self.engine.resume(state.check, inbound)
         state.check = step.state
+        category = step.state.get("category")
+        if not had_category and category and not step.state.get("answers"):
+            earlier = ports.latest_selfcheck(step.state["campaign"], category)
+            if earlier:
+                # Answers of a self-check already done: reuse them, to be confirmed on the
+                # summary (any one can be changed there), not asked again one by one.
+                # Stage "question" without a question: the engine moves to the first question
+                # the old answers leave open, or to the summary when there is none.
+                state.check = {**step.state, "answers": earlier, "stage": "question",
+                               "question": None}  # fmt: skip
+                again = self.engine.ask(state.check)
+                state.check = again.state
+                note = Reply(render("filing_reused_selfcheck"))
+                return Step(self._dump(state), [*step.replies[:-1], note, *again.replies])
         if not step.events:
             return Step(self._dump(state), step.replies)
         done = step.events[0]
@@ -411,11 +447,17 @@ class Filing:
                 )
                 return Reply(text, key="file", hint=material.note)
             case Stage.SUMMARY:
-                return Reply(
-                    render("filing_summary_question"),
-                    key="summary",
-                    options=self._summary_options(state),
+                form, campaign = self._form(state), self._campaign(state)
+                missing = missing_materials(
+                    form, set(state.uploaded), state.values, facts=state.facts,
+                    ordinal=campaign.ordinal,
+                )  # fmt: skip
+                text = render(
+                    "filing_summary_question",
+                    uploaded=[m.name for m in form.materials if m.key in state.uploaded],
+                    missing=[m.name for m in missing],
                 )
+                return Reply(text, key="summary", options=self._summary_options(state))
             case _:
                 return None
 

@@ -43,6 +43,8 @@ class NominationDetail:
     fields: dict[str, Any]  # form values (shown masked unless the reader is an official)
     facts: dict[str, Any]  # eligibility answers
     attachments: list[str]  # "身份证复印件（pdf）" lines
+    uploaded: list[str]  # material keys with a file
+    verdict: str | None  # the eligibility verdict the draft was filed under
     opinions: list[str]  # departments whose opinion the clerk has recorded
     publicity: tuple[dt.date, dt.date] | None
     entry_level: Level  # the level of the office the unit reports to
@@ -71,6 +73,9 @@ class Ports(Protocol):
 
     def refused(self, action: str, why: str) -> None:
         """Record a refused attempt in the audit trail (who, what, why)."""
+
+    def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
+        """The answers of the caller's latest completed self-check for this category."""
 
     # ----- review ------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from conversations.ports import NominationDetail, NominationView, Ports
 from conversations.texts import render
 
 BACK = "back"
+CONTINUE = "continue_draft"
 MOVE = "move:"
 OPINION = "opinion:"
 OPEN = "open:"
@@ -46,6 +47,13 @@ class Stage(StrEnum):
     LIST = "list"
     DETAIL = "detail"
     REASON = "reason"
+
+
+@dataclass(frozen=True, slots=True)
+class ContinueDraft:
+    """The clerk chose to go on filling in a draft: the filing flow takes it from here."""
+
+    detail: NominationDetail
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,9 @@ class Review:
         state = ReviewState(items=[v.id for v in views], previous=saved)
         return self._step(state, [Reply(render("mine_intro", n=len(views)))], views=views)
 
-    def resume(self, saved: dict[str, Any], text: str, ports: Ports) -> Step | Leave:
+    def resume(
+        self, saved: dict[str, Any], text: str, ports: Ports
+    ) -> Step | Leave | ContinueDraft:
         """One message; Leave means: back to `previous` (the caller re-asks it)."""
         state = ReviewState.model_validate(saved)
         if state.stage is Stage.REASON:
@@ -122,6 +132,11 @@ class Review:
             return self._step(
                 state, [Reply(render("bad_choice", count=len(options)))], ports=ports
             )
+        if value == CONTINUE:
+            detail = self._detail(state, ports)
+            if detail is None:
+                return Leave(state.previous, [Reply(render("nomination_gone"))])
+            return ContinueDraft(detail)
         if value.startswith(OPEN):
             state.stage, state.nomination = Stage.DETAIL, int(value.removeprefix(OPEN))
             return self._step(state, [], ports=ports)
@@ -264,6 +279,8 @@ class Review:
                                  today=self.today())
         ]  # fmt: skip
         status = lifecycle.status(detail.view.status)
+        if detail.view.status == lifecycle.initial and actor.role is Role.CLERK:
+            out.insert(0, Option(render("continue_draft"), CONTINUE))
         if status.opinions and actor.role is Role.CLERK:
             for department in opinion_departments(lifecycle, self._nominee(detail)):
                 mark = "✓" if department in detail.opinions else "未记录"

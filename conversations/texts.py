@@ -96,7 +96,10 @@ TEMPLATES = {
     "filing_send_a_file": "这里需要一个文件，请以文件或图片形式发送；发送 /cancel 返回材料清单。",
     "filing_file_unexpected": "现在不需要文件。如要上传附件，请先在材料清单中选择对应的材料。",
     "filing_file_saved": "已收到“{{ material }}”（{{ kind }}）。",
-    "filing_summary_question": "请核对推荐审批表。回复 1 提交；回复 2 上传或更换附件；回复其他序号修改该项：",
+    "filing_summary_question": """请核对推荐审批表和附件。
+已上传附件：{{ uploaded | join('；') if uploaded else '无' }}
+{% if missing %}尚缺必需附件：{{ missing | join('；') }}
+{% endif %}回复 1 提交；回复 2 上传或更换附件；回复其他序号修改该项：""",
     "filing_submit_choice": "确认无误，提交（开始单位公示）",
     "filing_missing": "还不能提交：缺少必需的附件：{{ names }}。请先上传。",
     "filing_blocked": "还不能提交：\n{% for line in lines %}• {{ line }}\n{% endfor %}",
@@ -125,6 +128,9 @@ TEMPLATES = {
     "move_reason": "请说明理由（会告知单位经办人）；发送 /cancel 放弃。",
     "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
     "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",
+    "filing_reused_selfcheck": "您已为这一类别做过资格自检：沿用那次的回答，请在下面核对，可修改任意一项。",
+    "continue_draft": "继续填报这份草稿",
+    "draft_resumed": "继续填报：{{ line }}",
     "nomination_line": "{{ nominee }} · {{ category }} · {{ status }} · 跟踪码 {{ code }}",
     "status": """当前进度：
 活动：{{ campaign or '（未选择）' }}

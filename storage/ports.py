@@ -7,6 +7,7 @@ subscription or an audit record commits together with the conversation state, or
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from storage import nominations as noms
 from storage.crypto import Sealer
 from storage.files import FileStore
 from storage.store import ConversationTx
-from storage.tables import users
+from storage.tables import selfcheck_results, users
 
 WorkdayEnd = Callable[[dt.date, int], dt.date]
 
@@ -105,6 +106,22 @@ class StorePorts:
             now=self._now,
         )
 
+    def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            sa.select(selfcheck_results.c.result)
+            .where(
+                selfcheck_results.c.user_id == self._tx.user_id,
+                selfcheck_results.c.campaign == campaign,
+                selfcheck_results.c.category == category,
+            )
+            .order_by(selfcheck_results.c.completed_at.desc(), selfcheck_results.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        answers = json.loads(self._sealer.open(row)).get("answers")
+        return dict(answers) if isinstance(answers, dict) else None
+
     # ----- review ----------------------------------------------------------------------------
 
     def queue(self, statuses: list[str]) -> list[NominationView]:
@@ -146,6 +163,8 @@ class StorePorts:
             fields=dict(record.payload.get("fields", {})),
             facts=dict(record.payload.get("facts", {})),
             attachments=[f"{f.material_key}（{f.media_type}）" for f in files],
+            uploaded=sorted({f.material_key for f in files}),
+            verdict=record.payload.get("verdict"),
             opinions=list(record.payload.get("opinions", [])),
             publicity=publicity,
             entry_level=region.review_level if region else Level.COUNTY,

@@ -56,6 +56,8 @@ def test_a_whole_filing_with_refusals_an_edit_and_submit(
     assert ID_NUMBER not in clerk.last
     assert "联系电话：139****5678" in clerk.last or "手机号码：139****5678" in clerk.last
 
+    assert "尚缺必需附件：推荐对象征求意见表" in clerk.last
+    assert "已上传附件：吉林技能大奖（吉林省技术能手）推荐审批表；身份证复印件" in clerk.last
     refused = choose(clerk, "submit")
     assert "缺少必需的附件：推荐对象征求意见表" in refused
     choose(clerk, "attach")
@@ -178,3 +180,25 @@ def test_cancel_keeps_the_draft_and_leaves_filing(store: Store, tmp_path: Path) 
     assert "草稿已保留" in clerk.send("/cancel")
     assert clerk.asking() == "campaign"
     assert "张*三 · 吉林省技术能手 · 草稿" in clerk.send("/mine")
+    choose(clerk, clerk.options()[0][1])  # open the draft
+    resumed = choose(clerk, "continue_draft")
+    assert "继续填报：张*三" in resumed
+    assert clerk.asking() == "ethnicity"  # the next field: the name was kept
+    clerk.send("汉族")
+    assert clerk.asking() == "id_number"
+
+
+def test_a_self_check_already_done_is_reused_for_filing(store: Store, tmp_path: Path) -> None:
+    clerk = bound_clerk(store, tmp_path)
+    for answer in ELIGIBLE_EXPERT:  # the clerk's own self-check of this category first
+        clerk.send(answer)
+    assert "[verdict] eligible" in clerk.last
+    clerk.send("/new")
+    clerk.send("同意")
+    clerk.send("jl-skills-2022")
+    reused = clerk.send("technical_expert")
+    assert "沿用那次的回答" in reused
+    assert clerk.asking() == "summary"  # not asked again one by one
+    clerk.send("1")
+    assert "[verdict] eligible" in clerk.last
+    assert clerk.asking() == "name"  # straight on to the form
