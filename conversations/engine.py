@@ -37,6 +37,7 @@ from conversations.texts import VERDICT_LABELS, render
 Clock = Callable[[], dt.datetime]
 
 CONTINUE, RESTART, FINISH, CONFIRM = "continue", "restart", "finish", "confirm"
+AGREE, DISAGREE = "agree", "disagree"
 EDIT_PREFIX = "edit:"
 
 
@@ -44,6 +45,7 @@ class Stage(StrEnum):
     CAMPAIGN = "campaign"  # choosing a campaign
     CATEGORY = "category"  # choosing a category
     QUESTION = "question"  # asking `SessionState.question`
+    CONSENT = "consent"  # before the first sensitive question (PIPL: separate consent)
     STOPPED = "stopped"  # a hard rule failed: continue, restart or finish?
     SUMMARY = "summary"  # all answered: confirm or change one answer
     DONE = "done"  # verdict given
@@ -59,6 +61,7 @@ class SessionState(BaseModel):
     question: str | None = None
     answers: dict[str, Any] = Field(default_factory=dict)
     acknowledged: list[str] = Field(default_factory=list)  # hard failures the user went past
+    consented: bool = False  # to answering the sensitive questions (disciplinary, ...)
     verdict: str | None = None
     started_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
@@ -144,6 +147,7 @@ class Engine:
             Stage.CAMPAIGN: self._on_campaign,
             Stage.CATEGORY: self._on_category,
             Stage.QUESTION: self._on_answer,
+            Stage.CONSENT: self._on_consent,
             Stage.STOPPED: self._on_stopped,
             Stage.SUMMARY: self._on_summary,
             Stage.DONE: self._on_done,
@@ -207,6 +211,16 @@ class Engine:
             return self._step(state, [Reply(text)], ask=True)
         return self._advance(state, [])
 
+    def _on_consent(self, state: SessionState, text: str) -> Step:
+        value = _pick(text, self._consent_options())
+        if value == AGREE:
+            state.consented = True
+            return self._advance(state, [])
+        if value == DISAGREE:
+            # Without those answers no verdict is complete: say which conditions stay open.
+            return self._finish(state, [Reply(render("consent_declined"))])
+        return self._step(state, [Reply(render("bad_choice", count=2))], ask=True)
+
     def _on_stopped(self, state: SessionState, text: str) -> Step:
         value = _pick(text, self._stopped_options())
         if value == CONTINUE:
@@ -261,7 +275,7 @@ class Engine:
             state.stage, state.campaign = Stage.CAMPAIGN, None
             return self._step(state, [], ask=True)
         relevant = self._relevant_questions(state)
-        if state.stage is Stage.QUESTION and state.question in relevant:
+        if state.stage in (Stage.QUESTION, Stage.CONSENT) and state.question in relevant:
             earlier = relevant[: relevant.index(state.question)]
         elif state.stage is Stage.STOPPED and state.question in relevant:
             earlier = relevant[: relevant.index(state.question) + 1]
@@ -278,13 +292,16 @@ class Engine:
     def _advance(self, state: SessionState, replies: list[Reply]) -> Step:
         """Ask the next unanswered relevant question, or show the summary when none is left."""
         pending = self._pending_questions(state)
-        if pending:
+        campaign = self._campaign(state) if pending else None
+        if campaign is not None and not state.consented and campaign.fact(pending[0]).sensitive:
+            state.stage, state.question = Stage.CONSENT, pending[0]
+        elif pending:
             state.stage, state.question = Stage.QUESTION, pending[0]
         else:
             state.stage, state.question = Stage.SUMMARY, None
         return self._step(state, replies, ask=True)
 
-    def _finish(self, state: SessionState) -> Step:
+    def _finish(self, state: SessionState, before: list[Reply] | None = None) -> Step:
         campaign = self._campaign(state)
         result = assess(campaign, _req(state.category), state.answers)
         state.stage, state.question, state.verdict = Stage.DONE, None, result.verdict.value
@@ -297,6 +314,7 @@ class Engine:
             completed_at=self.clock(),
         )
         replies = [
+            *(before or []),
             Reply(self._verdict_text(state, result), verdict=result.verdict.value),
             Reply(render("after_verdict")),
         ]
@@ -323,6 +341,10 @@ class Engine:
             case Stage.STOPPED:
                 return Reply(
                     render("stopped_question"), key="next", options=self._stopped_options()
+                )
+            case Stage.CONSENT:
+                return Reply(
+                    render("consent_selfcheck"), key="consent", options=self._consent_options()
                 )
             case Stage.SUMMARY:
                 return Reply(
@@ -355,6 +377,10 @@ class Engine:
             places = f"（名额{c.places_note or ''}{c.places}）" if c.places else ""
             out.append(Option(f"{c.name}{places}", c.id))
         return tuple(out)
+
+    @staticmethod
+    def _consent_options() -> tuple[Option, ...]:
+        return (Option("同意", AGREE), Option("不同意", DISAGREE))
 
     @staticmethod
     def _stopped_options() -> tuple[Option, ...]:

@@ -163,7 +163,8 @@ class Filing:
             return self._step(state, [Reply(render("bad_choice", count=2))])
         state.stage, state.consented = Stage.CHECK, True
         check = self.engine.ask(None)
-        state.check = {**check.state, "flow": "filing"}
+        # Consent was given for the whole filing: the eligibility questions do not ask again.
+        state.check = {**check.state, "flow": "filing", "consented": True}
         return self._step(state, [], extra=check.replies)
 
     def _on_check(self, state: FilingState, inbound: Inbound, ports: Ports,

@@ -49,7 +49,7 @@ GRAND_ELIGIBLE = {
     "holds_jilin_technical_expert": "是", "skill_level": "高级技师", "years_in_occupation": "12",
     "achv_competition_bronze_plus": "否", "achv_labor_model_or_may1_medal": "是",
     "achv_technical_breakthrough": "否", "achv_unique_skill_mentoring": "否",
-    "achv_advanced_tech_promotion": "否", "has_violation_record": "否",
+    "achv_advanced_tech_promotion": "否", "consent": "同意", "has_violation_record": "否",
     "has_disciplinary_sanction": "否", "has_accountability_action": "否",
     "on_credit_blacklist": "否", "under_investigation": "否",
 }  # fmt: skip

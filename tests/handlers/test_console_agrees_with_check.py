@@ -62,7 +62,9 @@ def play(console: ConsoleHarness, case: Case) -> Iterator[str]:
     console.send(case.category)
     for _ in range(200):
         asking = console.asking()
-        if asking == "next":  # early stop on a hard failure: go on answering
+        if asking == "consent":  # before the sensitive questions
+            console.send("同意")
+        elif asking == "next":  # early stop on a hard failure: go on answering
             console.send(dict((v, n) for n, v in console.options())["continue"])
         elif asking == "summary":
             console.send("1")

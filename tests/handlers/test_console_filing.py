@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from support.console_harness import ConsoleHarness
 from support.filing import (
     ELIGIBLE_EXPERT,
+    SELF_CHECK_EXPERT,
     ID_NUMBER,
     REQUIRED,
     attach,
@@ -190,7 +191,7 @@ def test_cancel_keeps_the_draft_and_leaves_filing(store: Store, tmp_path: Path) 
 
 def test_a_self_check_already_done_is_reused_for_filing(store: Store, tmp_path: Path) -> None:
     clerk = bound_clerk(store, tmp_path)
-    for answer in ELIGIBLE_EXPERT:  # the clerk's own self-check of this category first
+    for answer in SELF_CHECK_EXPERT:  # the clerk's own self-check of this category first
         clerk.send(answer)
     assert "[verdict] eligible" in clerk.last
     clerk.send("/new")

@@ -23,6 +23,8 @@ ELIGIBLE_EXPERT = [
     "jl-skills-2022", "technical_expert", "是", "是", "否", "否", "否", "否", "高级工", "6",
     "是", "否", "否", "否", "否", "否", "否", "否", "否", "1",
 ]  # fmt: skip
+# The same as a self-check of one's own: consent comes before the integrity questions.
+SELF_CHECK_EXPERT = [*ELIGIBLE_EXPERT[:14], "同意", *ELIGIBLE_EXPERT[14:]]
 FORM = [
     "张小三", "汉族", ID_NUMBER, "中共党员", "大学本科", "长春市朝阳区示例有限公司", "车工班长",
     "车工", "GZ-2020-001", "2019年 长春市技术能手 长春市人社局", "完成", ACHIEVEMENTS,
