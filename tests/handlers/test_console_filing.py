@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from support.console_harness import ConsoleHarness
 from support.filing import (
     ELIGIBLE_EXPERT,
-    SELF_CHECK_EXPERT,
     ID_NUMBER,
     REQUIRED,
+    SELF_CHECK_EXPERT,
     attach,
     bound_clerk,
     choose,
