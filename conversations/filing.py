@@ -84,6 +84,7 @@ class FilingState(BaseModel):
     tracking_code: str | None = None
     verdict: str | None = None
     consented: bool = False
+    editing: bool = False  # a field chosen from the summary: go back there after it
 
 
 class Filing:
@@ -290,7 +291,7 @@ class Filing:
             state.stage = Stage.ATTACH
             return self._step(state, [])
         if choice is not None and choice.startswith(EDIT):
-            state.stage, state.field = Stage.FIELD, choice.removeprefix(EDIT)
+            state.stage, state.field, state.editing = Stage.FIELD, choice.removeprefix(EDIT), True
             state.values.pop(state.field, None)
             return self._step(state, [])
         count = len(self._summary_options(state))
@@ -394,6 +395,8 @@ class Filing:
         pending = self._pending(state)
         if pending:
             state.stage, state.field = Stage.FIELD, pending[0].key
+        elif state.editing:
+            state.stage, state.field, state.editing = Stage.SUMMARY, None, False
         else:
             state.stage, state.field = Stage.ATTACH, None
         return self._step(state, replies)
