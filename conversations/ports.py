@@ -71,8 +71,8 @@ class Ports(Protocol):
     def unit_nominations(self, unit_id: int) -> list[NominationView]:
         """A unit's nominations, oldest first."""
 
-    def refused(self, action: str, why: str) -> None:
-        """Record a refused attempt in the audit trail (who, what, why)."""
+    def refused(self, action: str, why: str, *, nomination_id: int | None = None) -> None:
+        """Record a refused attempt in the audit trail (who, what, on which nomination, why)."""
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
         """The answers of the caller's latest completed self-check for this category."""

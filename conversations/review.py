@@ -128,6 +128,13 @@ class Review:
                 state.stage, state.nomination = Stage.LIST, None
                 return self._step(state, [], ports=ports)
             return Leave(state.previous, [])
+        if value is None and state.stage is Stage.DETAIL:
+            # A move this person was not offered, typed by its name: decide() says why not,
+            # and the refusal is audited like any other.
+            detail = self._detail(state, ports)
+            named = self._named_move(detail, text) if detail is not None else None
+            if detail is not None and named is not None:
+                return self._move(state, detail, named, None, ports)
         if value is None:
             return self._step(
                 state, [Reply(render("bad_choice", count=len(options)))], ports=ports
@@ -193,7 +200,7 @@ class Review:
             reason=reason,
         )
         if not decision.allowed or decision.to is None:
-            ports.refused(move.action.value, decision.why)
+            ports.refused(move.action.value, decision.why, nomination_id=detail.view.id)
             state.stage, state.transition = Stage.DETAIL, None
             return self._step(state, [Reply(decision.why)], ports=ports)
         to = lifecycle.status(decision.to)
@@ -360,6 +367,15 @@ class Review:
             "nominee_kind": detail.kind,
             "unit_type": detail.fields.get("unit_type") or facts.get("unit_type"),
         }
+
+    def _named_move(self, detail: NominationDetail, text: str) -> Transition | None:
+        """The move from the nomination's status that `text` names (label or id), if any."""
+        lifecycle = _lifecycle(self.catalog.get(detail.view.campaign))
+        word = normalise(text)
+        for t in lifecycle.transitions_from(detail.view.status):
+            if word in (t.id, normalise(t.label)):
+                return t
+        return None
 
     def _transition(self, detail: NominationDetail, transition_id: str) -> Transition:
         lifecycle = _lifecycle(self.catalog.get(detail.view.campaign))

@@ -93,7 +93,7 @@ class StorePorts:
     def unit_nominations(self, unit_id: int) -> list[NominationView]:
         return [self._view(r) for r in noms.for_unit(self._conn, self._sealer, unit_id)]
 
-    def refused(self, action: str, why: str) -> None:
+    def refused(self, action: str, why: str, *, nomination_id: int | None = None) -> None:
         actor = self.actor()
         noms.audit(
             self._conn,
@@ -102,6 +102,7 @@ class StorePorts:
             role=actor.role.value if actor else "applicant",
             action=action,
             allowed=False,
+            nomination_id=nomination_id,
             detail={"why": why},
             now=self._now,
         )
@@ -138,7 +139,7 @@ class StorePorts:
         record = noms.get(self._conn, self._sealer, nomination_id)
         actor = self.actor()
         if record is None or not self._may_see(actor, record):
-            self.refused("open", f"nomination {nomination_id} is not visible to this user")
+            self.refused("open", "not visible to this user", nomination_id=nomination_id)
             return None
         if audit and actor is not None and actor.role is Role.OFFICIAL:
             # Officials see ID numbers and phones in full: every such read is recorded.
@@ -203,7 +204,7 @@ class StorePorts:
         record = noms.get(self._conn, self._sealer, nomination_id)
         actor = self.actor()
         if record is None or actor is None or not self._may_see(actor, record):
-            self.refused(action, f"nomination {nomination_id} is not visible to this user")
+            self.refused(action, "not visible to this user", nomination_id=nomination_id)
             raise PortRefusal("您无权办理这项推荐。")
         try:
             noms.move(
@@ -405,7 +406,7 @@ class StorePorts:
         record = noms.get(self._conn, self._sealer, nomination_id)
         actor = self.actor()
         if record is None or actor is None or record.unit_id != actor.unit_id:
-            self.refused("edit_nomination", f"nomination {nomination_id} is not of this unit")
+            self.refused("edit_nomination", "not of this unit", nomination_id=nomination_id)
             raise PortRefusal("这项推荐不属于您的单位。")
         return record
 
