@@ -11,7 +11,7 @@ reached through `Ports`, bound by the runtime to the step's own transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -317,11 +317,12 @@ class Filing:
         actor = ports.actor()
         if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
             return self._step(state, [Reply(render("filing_not_clerk"))], ask=False)
+        inputs = ports.rules_inputs(campaign.id, _req(state.category), actor.region or "")
         findings = check(
-            self._facts_for_rules(state, actor),
-            ports.others_in_campaign(campaign.id),
+            replace(self._facts_for_rules(state, actor), region=inputs.region),
+            inputs.others,
             limits_for(campaign),
-            quota=ports.quota(campaign.id, _req(state.category)),
+            quota=inputs.quota,
         )
         blocks = [f for f in findings if f.severity is Severity.BLOCK]
         if blocks:

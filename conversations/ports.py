@@ -50,6 +50,19 @@ class NominationDetail:
     entry_level: Level  # the level of the office the unit reports to
 
 
+@dataclass(frozen=True, slots=True)
+class RulesInputs:
+    """The campaign's nominations and the quota that applies, for conversations.crossrules.
+
+    Regions are those of the quota holders (the most specific region with a quota that
+    contains the unit's region), so nominations counted against one quota compare equal.
+    """
+
+    others: list[NominationFacts]
+    quota: int | None
+    region: str  # the quota holder of the nomination being checked
+
+
 class Ports(Protocol):
     """Reads and writes a conversation step may make, inside its transaction."""
 
@@ -127,11 +140,8 @@ class Ports(Protocol):
     def workday_end(self, start: dt.date, workdays: int) -> dt.date:
         """The last day of a period of `workdays` working days from `start` (counted)."""
 
-    def others_in_campaign(self, campaign: str) -> list[NominationFacts]:
-        """What the rules across nominations need about the campaign's nominations."""
-
-    def quota(self, campaign: str, category: str) -> int | None:
-        """The quota of the caller's region for this category, if an admin set one."""
+    def rules_inputs(self, campaign: str, category: str, region: str) -> RulesInputs:
+        """What the rules across nominations need for a nomination of `region`."""
 
     def submit(
         self,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from conversations.answers import AnswerError, clean_input, normalise
 from conversations.campaign import Campaign, Catalog
+from conversations.crossrules import NominationFacts, check, limits_for
 from conversations.engine import Option, Reply, Step
 from conversations.forms import FieldType, display, form_for
 from conversations.identity import Actor, Role
@@ -308,8 +309,10 @@ class Review:
                 if value is None or field.type is FieldType.LIST and not value:
                     continue
                 lines.append(f"{field.label}：{display(field, value, full=full)}")
+        findings = self._findings(detail, ports) if full else []
         return render(
             "nomination_detail",
+            findings=findings,
             line=self._line(detail.view),
             status=lifecycle.status(detail.view.status).label,
             region=ports.region_name(detail.view.region),
@@ -320,6 +323,28 @@ class Review:
             if lifecycle.status(detail.view.status).opinions
             else [],
         )
+
+    def _findings(self, detail: NominationDetail, ports: Ports) -> list[str]:
+        """The rules across nominations, as officials must see them (DESIGN §2.3)."""
+        campaign = self.catalog.get(detail.view.campaign)
+        inputs = ports.rules_inputs(campaign.id, detail.view.category, detail.view.region)
+        identity_key = detail.fields.get("id_number") or detail.fields.get("uscc")
+        me = NominationFacts(
+            id=detail.view.id,
+            campaign=campaign.id,
+            category=detail.view.category,
+            kind=detail.kind,
+            unit_id=detail.view.unit_id,
+            region=inputs.region,
+            nominee_digest=str(identity_key) if identity_key else None,
+            county_division=detail.facts.get("admin_rank") == "county_division",
+            status=detail.view.status,
+            submitted=detail.view.status != _lifecycle(campaign).initial,
+        )
+        return [
+            f"「{f.clause}」{f.message}" if f.clause else f.message
+            for f in check(me, inputs.others, limits_for(campaign), quota=inputs.quota)
+        ]
 
     def _line(self, view: NominationView) -> str:
         campaign = self.catalog.get(view.campaign)

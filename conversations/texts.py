@@ -127,7 +127,9 @@ TEMPLATES = {
 {% endif %}{% for f in fields %}{{ f }}
 {% endfor %}{% if files %}附件：{{ files | join('；') }}
 {% endif %}{% if missing %}尚未记录意见：{{ missing | join('、') }}
-{% endif %}请选择操作：""",
+{% endif %}{% if findings %}规则提示：
+{% for f in findings %}• {{ f }}
+{% endfor %}{% endif %}请选择操作：""",
     "move_reason": "请说明理由（会告知单位经办人）；发送 /cancel 放弃。",
     "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
     "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",

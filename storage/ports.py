@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from conversations.crossrules import NominationFacts
 from conversations.identity import Actor, Level, Role, region_prefix
-from conversations.ports import NominationDetail, NominationView, PortRefusal
+from conversations.ports import NominationDetail, NominationView, PortRefusal, RulesInputs
 from storage import identity, outbox
 from storage import nominations as noms
 from storage.crypto import Sealer
@@ -333,7 +333,7 @@ class StorePorts:
         """`workday_end` as wired by the runtime (it raises PortRefusal for an unknown year)."""
         return self._workday_end(start, workdays)
 
-    def others_in_campaign(self, campaign: str) -> list[NominationFacts]:
+    def rules_inputs(self, campaign: str, category: str, region: str) -> RulesInputs:
         out = []
         for record in noms.in_campaign(self._conn, self._sealer, campaign):
             fields = record.payload.get("fields", {})
@@ -352,15 +352,16 @@ class StorePorts:
                     submitted=record.status != "draft",
                 )
             )
-        return out
-
-    def quota(self, campaign: str, category: str) -> int | None:
-        actor = self._clerk()
-        holder = self._quota_region(campaign, category, actor.region or "")
-        for q in identity.quotas(self._conn, campaign, category):
-            if q.region_code == holder:
-                return q.places
-        return None
+        holder = self._quota_region(campaign, category, region)
+        places = next(
+            (
+                q.places
+                for q in identity.quotas(self._conn, campaign, category)
+                if q.region_code == holder
+            ),
+            None,
+        )
+        return RulesInputs(others=out, quota=places, region=holder)
 
     def submit(
         self,

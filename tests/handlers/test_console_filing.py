@@ -115,6 +115,12 @@ def test_the_database_holds_no_id_number_or_phone_in_clear(
         )
     for clear in (ID_NUMBER, "13912345678", "张小三", "汉族"):
         assert clear not in dump
+    # On SQLite, grep the database files themselves (main file and write-ahead log).
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.db*"))
+    if store.dialect == "sqlite":
+        assert raw
+    for clear in (ID_NUMBER, "13912345678", "张小三"):
+        assert clear.encode() not in raw
 
 
 def test_without_consent_nothing_is_collected(store: Store, tmp_path: Path) -> None:

@@ -97,9 +97,29 @@ def test_from_unit_publicity_to_a_county_return(store: Store, tmp_path: Path) ->
     choose(clerk, "move:submit_to_county")
     assert status_of(store, code) == "county_review"
 
+    # The same person nominated by another unit for the other skills award: officials see it.
+    with store.transaction() as conn:
+        record = noms.by_tracking_code(conn, store.sealer, code)
+        assert record is not None
+        noms.create_draft(
+            conn,
+            store.sealer,
+            campaign="jl-skills-2022",
+            category="skills_grand_award",
+            kind="individual",
+            unit_id=record.unit_id,
+            region="220104",
+            created_by=record.created_by,
+            payload={"fields": {"name": "张小三", "id_number": "220104199001010028"}},
+            now=FIXED_NOW,
+            initial_status="provincial_review",
+        )
+
     # The county office of the nomination's region has it in its queue; another county not.
     assert "目前没有等待您审核的推荐" in elsewhere.send("/queue")
     detail = open_first(county, "/queue")
+    assert "规则提示：" in detail
+    assert "「一、（一）」同一推荐对象不得同时申报本次活动的两个奖项" in detail
     assert "身份证号：220104199001010028" in detail  # officials see it in full ...
     with store.reading() as conn:
         reads = [
