@@ -8,8 +8,8 @@ Every function works on a `Connection` inside the caller's transaction (`store.t
 or `tx.connection` of a conversation step) and commits nothing itself.
 
 Invitation codes are 8 characters from an alphabet without look-alikes (no 0 O 1 I L), shown as
-`ABCD-EFGH` and accepted in any case, with or without the dash or spaces. Only their SHA-256 is
-stored, with the first 4 characters as a hint for `list` and `revoke`: the code is shown once,
+`ABCD-EFGH` and accepted in any case, with or without the dash or spaces. Only a slow hash of
+them (scrypt) is stored, with the first 4 characters as a hint for `list` and `revoke`: the code is shown once,
 when it is issued.
 
 Levels of review: an official reviews at the level of their region, from its code's digits
@@ -252,7 +252,7 @@ class Invite(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("code_hash", name="uq_invites_code_hash"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    code_hash: str  # SHA-256 hex of the normalised code
+    code_hash: str  # scrypt hex of the normalised code (see code_hash)
     code_hint: str  # its first 4 characters
     role: str  # a Role value
     region_code: str
@@ -347,9 +347,18 @@ def format_hint(hint: str) -> str:
     return f"{hint}-{'*' * (CODE_LENGTH - HINT_LENGTH)}"
 
 
+# scrypt, not a fast hash: the hint `list` shows leaves 31^4 (~920,000) candidates for a code,
+# which a plain SHA-256 would let anyone holding the database try in a second. At these costs
+# each try takes tens of milliseconds and 16 MiB, so a single code costs hours of CPU, while a
+# bind costs one hash. (A hash keyed with AWARDBOT_SECRET_KEY would be stronger still; the codes
+# also expire in days and bind once.)
+_SCRYPT_SALT = b"awardbot-invite-code-v1"
+
+
 def code_hash(code: str) -> str:
-    """SHA-256 (hex) of a normalised code: all the database keeps of it."""
-    return hashlib.sha256(code.encode("ascii")).hexdigest()
+    """A slow hash (scrypt, hex) of a normalised code: all the database keeps of it."""
+    digest = hashlib.scrypt(code.encode("ascii"), salt=_SCRYPT_SALT, n=2**14, r=8, p=1, dklen=32)
+    return digest.hex()
 
 
 # --- results and errors ----------------------------------------------------------------------
