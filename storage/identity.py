@@ -9,8 +9,8 @@ or `tx.connection` of a conversation step) and commits nothing itself.
 
 Invitation codes are 8 characters from an alphabet without look-alikes (no 0 O 1 I L), shown as
 `ABCD-EFGH` and accepted in any case, with or without the dash or spaces. Only a slow hash of
-them (scrypt) is stored, with the first 4 characters as a hint for `list` and `revoke`: the code is shown once,
-when it is issued.
+them (scrypt) is stored, with the first 4 characters as a hint for `list` and `revoke`: the
+code is shown once, when it is issued.
 
 Levels of review: an official reviews at the level of their region, from its code's digits
 (`conversations.identity.region_level`), except a region that reports to another one directly
