@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 from conversations.assistant import Assistant
 from conversations.engine import Inbound, Reply, Step
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
+from conversations.texts import render
 from storage.files import FileStore
 from storage.identity import Regions
 from storage.ports import StorePorts, WorkdayEnd
 from storage.store import ConversationTx, Store
+
+log = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -38,10 +44,25 @@ class Runtime:
         return step.replies
 
     def handle(self, key: ConversationKey, text: str, upload: Upload | None = None) -> list[Reply]:
-        """One inbound message; the new state and everything it wrote commit before replying."""
-        with self.store.conversation(key) as tx:
-            step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx), upload)
-            self._apply(tx, step)
+        """One inbound message; the new state and everything it wrote commit before replying.
+
+        A failure rolls the step back (the conversation stays as it was before this message)
+        and is answered politely; the log gets where it failed, never what the user typed.
+        """
+        try:
+            with self.store.conversation(key) as tx:
+                step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx), upload)
+                self._apply(tx, step)
+        except Exception as exc:  # noqa: BLE001 - the user gets an answer whatever broke
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "step failed for %s: %s at %s:%s",
+                key.channel,
+                type(exc).__name__,
+                frame.filename,
+                frame.lineno,
+            )
+            return [Reply(render("step_failed"))]
         return step.replies
 
     def _ports(self, tx: ConversationTx) -> StorePorts:

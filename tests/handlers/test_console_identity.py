@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from support.console_harness import FIXED_NOW, ConsoleHarness, regions
 
 from conversations.identity import Level, Role
+from conversations.keys import ConversationKey
 from storage import identity
 from storage import nominations as noms
 from storage.store import Store
@@ -121,3 +122,24 @@ def test_masked_names_never_show_the_whole_name(name: str) -> None:
     masked = mask_name(name)
     assert masked != name
     assert len(masked) == len(name)
+
+
+def test_a_failing_step_is_answered_and_rolled_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    console = ConsoleHarness(store, user="unlucky")
+    console.open()
+    console.send("jl-skills-2022")
+    key = ConversationKey("console", "unlucky")
+    before = store.load_state(key)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret 220104199001010028")
+
+    monkeypatch.setattr("conversations.engine.Engine._on_category", broken)
+    out = console.send("technical_expert")
+    assert "处理这条消息时出错了" in out
+    assert "之前的回答都还在" in out
+    assert store.load_state(key) == before
+    assert "220104199001010028" not in caplog.text  # the log says where, not what
+    assert "RuntimeError" in caplog.text
