@@ -169,7 +169,7 @@ class Engine:
 
     def _on_campaign(self, state: SessionState, text: str, *, quiet_error: bool = False) -> Step:
         options = self._campaign_options()
-        value = _pick(text, options)
+        value = pick(text, options)
         if value is None:
             reply = [] if quiet_error else [Reply(render("bad_choice", count=len(options)))]
             return self._step(state, reply, ask=True)
@@ -178,7 +178,7 @@ class Engine:
 
     def _on_category(self, state: SessionState, text: str) -> Step:
         options = self._category_options(state)
-        value = _pick(text, options)
+        value = pick(text, options)
         if value is None:
             return self._step(state, [Reply(render("bad_choice", count=len(options)))], ask=True)
         state.category = value
@@ -212,7 +212,7 @@ class Engine:
         return self._advance(state, [])
 
     def _on_consent(self, state: SessionState, text: str) -> Step:
-        value = _pick(text, self._consent_options())
+        value = pick(text, self._consent_options())
         if value == AGREE:
             state.consented = True
             return self._advance(state, [])
@@ -222,7 +222,7 @@ class Engine:
         return self._step(state, [Reply(render("bad_choice", count=2))], ask=True)
 
     def _on_stopped(self, state: SessionState, text: str) -> Step:
-        value = _pick(text, self._stopped_options())
+        value = pick(text, self._stopped_options())
         if value == CONTINUE:
             return self._advance(state, [])
         if value == RESTART:
@@ -234,7 +234,7 @@ class Engine:
 
     def _on_summary(self, state: SessionState, text: str) -> Step:
         options = self._summary_options(state)
-        value = _pick(text, options)
+        value = pick(text, options)
         if value == CONFIRM:
             return self._finish(state)
         if value is not None and value.startswith(EDIT_PREFIX):
@@ -505,7 +505,7 @@ class Engine:
         return Step(state=state.model_dump(mode="json"), replies=out)
 
 
-def _pick(text: str, options: tuple[Option, ...]) -> str | None:
+def pick(text: str, options: tuple[Option, ...]) -> str | None:
     """The value of the option the user chose by number, label or value; None if none matches."""
     word = normalise(text)
     if word.isdigit() and 1 <= int(word) <= len(options):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from conversations.campaign import Campaign
 from conversations.crossrules import NominationFacts, Severity, check, limits_for
-from conversations.engine import Engine, Inbound, Option, Reply, Step
+from conversations.engine import Engine, Inbound, Option, Reply, Step, pick
 from conversations.forms import (
     HEAD_BYTES,
     AttachmentError,
@@ -156,7 +156,7 @@ class Filing:
 
     def _on_consent(self, state: FilingState, inbound: Inbound, ports: Ports,
                     upload: Upload | None) -> Step:  # fmt: skip
-        choice = _pick(inbound.text, self._consent_options())
+        choice = pick(inbound.text, self._consent_options())
         if choice == DISAGREE:
             state.stage = Stage.REFUSED
             return self._step(state, [Reply(render("filing_no_consent"))], ask=False)
@@ -241,7 +241,7 @@ class Filing:
 
     def _on_attach(self, state: FilingState, inbound: Inbound, ports: Ports,
                    upload: Upload | None) -> Step:  # fmt: skip
-        choice = _pick(inbound.text, self._attach_options(state))
+        choice = pick(inbound.text, self._attach_options(state))
         if choice == FINISH_ATTACH:
             state.stage = Stage.SUMMARY
             return self._step(state, [])
@@ -284,7 +284,7 @@ class Filing:
 
     def _on_summary(self, state: FilingState, inbound: Inbound, ports: Ports,
                     upload: Upload | None) -> Step:  # fmt: skip
-        choice = _pick(inbound.text, self._summary_options(state))
+        choice = pick(inbound.text, self._summary_options(state))
         if choice == SUBMIT:
             return self._submit(state, ports)
         if choice == ATTACH:
@@ -555,18 +555,6 @@ def _field_question(field: FormField) -> Reply:
         hint="\n".join(hints) or None,
         options=options,
     )
-
-
-def _pick(text: str, options: tuple[Option, ...]) -> str | None:
-    from conversations.answers import matches_label, normalise
-
-    word = normalise(text)
-    if word.isdigit() and 1 <= int(word) <= len(options):
-        return options[int(word) - 1].value
-    for option in options:
-        if matches_label(word, option.value, option.label):
-            return option.value
-    return None
 
 
 def _req(value: str | None) -> str:

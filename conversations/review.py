@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from conversations.answers import AnswerError, clean_input, normalise
 from conversations.campaign import Campaign, Catalog
 from conversations.crossrules import NominationFacts, check, limits_for
-from conversations.engine import Option, Reply, Step
+from conversations.engine import Option, Reply, Step, pick
 from conversations.forms import FieldType, display, form_for
 from conversations.identity import Actor, Role
 from conversations.lifecycle import (
@@ -123,7 +123,7 @@ class Review:
         if state.stage is Stage.REASON:
             return self._on_reason(state, text, ports)
         options = self._options(state, ports)
-        value = _pick(text, options)
+        value = pick(text, options)
         if value == BACK or text.strip() in ("/cancel", "/back"):
             if state.stage is Stage.DETAIL and len(state.items) > 1:
                 state.stage, state.nomination = Stage.LIST, None
@@ -420,18 +420,6 @@ def _ports(ports: Ports | None) -> Ports:
     if ports is None:
         raise RuntimeError("ports are needed to show a nomination")
     return ports
-
-
-def _pick(text: str, options: tuple[Option, ...]) -> str | None:
-    from conversations.answers import matches_label
-
-    word = normalise(text)
-    if word.isdigit() and 1 <= int(word) <= len(options):
-        return options[int(word) - 1].value
-    for option in options:
-        if matches_label(word, option.value, option.label):
-            return option.value
-    return None
 
 
 def _req(value: str | None) -> str:
