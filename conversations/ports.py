@@ -42,7 +42,6 @@ class NominationDetail:
     kind: str  # individual | collective
     fields: dict[str, Any]  # form values (shown masked unless the reader is an official)
     facts: dict[str, Any]  # eligibility answers
-    attachments: list[str]  # "身份证复印件（pdf）" lines
     uploaded: list[str]  # material keys with a file
     verdict: str | None  # the eligibility verdict the draft was filed under
     opinions: list[str]  # departments whose opinion the clerk has recorded

@@ -318,7 +318,11 @@ class Review:
             region=ports.region_name(detail.view.region),
             publicity=detail.publicity,
             fields=lines,
-            files=detail.attachments,
+            files=[
+                m.name
+                for m in (form.materials if form is not None else [])
+                if m.key in detail.uploaded
+            ],
             missing=missing_opinions(lifecycle, self._nominee(detail), detail.opinions)
             if lifecycle.status(detail.view.status).opinions
             else [],

@@ -163,7 +163,6 @@ class StorePorts:
             kind=record.kind,
             fields=dict(record.payload.get("fields", {})),
             facts=dict(record.payload.get("facts", {})),
-            attachments=[f"{f.material_key}（{f.media_type}）" for f in files],
             uploaded=sorted({f.material_key for f in files}),
             verdict=record.payload.get("verdict"),
             opinions=list(record.payload.get("opinions", [])),
