@@ -16,6 +16,8 @@ How the lock is taken (DESIGN §5):
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -371,6 +373,26 @@ def _parse_url(url: str) -> URL:
     )
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch a SQLite file to WAL, waiting out other processes doing the same.
+
+    Changing the journal mode needs the file to itself, and SQLite answers "database is locked"
+    at once — without its busy handler — while another process is switching a new file too
+    (several workers starting together; seen in CI). Once a file is in WAL it stays so.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() == "postgresql":
         connect_args: dict[str, Any] = {}
@@ -396,7 +418,7 @@ def _create_engine(url: URL) -> Engine:
         cursor = dbapi_conn.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
