@@ -347,6 +347,9 @@ class NominationRef:
     publicity_ends: dt.date | None = None
     opinions_done: bool = False
     entry_level: Level = Level.COUNTY
+    # The regions whose offices this nomination reaches, from the regions table (梅河口市
+    # reports to the province, not to 通化市 whose code it shares). None: by the code's digits.
+    offices: frozenset[str] | None = None
 
 
 class Refusal(StrEnum):
@@ -444,7 +447,12 @@ def _check(
     if actor.role is Role.CLERK and actor.unit_id != ref.unit_id:
         return Decision.refuse(Refusal.NOT_YOUR_UNIT, "这份推荐不是您所在单位的，不能办理。", t)
     if actor.role is Role.OFFICIAL and (
-        actor.region is None or not region_contains(actor.region, ref.region)
+        actor.region is None
+        or (
+            actor.region not in ref.offices
+            if ref.offices is not None
+            else not region_contains(actor.region, ref.region)
+        )
     ):
         return Decision.refuse(
             Refusal.OUTSIDE_REGION,

@@ -47,6 +47,7 @@ class NominationDetail:
     opinions: list[str]  # departments whose opinion the clerk has recorded
     publicity: tuple[dt.date, dt.date] | None
     entry_level: Level  # the level of the office the unit reports to
+    offices: frozenset[str]  # the regions whose offices the nomination reaches (reports_to)
 
 
 @dataclass(frozen=True, slots=True)

@@ -387,6 +387,7 @@ class Review:
             publicity_ends=detail.publicity[1] if detail.publicity else None,
             opinions_done=not missing_opinions(lifecycle, self._nominee(detail), detail.opinions),
             entry_level=detail.entry_level,
+            offices=detail.offices,
         )
 
     @staticmethod

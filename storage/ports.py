@@ -168,6 +168,7 @@ class StorePorts:
             opinions=list(record.payload.get("opinions", [])),
             publicity=publicity,
             entry_level=region.review_level if region else Level.COUNTY,
+            offices=self._offices(record.region),
         )
 
     def record_opinion(self, nomination_id: int, department: str) -> None:
@@ -245,6 +246,10 @@ class StorePorts:
             }
         recipients.discard(self._tx.user_id)  # the mover reads the reply instead
         self._enqueue(record, to_status, notice, sorted(recipients))
+
+    def _offices(self, region: str) -> frozenset[str]:
+        """The region and every region its nominations go on to, following `reports_to`."""
+        return frozenset(r.code for r in self._regions if self._regions.contains(r.code, region))
 
     def _may_see(self, actor: Actor | None, record: noms.NominationRecord) -> bool:
         if actor is not None and actor.role is Role.CLERK:

@@ -711,3 +711,17 @@ def test_a_campaign_without_a_lifecycle_still_loads() -> None:
     data = _data()
     del data["lifecycle"]
     assert parse_campaign(_dump(data), SOURCE).lifecycle is None
+
+
+def test_offices_from_the_regions_table_win_over_the_code_digits() -> None:
+    # 梅河口市 (220581) lies in 通化市's digits (2205) but reports to the province.
+    lc = lifecycle("jl-skills-2022")
+    tonghua = Actor(role=Role.OFFICIAL, region="220500", level=Level.CITY)
+    meihekou = Actor(role=Role.OFFICIAL, region="220581", level=Level.CITY)
+    by_digits = NominationRef(status="city_review", unit_id=UNIT, region="220581")
+    by_table = dataclasses.replace(by_digits, offices=frozenset({"220581", "220000"}))
+    today = dt.date(2022, 10, 20)
+    assert decide(lc, by_digits, tonghua, Action.START_PUBLICITY, today=today).allowed
+    refused = decide(lc, by_table, tonghua, Action.START_PUBLICITY, today=today)
+    assert (refused.allowed, refused.refusal) == (False, Refusal.OUTSIDE_REGION)
+    assert decide(lc, by_table, meihekou, Action.START_PUBLICITY, today=today).allowed
