@@ -25,6 +25,8 @@ from storage.store import ConversationTx
 from storage.tables import selfcheck_results, users
 
 WorkdayEnd = Callable[[dt.date, int], dt.date]
+BIND_ATTEMPTS = 5  # wrong invitation codes a chat identity may send ...
+BIND_WINDOW = dt.timedelta(hours=1)  # ... within this window
 
 
 def mask_name(name: str) -> str:
@@ -65,6 +67,21 @@ class StorePorts:
         return self._regions.full_name(code) if code in self._regions else code
 
     def bind(self, code: str) -> Actor:
+        recent = self._conn.execute(
+            sa.select(sa.func.count())
+            .select_from(noms.audit_log)
+            .where(
+                noms.audit_log.c.user_id == self._tx.user_id,
+                noms.audit_log.c.action == "bind",
+                noms.audit_log.c.allowed.is_(False),
+                noms.audit_log.c.at > self._now - BIND_WINDOW,
+            )
+        ).scalar_one()
+        if recent >= BIND_ATTEMPTS:
+            # Guessing codes by chat: a handful of wrong ones per hour is plenty for typos.
+            raise PortRefusal(
+                f"邀请码错误次数过多，请 1 小时后再试（每小时最多 {BIND_ATTEMPTS} 次）。"
+            )
         try:
             return identity.bind(self._conn, self._tx.user_id, code, now=self._now)
         except identity.BindError as exc:

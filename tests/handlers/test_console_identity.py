@@ -143,3 +143,14 @@ def test_a_failing_step_is_answered_and_rolled_back(
     assert store.load_state(key) == before
     assert "220104199001010028" not in caplog.text  # the log says where, not what
     assert "RuntimeError" in caplog.text
+
+
+def test_guessing_invitation_codes_is_limited(store: Store) -> None:
+    code = invite(store, Role.OFFICIAL, "220100", level=Level.CITY)
+    guesser = ConsoleHarness(store, user="guesser")
+    guesser.open()
+    for n in range(5):
+        assert "错误次数过多" not in guesser.send(f"/bind ZZZZ-ZZZ{n + 2}")
+    assert "错误次数过多" in guesser.send(f"/bind {code}")  # even the right code, for now
+    with store.reading() as conn:
+        assert conn.execute(sa.select(identity.memberships)).first() is None
