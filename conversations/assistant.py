@@ -13,7 +13,7 @@ from conversations.campaign import Catalog
 from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
 from conversations.identity import Actor, Role
-from conversations.ports import NominationView, PortRefusal, Ports
+from conversations.ports import PortRefusal, Ports
 from conversations.review import ContinueDraft, Leave, Review
 from conversations.texts import render
 
@@ -89,7 +89,7 @@ class Assistant:
             if isinstance(outcome, Leave):
                 return self._then_ask(outcome.previous, outcome.replies)
             if isinstance(outcome, ContinueDraft):
-                intro = Reply(render("draft_resumed", line=self._line(outcome.detail.view)))
+                intro = Reply(render("draft_resumed", line=self.review.line(outcome.detail.view)))
                 return self.filing.continue_draft(outcome.detail, ports, intro)
             return outcome
         if _in_filing(saved):
@@ -114,12 +114,12 @@ class Assistant:
             views = ports.tracked()
             if not views:
                 return [Reply(render("tracked_none"))]
-            return [Reply(render("tracked_list", lines=[self._line(v) for v in views]))]
+            return [Reply(render("tracked_list", lines=[self.review.line(v) for v in views]))]
         view = ports.track(code)
         if view is None:
             shown = code if len(code) <= 20 else code[:20] + "…"
             return [Reply(render("track_unknown", code=shown))]
-        return [Reply(render("tracking", line=self._line(view)))]
+        return [Reply(render("tracking", line=self.review.line(view)))]
 
     def _listing(self, saved: dict[str, Any] | None, outcome: Step | list[Reply]) -> Step:
         """A review list to choose from, or (nothing to list / refused) replies, then re-ask."""
@@ -137,22 +137,6 @@ class Assistant:
             return render("who_clerk", region=region, unit_id=actor.unit_id)
         level = LEVEL_NAMES.get(actor.level.value if actor.level else "", "")
         return render("who_official", region=region, level=level)
-
-    def _line(self, view: NominationView) -> str:
-        category, status = view.category, view.status
-        if view.campaign in self.catalog:
-            campaign = self.catalog.get(view.campaign)
-            if any(c.id == view.category for c in campaign.categories):
-                category = campaign.category(view.category).name
-            if campaign.lifecycle is not None and campaign.lifecycle.has_status(view.status):
-                status = campaign.lifecycle.status(view.status).label
-        return render(
-            "nomination_line",
-            nominee=view.nominee,
-            category=category,
-            status=status,
-            code=view.tracking_code,
-        )
 
     def _then_ask(self, saved: dict[str, Any] | None, replies: list[Reply]) -> Step:
         """The command's replies, then the question the conversation is waiting for."""

@@ -257,7 +257,7 @@ class Review:
         if state.stage is Stage.LIST:
             assert ports is not None or views is not None
             listed = views if views is not None else self._views(state, _ports(ports))
-            options = tuple(Option(self._line(v), OPEN + str(v.id)) for v in listed)
+            options = tuple(Option(self.line(v), OPEN + str(v.id)) for v in listed)
             return Reply(render("pick_nomination"), key="nomination",
                          options=(*options, Option("返回", BACK)))  # fmt: skip
         detail = self._detail(state, _ports(ports))
@@ -272,7 +272,7 @@ class Review:
         if state.stage is Stage.LIST:
             listed = self._views(state, ports)
             return (
-                *(Option(self._line(v), OPEN + str(v.id)) for v in listed),
+                *(Option(self.line(v), OPEN + str(v.id)) for v in listed),
                 Option("返回", BACK),
             )
         detail = self._detail(state, ports)
@@ -313,7 +313,7 @@ class Review:
         return render(
             "nomination_detail",
             findings=findings,
-            line=self._line(detail.view),
+            line=self.line(detail.view),
             status=lifecycle.status(detail.view.status).label,
             region=ports.region_name(detail.view.region),
             publicity=detail.publicity,
@@ -350,18 +350,19 @@ class Review:
             for f in check(me, inputs.others, limits_for(campaign), quota=inputs.quota)
         ]
 
-    def _line(self, view: NominationView) -> str:
-        campaign = self.catalog.get(view.campaign)
-        lifecycle = _lifecycle(campaign)
-        status = (
-            lifecycle.status(view.status).label
-            if lifecycle.has_status(view.status)
-            else view.status
-        )
+    def line(self, view: NominationView) -> str:
+        """One nomination as a list shows it; a campaign file changed since keeps its keys."""
+        category, status = view.category, view.status
+        if view.campaign in self.catalog:
+            campaign = self.catalog.get(view.campaign)
+            if any(c.id == view.category for c in campaign.categories):
+                category = campaign.category(view.category).name
+            if campaign.lifecycle is not None and campaign.lifecycle.has_status(view.status):
+                status = campaign.lifecycle.status(view.status).label
         return render(
             "nomination_line",
             nominee=view.nominee,
-            category=campaign.category(view.category).name,
+            category=category,
             status=status,
             code=view.tracking_code,
         )
