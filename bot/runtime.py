@@ -10,6 +10,7 @@ from conversations.engine import Inbound, Reply, Step
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from conversations.texts import render
+from storage.channels import first_delivery
 from storage.files import FileStore
 from storage.identity import Regions
 from storage.ports import StorePorts, WorkdayEnd
@@ -49,8 +50,29 @@ class Runtime:
         A failure rolls the step back (the conversation stays as it was before this message)
         and is answered politely; the log gets where it failed, never what the user typed.
         """
+        replies = self.handle_once(key, None, text, upload)
+        assert replies is not None  # only a delivery id can make a step a duplicate
+        return replies
+
+    def handle_once(
+        self,
+        key: ConversationKey,
+        delivery_id: str | None,
+        text: str,
+        upload: Upload | None = None,
+    ) -> list[Reply] | None:
+        """`handle`, once per platform delivery: None if `delivery_id` was already taken.
+
+        The delivery is recorded in the step's own transaction, under the conversation's
+        lock: a retry that arrives while the first is still running waits, then finds it
+        recorded; a step that fails records nothing, so the platform's retry runs it again.
+        """
         try:
             with self.store.conversation(key) as tx:
+                if delivery_id is not None and not first_delivery(
+                    tx.connection, key.channel, delivery_id, now=self.assistant.engine.clock()
+                ):
+                    return None
                 step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx), upload)
                 self._apply(tx, step)
         except Exception as exc:  # noqa: BLE001 - the user gets an answer whatever broke

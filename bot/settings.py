@@ -7,10 +7,23 @@ a SQLite file under `data/` and the campaigns shipped in `campaigns/`.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from handlers.config import (
+    TELEGRAM_PUBLIC_API,
+    WECHAT_PUBLIC_API,
+    WECOM_PUBLIC_API,
+    TelegramLibrary,
+    TelegramMode,
+    TelegramSettings,
+    WechatSettings,
+    WecomSettings,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +48,10 @@ class Settings:
     secret_key: str | None  # Fernet keys, comma-separated, newest first
     secret_key_file: Path  # where development keeps a generated key
     attachments_dir: Path  # attachment files, sealed, by content hash
+    telegram: TelegramSettings | None = None  # None: AWARDBOT_TELEGRAM_TOKEN is not set
+    wechat: WechatSettings | None = None  # None: AWARDBOT_WECHAT_APP_ID is not set
+    wecom: WecomSettings | None = None  # None: AWARDBOT_WECOM_CORP_ID is not set
+    off: tuple[str, ...] = ()  # one line per channel that is off, saying why
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -78,7 +95,14 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         raise SettingsError(
             f"AWARDBOT_ENV: {env_name!r} is not development or production"
         ) from None
+    telegram, telegram_off = _telegram(get)
+    wechat, wechat_off = _wechat(get)
+    wecom, wecom_off = _wecom(get)
     return Settings(
+        telegram=telegram,
+        wechat=wechat,
+        wecom=wecom,
+        off=tuple(line for line in (telegram_off, wechat_off, wecom_off) if line),
         database_url=get("AWARDBOT_DATABASE_URL", "sqlite:///data/awardbot.db"),
         campaigns_dir=campaigns_dir,
         calendar_file=calendar_file,
@@ -88,4 +112,110 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         secret_key=merged.get("AWARDBOT_SECRET_KEY") or None,
         secret_key_file=Path(get("AWARDBOT_SECRET_KEY_FILE", "data/secret.key")),
         attachments_dir=Path(get("AWARDBOT_ATTACHMENTS_DIR", "data/attachments")),
+    )
+
+
+Get = Callable[[str, str], str]
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+
+
+def _base_url(get: Get, name: str, default: str) -> str:
+    value = get(name, default).rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", value):
+        raise SettingsError(f"{name}: {value!r} is not an http(s) URL")
+    return value
+
+
+def _aes_key(get: Get, name: str) -> str | None:
+    value = get(name, "")
+    if value and not _AES_KEY.fullmatch(value):
+        raise SettingsError(f"{name}: an EncodingAESKey is 43 letters and digits")
+    return value or None
+
+
+def _telegram(get: Get) -> tuple[TelegramSettings | None, str]:
+    token = get("AWARDBOT_TELEGRAM_TOKEN", "")
+    if not token:
+        return None, "telegram: off (AWARDBOT_TELEGRAM_TOKEN is not set)"
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", token):
+        raise SettingsError(
+            "AWARDBOT_TELEGRAM_TOKEN: expected <digits>:<letters>, from @BotFather"
+        )
+    library_name = get("AWARDBOT_TELEGRAM_LIBRARY", TelegramLibrary.PTB.value).lower()
+    mode_name = get("AWARDBOT_TELEGRAM_MODE", TelegramMode.WEBHOOK.value).lower()
+    try:
+        library = TelegramLibrary(library_name)
+    except ValueError:
+        raise SettingsError(
+            f"AWARDBOT_TELEGRAM_LIBRARY: {library_name!r} is not ptb or aiogram"
+        ) from None
+    try:
+        mode = TelegramMode(mode_name)
+    except ValueError:
+        raise SettingsError(
+            f"AWARDBOT_TELEGRAM_MODE: {mode_name!r} is not webhook or polling"
+        ) from None
+    secret = get("AWARDBOT_TELEGRAM_WEBHOOK_SECRET", "") or None
+    if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
+        raise SettingsError(
+            "AWARDBOT_TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -"
+        )
+    if mode is TelegramMode.WEBHOOK and secret is None:
+        raise SettingsError(
+            "AWARDBOT_TELEGRAM_WEBHOOK_SECRET: required in webhook mode"
+            " (generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    api_base = _base_url(get, "AWARDBOT_TELEGRAM_API_BASE", TELEGRAM_PUBLIC_API)
+    return TelegramSettings(token, library, mode, api_base, secret), ""
+
+
+def _wechat(get: Get) -> tuple[WechatSettings | None, str]:
+    app_id = get("AWARDBOT_WECHAT_APP_ID", "")
+    if not app_id:
+        return None, "wechat: off (AWARDBOT_WECHAT_APP_ID is not set)"
+    missing = [
+        name
+        for name in ("AWARDBOT_WECHAT_APP_SECRET", "AWARDBOT_WECHAT_TOKEN")
+        if not get(name, "")
+    ]
+    if missing:
+        raise SettingsError(f"{missing[0]}: required when AWARDBOT_WECHAT_APP_ID is set")
+    return (
+        WechatSettings(
+            app_id=app_id,
+            app_secret=get("AWARDBOT_WECHAT_APP_SECRET", ""),
+            token=get("AWARDBOT_WECHAT_TOKEN", ""),
+            aes_key=_aes_key(get, "AWARDBOT_WECHAT_AES_KEY"),
+            api_base=_base_url(get, "AWARDBOT_WECHAT_API_BASE", WECHAT_PUBLIC_API),
+            template_status=get("AWARDBOT_WECHAT_TEMPLATE_STATUS", "") or None,
+            template_deadline=get("AWARDBOT_WECHAT_TEMPLATE_DEADLINE", "") or None,
+        ),
+        "",
+    )
+
+
+def _wecom(get: Get) -> tuple[WecomSettings | None, str]:
+    corp_id = get("AWARDBOT_WECOM_CORP_ID", "")
+    if not corp_id:
+        return None, "wecom: off (AWARDBOT_WECOM_CORP_ID is not set)"
+    names = ("AWARDBOT_WECOM_SECRET", "AWARDBOT_WECOM_AGENT_ID", "AWARDBOT_WECOM_TOKEN")
+    missing = [name for name in (*names, "AWARDBOT_WECOM_AES_KEY") if not get(name, "")]
+    if missing:
+        raise SettingsError(f"{missing[0]}: required when AWARDBOT_WECOM_CORP_ID is set")
+    agent = get("AWARDBOT_WECOM_AGENT_ID", "")
+    if not agent.isdigit():
+        raise SettingsError(f"AWARDBOT_WECOM_AGENT_ID: {agent!r} is not a number")
+    aes_key = _aes_key(get, "AWARDBOT_WECOM_AES_KEY")
+    assert aes_key is not None  # checked as present above
+    return (
+        WecomSettings(
+            corp_id=corp_id,
+            secret=get("AWARDBOT_WECOM_SECRET", ""),
+            agent_id=int(agent),
+            token=get("AWARDBOT_WECOM_TOKEN", ""),
+            aes_key=aes_key,
+            api_base=_base_url(get, "AWARDBOT_WECOM_API_BASE", WECOM_PUBLIC_API),
+        ),
+        "",
     )

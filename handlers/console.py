@@ -15,23 +15,14 @@ from typing import TextIO
 
 from conversations.engine import Reply
 from conversations.filing import Upload
+from handlers.base import MAX_FILE, render_text
 
 Handle = Callable[..., list[Reply]]  # (text, upload=None) -> replies
-MAX_FILE = 20 * 1024 * 1024  # the largest file any channel accepts; one byte more is read
 
 
 def render_reply(reply: Reply, *, show_keys: bool) -> str:
     """One reply as console text."""
-    lines = []
-    if show_keys and reply.verdict:
-        lines.append(f"[verdict] {reply.verdict}")
-    lines.append(f"[{reply.key}] {reply.text}" if show_keys and reply.key else reply.text)
-    if reply.hint:
-        lines.append(reply.hint)
-    for number, option in enumerate(reply.options, start=1):
-        suffix = f" [{option.value}]" if show_keys else ""
-        lines.append(f"{number}. {option.label}{suffix}")
-    return "\n".join(lines)
+    return render_text(reply, show_keys=show_keys)
 
 
 def render_replies(replies: Iterable[Reply], *, show_keys: bool) -> str:

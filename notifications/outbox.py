@@ -32,6 +32,7 @@ from storage.outbox import (
     mark_failed,
     mark_retry,
     recover_expired,
+    release,
 )
 from storage.store import Store
 
@@ -130,6 +131,7 @@ class Dispatcher:
             lease=self._lease,
             limit=self._batch_size,
             recipient=self._recipient,
+            channels=self._senders.keys(),
         )
         for message in batch:
             counts[self._deliver(message)] += 1
@@ -138,6 +140,10 @@ class Dispatcher:
             retried=counts[_Outcome.RETRIED] + recovery.requeued,
             failed=counts[_Outcome.FAILED] + recovery.failed,
         )
+
+    def release(self) -> int:
+        """Give back this worker's unsent claims (call after its last `run_once` returned)."""
+        return release(self._store, self._worker_id)
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt: base * 2**(attempts-1), capped."""

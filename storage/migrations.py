@@ -272,11 +272,45 @@ def _step_4(conn: Connection) -> None:
         md.tables[name].create(conn, checkfirst=False)
 
 
+def _step_5(conn: Connection) -> None:
+    # Chat channels (storage/channels.py): delivery dedupe, shared access tokens, WeChat
+    # customer-service windows. Frozen here like step 1.
+    md = sa.MetaData()
+    ts = sa.DateTime(timezone=False)
+    sa.Table(
+        "inbound_deliveries",
+        md,
+        sa.Column("channel", sa.String, primary_key=True),
+        sa.Column("delivery_id", sa.String, primary_key=True),
+        sa.Column("received_at", ts, nullable=False, index=True),
+    )
+    sa.Table(
+        "platform_tokens",
+        md,
+        sa.Column("name", sa.String, primary_key=True),
+        sa.Column("token", sa.Text, nullable=True),
+        sa.Column("expires_at", ts, nullable=True),
+        sa.Column("updated_at", ts, nullable=False),
+    )
+    sa.Table(
+        "reply_windows",
+        md,
+        sa.Column("channel", sa.String, primary_key=True),
+        sa.Column("user_id", sa.String, primary_key=True),
+        sa.Column("opened_at", ts, nullable=False),
+        sa.Column("closes_at", ts, nullable=False),
+        sa.Column("quota", sa.Integer, nullable=False),
+        sa.Column("used", sa.Integer, nullable=False),
+    )
+    md.create_all(conn, checkfirst=False)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
     Step(2, "outbox", _step_2),
     Step(3, "units, invites, memberships, quotas", _step_3),
     Step(4, "nominations, attachments, subscriptions, audit_log", _step_4),
+    Step(5, "inbound_deliveries, platform_tokens, reply_windows", _step_5),
 )
 LATEST = STEPS[-1].number
 

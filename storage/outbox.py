@@ -193,11 +193,14 @@ def claim(
     lease: timedelta,
     limit: int,
     recipient: tuple[str, str] | None = None,
+    channels: Collection[str] | None = None,
 ) -> list[ClaimedMessage]:
     """Claim up to `limit` due pending messages for `worker_id`, oldest due first.
 
     `recipient` (channel, recipient id) claims only that person's messages: the console, where
     one process serves one user, delivers what is waiting for them when they are there.
+    `channels` claims only messages of those channels (the ones this worker can send on); the
+    rest wait for a worker that can.
 
     Runs in its own short transaction, committed before this returns: the rows are `sending`,
     leased to `worker_id` until `now + lease`, their attempt counted. `worker_id` must be unique
@@ -219,6 +222,8 @@ def claim(
             due = due.where(
                 outbox.c.channel == recipient[0], outbox.c.recipient_id == recipient[1]
             )
+        if channels is not None:
+            due = due.where(outbox.c.channel.in_(list(channels)))
         due = (
             due.order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
@@ -360,6 +365,24 @@ def recover_expired(
             .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=UNKNOWN_OUTCOME)
         ).rowcount
     return Recovery(requeued=requeued, failed=exhausted + unknown)
+
+
+def release(store: Store, worker_id: str) -> int:
+    """A stopping worker gives back what it claimed and did not send: pending again, the
+    attempt not counted. Call it only once the worker has stopped sending (graceful shutdown).
+    """
+    with store.transaction() as conn:
+        result = conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.claimed_by == worker_id)
+            .values(
+                status=OutboxStatus.PENDING,
+                claimed_by=None,
+                claimed_until=None,
+                attempts=outbox.c.attempts - 1,
+            )
+        )
+    return int(result.rowcount)
 
 
 def depth(store: Store) -> int:

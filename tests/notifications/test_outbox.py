@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from support.keys import TEST_SEALER
 
 from conversations.keys import ConversationKey
-from notifications.outbox import Dispatcher, DispatchReport, no_sender_reason
+from notifications.outbox import Dispatcher, DispatchReport
 from notifications.senders import ConsoleSender, DeliveryError
 from storage import outbox as box
 from storage.outbox import (
@@ -31,6 +31,7 @@ from storage.outbox import (
     mark_delivered,
     mark_retry,
     recover_expired,
+    release,
 )
 from storage.store import Store
 
@@ -403,13 +404,26 @@ def test_a_permanent_failure_fails_at_once(store: Store) -> None:
     assert found.last_error == "用户已屏蔽机器人 (bot was blocked by the user)"
 
 
-def test_no_sender_for_the_channel_fails_with_the_reason(store: Store) -> None:
+def test_a_channel_without_a_sender_waits_for_a_worker_that_has_one(store: Store) -> None:
+    # A console user's notices, say, wait for their console; a server without that channel
+    # must not claim them, let alone fail them.
     put(store, message(channel="wecom"))
-    assert dispatcher(store, RecordingSender(), Clock()).run_once() == DispatchReport(failed=1)
+    assert dispatcher(store, RecordingSender(), Clock()).run_once() == DispatchReport()
     found = entry(store, message(channel="wecom"))
-    assert found.status == OutboxStatus.FAILED
-    assert found.last_error == no_sender_reason("wecom")
-    assert found.last_error == "没有该渠道的发送器 (no sender for channel wecom)"
+    assert (found.status, found.attempts) == (OutboxStatus.PENDING, 0)
+    wecom = RecordingSender("wecom")
+    assert dispatcher(store, wecom, Clock()).run_once() == DispatchReport(delivered=1)
+    assert entry(store, message(channel="wecom")).status == OutboxStatus.DELIVERED
+
+
+def test_a_stopping_worker_gives_back_its_unsent_claims(store: Store) -> None:
+    put(store, message())
+    claimed = claim(store, "w1", now=Clock()(), lease=timedelta(minutes=1), limit=5)
+    assert [m.idempotency_key for m in claimed] == [message().idempotency_key]
+    assert release(store, "w2") == 0  # only its own
+    assert release(store, "w1") == 1
+    found = entry(store, message())
+    assert (found.status, found.attempts, found.claimed_by) == (OutboxStatus.PENDING, 0, None)
 
 
 def test_an_unexpected_exception_is_retried_and_logged_without_the_text(

@@ -284,7 +284,12 @@ def test_migrated_schema_matches_the_models(store: Store, raw: sa.Engine) -> Non
     assert [step.number for step in migrations.STEPS] == list(range(1, len(migrations.STEPS) + 1))
     inspector = sa.inspect(raw)
     # Every module that defines tables, so the models are the whole current schema.
-    for module in ("storage.identity", "storage.nominations", "storage.outbox"):
+    for module in (
+        "storage.identity",
+        "storage.nominations",
+        "storage.outbox",
+        "storage.channels",
+    ):
         importlib.import_module(module)
     expected = {
         name: {(c.name, c.nullable, c.primary_key) for c in table.columns}

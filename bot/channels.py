@@ -1,0 +1,37 @@
+"""Which chat channels `awardbot serve` runs: one adapter per channel configured in `.env`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.settings import Settings
+from handlers.base import ChannelAdapter, Gateway
+from storage.store import Store
+
+
+def build_adapters(
+    settings: Settings,
+    gateway: Gateway,
+    store: Store,
+    *,
+    clock: Callable[[], dt.datetime],
+) -> list[ChannelAdapter]:
+    """An adapter for every configured channel (settings.off says why the others are off).
+
+    Imports are local: a channel that is off never loads its SDK.
+    """
+    adapters: list[ChannelAdapter] = []
+    if settings.telegram is not None:
+        from handlers.telegram import make_adapter as telegram
+
+        adapters.append(telegram(settings.telegram, gateway, clock=clock))
+    if settings.wechat is not None:
+        from handlers.wechat import make_adapter as wechat
+
+        adapters.append(wechat(settings.wechat, gateway, store, clock=clock))
+    if settings.wecom is not None:
+        from handlers.wecom import make_adapter as wecom
+
+        adapters.append(wecom(settings.wecom, gateway, store, clock=clock))
+    return adapters

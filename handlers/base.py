@@ -1,0 +1,276 @@
+"""What every chat adapter shares: the steps off the event loop, dedupe, metrics, text helpers.
+
+Adapters are thin (DESIGN §5): they turn a platform update into `(conversation key, text or
+upload, delivery id)`, hand it to `Gateway.handle`, and render the replies for their platform.
+The gateway runs the synchronous runtime step (one database transaction) in a worker thread, so
+the aiohttp event loop keeps answering other users while a step waits on its lock; it counts
+what the `/metrics` page shows, and knows what is in flight so a shutdown can wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from aiohttp import web
+
+from conversations.engine import Reply
+from conversations.filing import Upload
+from conversations.keys import ConversationKey
+from notifications.senders import Sender
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_FILE = 20 * 1024 * 1024  # the largest attachment any channel accepts (Telegram's download cap)
+
+
+class Steps(Protocol):
+    """The runtime as adapters see it (`bot.runtime.Runtime`)."""
+
+    def open(self, key: ConversationKey) -> list[Reply]: ...
+
+    def handle_once(
+        self,
+        key: ConversationKey,
+        delivery_id: str | None,
+        text: str,
+        upload: Upload | None = None,
+    ) -> list[Reply] | None: ...
+
+
+class Metrics:
+    """Counters for `/metrics` (Prometheus text format); safe to bump from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        self._help: dict[str, str] = {
+            "awardbot_updates_received_total": "Platform updates received, by channel.",
+            "awardbot_updates_duplicate_total": "Updates ignored as repeats, by channel.",
+            "awardbot_replies_sent_total": "Messages sent to users, by channel.",
+            "awardbot_errors_total": "Errors, by channel and kind.",
+        }
+
+    def inc(self, name: str, amount: int = 1, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            self._counters[key] += amount
+
+    def value(self, name: str, **labels: str) -> int:
+        with self._lock:
+            return self._counters[(name, tuple(sorted(labels.items())))]
+
+    def render(self, gauges: dict[str, tuple[str, float]] | None = None) -> str:
+        """The exposition text; `gauges` maps a name to (help, value) read at scrape time."""
+        with self._lock:
+            counters = sorted(self._counters.items())
+        names = sorted({name for (name, _), _ in counters} | set(self._help))
+        lines: list[str] = []
+        for name in names:
+            lines += [f"# HELP {name} {self._help.get(name, name)}", f"# TYPE {name} counter"]
+            for (counter, labels), amount in counters:
+                if counter == name:
+                    lines.append(f"{name}{_labels(labels)} {amount}")
+        for name, (help_, value) in sorted((gauges or {}).items()):
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value:g}"]
+        return "\n".join(lines) + "\n"
+
+
+def _labels(labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return ""
+    escaped = (
+        (k, v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")) for k, v in labels
+    )
+    return "{" + ",".join(f'{k}="{v}"' for k, v in escaped) + "}"
+
+
+class Gateway:
+    """Runs steps for the adapters; one per process, shared by every channel."""
+
+    def __init__(
+        self, steps: Steps, metrics: Metrics | None = None, executor: Executor | None = None
+    ) -> None:
+        self.steps = steps
+        self.metrics = metrics or Metrics()
+        self._executor = executor or ThreadPoolExecutor(8, thread_name_prefix="awardbot-step")
+        self._in_flight: set[tuple[str, str]] = set()  # (channel, delivery id) running here
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.closing = False  # set at shutdown: adapters refuse new work (503, retried later)
+
+    async def handle(
+        self,
+        channel: str,
+        user_id: str,
+        text: str,
+        upload: Upload | None = None,
+        *,
+        delivery_id: str | None = None,
+    ) -> list[Reply] | None:
+        """One inbound message; None when the delivery was seen before (answer nothing)."""
+        self.metrics.inc("awardbot_updates_received_total", channel=channel)
+        marker = (channel, delivery_id) if delivery_id is not None else None
+        if marker is not None and marker in self._in_flight:
+            self.metrics.inc("awardbot_updates_duplicate_total", channel=channel)
+            return None  # a platform retry while the first is still running here
+        key = ConversationKey(channel, user_id)
+        if marker is not None:
+            self._in_flight.add(marker)
+        try:
+            replies = await self.run(self.steps.handle_once, key, delivery_id, text, upload)
+        finally:
+            if marker is not None:
+                self._in_flight.discard(marker)
+        if replies is None:
+            self.metrics.inc("awardbot_updates_duplicate_total", channel=channel)
+        return replies
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on a worker thread (blocking SDK calls too), counted as in flight."""
+        self._enter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._leave()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, channel: str) -> asyncio.Task[Any]:
+        """Work that outlives the request (WeChat's slow answers); awaited at shutdown."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:  # noqa: BLE001 - logged; the request already answered
+                self.metrics.inc("awardbot_errors_total", channel=channel, kind="background")
+                log.error("%s background task failed: %s", channel, type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        self._enter()
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._leave()
+
+    def _enter(self) -> None:
+        self._busy += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
+
+    @property
+    def busy(self) -> int:
+        """Steps and background tasks in flight."""
+        return self._busy
+
+    async def drain(self, seconds: float) -> bool:
+        """Wait until nothing is in flight; False if `seconds` were not enough."""
+        self.closing = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class ChannelAdapter(Protocol):
+    """One chat platform inside `awardbot serve` (see `bot.server`)."""
+
+    channel: str
+
+    def routes(self) -> Iterable[web.AbstractRouteDef]:
+        """Webhook routes this channel serves (may be none, e.g. Telegram polling)."""
+        ...
+
+    async def start(self) -> None:
+        """After the HTTP server is up: start polling, fetch identity, etc."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking updates (polling) and close the platform client."""
+        ...
+
+    def sender(self) -> Sender | None:
+        """The outbox sender for this channel, if it can send notifications."""
+        ...
+
+
+# ----- text ---------------------------------------------------------------------------------
+
+
+def render_text(reply: Reply, *, numbered: bool = True, show_keys: bool = False) -> str:
+    """One reply as plain text; its choices as numbered lines `1. …` (WeChat, console)."""
+    lines = []
+    if show_keys and reply.verdict:
+        lines.append(f"[verdict] {reply.verdict}")
+    lines.append(f"[{reply.key}] {reply.text}" if show_keys and reply.key else reply.text)
+    if reply.hint:
+        lines.append(reply.hint)
+    if numbered:
+        for number, option in enumerate(reply.options, start=1):
+            suffix = f" [{option.value}]" if show_keys else ""
+            lines.append(f"{number}. {option.label}{suffix}")
+    return "\n".join(lines)
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """`text` in pieces of at most `limit` (by `measure`), cut at blank lines, then lines,
+    then anywhere; nothing is dropped and no piece is empty."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if measure(text) <= limit:
+        return [text] if text else []
+    pieces: list[str] = []
+    current = ""
+    for block in _units(text):
+        candidate = current + block
+        if measure(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = ""
+        while measure(block) > limit:
+            cut = _longest_prefix(block, limit, measure)
+            pieces.append(block[:cut])
+            block = block[cut:]
+        current = block
+    if current:
+        pieces.append(current)
+    return [p.strip("\n") or p for p in pieces if p.strip()]
+
+
+def _units(text: str) -> list[str]:
+    """Lines with their newline; paragraphs stay whole where they fit."""
+    return text.splitlines(keepends=True)
+
+
+def _longest_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -1,0 +1,259 @@
+"""What chat channels keep between requests and share between workers.
+
+- `inbound_deliveries`: every platform delivery (Telegram update_id, WeChat MsgId or
+  FromUserName+CreateTime) a step has taken, so a retry or a duplicate is answered once.
+  `first_delivery` inserts into the step's own transaction: the step and the record of its
+  delivery commit together or not at all.
+- `platform_tokens`: API access tokens (WeChat access_token, WeCom access_token) shared by every
+  worker. A new WeChat token invalidates the old one after 5 minutes, so only one worker may
+  fetch at a time: `refresh_token` fetches while holding the token's row lock, and a worker that
+  waited on the lock finds the fresh token and does not fetch again.
+- `reply_windows`: the WeChat customer-service window a user's action opens (DESIGN §6): a
+  message opens 5 sends within 48 h, a menu click / follow 3 sends within 1 minute.
+  `take_window_slot` counts a send against it atomically across workers.
+
+Tokens are sealed at rest like every other secret the store keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from storage.store import Store
+from storage.tables import UTCDateTime
+
+inbound_deliveries = sa.Table(
+    "inbound_deliveries",
+    SQLModel.metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("delivery_id", sa.String, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
+platform_tokens = sa.Table(
+    "platform_tokens",
+    SQLModel.metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("token", sa.Text, nullable=True),  # sealed; NULL until first fetched
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+reply_windows = sa.Table(
+    "reply_windows",
+    SQLModel.metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("closes_at", UTCDateTime, nullable=False),
+    sa.Column("quota", sa.Integer, nullable=False),
+    sa.Column("used", sa.Integer, nullable=False),
+)
+
+
+def _insert(conn: Connection, table: sa.Table) -> sa.Insert:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)  # type: ignore[no-any-return]
+
+
+def _aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value.isoformat()}")
+
+
+# ----- deliveries ---------------------------------------------------------------------------
+
+
+def first_delivery(conn: Connection, channel: str, delivery_id: str, *, now: datetime) -> bool:
+    """Record this delivery in the caller's transaction; False if it was recorded before."""
+    _aware(now, "now")
+    statement = (
+        _insert(conn, inbound_deliveries)
+        .values(channel=channel, delivery_id=delivery_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["channel", "delivery_id"])
+        .returning(inbound_deliveries.c.delivery_id)
+    )
+    return conn.execute(statement).first() is not None
+
+
+def prune_deliveries(store: Store, *, before: datetime) -> int:
+    """Forget deliveries received before `before` (platforms stop retrying within a day)."""
+    _aware(before, "before")
+    with store.transaction() as conn:
+        result = conn.execute(
+            sa.delete(inbound_deliveries).where(inbound_deliveries.c.received_at < before)
+        )
+    return int(result.rowcount)
+
+
+# ----- access tokens ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    value: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:  # the token is a credential
+        return f"Token(expires_at={self.expires_at.isoformat()})"
+
+
+Fetch = Callable[[], tuple[str, int]]  # -> (token, expires_in seconds); raises on failure
+
+
+def cached_token(store: Store, name: str, *, now: datetime, margin: timedelta) -> Token | None:
+    """The stored token if it is valid for `margin` more; no lock taken."""
+    _aware(now, "now")
+    with store.reading() as conn:
+        row = conn.execute(
+            sa.select(platform_tokens.c.token, platform_tokens.c.expires_at).where(
+                platform_tokens.c.name == name
+            )
+        ).one_or_none()
+    if row is None or row.token is None or row.expires_at is None:
+        return None
+    if row.expires_at - margin <= now:
+        return None
+    return Token(store.sealer.open(row.token), row.expires_at)
+
+
+def refresh_token(
+    store: Store,
+    name: str,
+    fetch: Fetch,
+    *,
+    now: Callable[[], datetime],
+    margin: timedelta,
+    stale: str | None = None,
+) -> Token:
+    """A valid token, fetched by at most one worker at a time.
+
+    Under the token row's lock: if the stored token is valid for `margin` more and is not
+    `stale` (a token the platform just refused), it is returned and nothing is fetched;
+    otherwise `fetch()` runs and its token is stored. `fetch` raising leaves the old row.
+    """
+    with store.transaction() as conn:
+        conn.execute(
+            _insert(conn, platform_tokens)
+            .values(name=name, token=None, expires_at=None, updated_at=now())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        row = conn.execute(
+            sa.select(platform_tokens.c.token, platform_tokens.c.expires_at)
+            .where(platform_tokens.c.name == name)
+            .with_for_update()  # PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes
+        ).one()
+        current = now()
+        if row.token is not None and row.expires_at is not None:
+            value = store.sealer.open(row.token)
+            if row.expires_at - margin > current and value != stale:
+                return Token(value, row.expires_at)
+        value, expires_in = fetch()
+        fetched_at = now()
+        expires_at = fetched_at + timedelta(seconds=max(int(expires_in), 0))
+        conn.execute(
+            sa.update(platform_tokens)
+            .where(platform_tokens.c.name == name)
+            .values(token=store.sealer.seal(value), expires_at=expires_at, updated_at=fetched_at)
+        )
+    return Token(value, expires_at)
+
+
+# ----- customer-service windows ------------------------------------------------------------
+
+
+class WindowOpener(StrEnum):
+    """What the user did, which decides how many messages may follow and for how long."""
+
+    MESSAGE = "message"  # the user sent a message: 5 messages within 48 hours
+    EVENT = "event"  # clicked a menu, followed, scanned: 3 messages within 1 minute
+
+
+WINDOW_RULES: dict[WindowOpener, tuple[timedelta, int]] = {
+    WindowOpener.MESSAGE: (timedelta(hours=48), 5),
+    WindowOpener.EVENT: (timedelta(minutes=1), 3),
+}
+
+
+class Slot(StrEnum):
+    """The answer of `take_window_slot`."""
+
+    TAKEN = "taken"  # counted; send now
+    CLOSED = "closed"  # no window open (WeChat would answer 45015)
+    USED_UP = "used_up"  # window open, its quota used (WeChat would answer 45047)
+
+
+def open_window(
+    store: Store, channel: str, user_id: str, opener: WindowOpener, *, now: datetime
+) -> None:
+    """The user acted: open a fresh window, unless the open one lasts longer with more left."""
+    _aware(now, "now")
+    span, quota = WINDOW_RULES[opener]
+    closes_at = now + span
+    with store.transaction() as conn:
+        row = conn.execute(
+            sa.select(reply_windows.c.closes_at, reply_windows.c.quota, reply_windows.c.used)
+            .where(reply_windows.c.channel == channel, reply_windows.c.user_id == user_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            conn.execute(
+                sa.insert(reply_windows).values(
+                    channel=channel,
+                    user_id=user_id,
+                    opened_at=now,
+                    closes_at=closes_at,
+                    quota=quota,
+                    used=0,
+                )
+            )
+            return
+        if row.closes_at > closes_at and row.quota - row.used >= quota:
+            return  # a message window still open beats a click's minute
+        conn.execute(
+            sa.update(reply_windows)
+            .where(reply_windows.c.channel == channel, reply_windows.c.user_id == user_id)
+            .values(opened_at=now, closes_at=closes_at, quota=quota, used=0)
+        )
+
+
+def take_window_slot(store: Store, channel: str, user_id: str, *, now: datetime) -> Slot:
+    """Count one send against the user's open window, if it has room."""
+    _aware(now, "now")
+    with store.transaction() as conn:
+        row = conn.execute(
+            sa.select(reply_windows.c.closes_at, reply_windows.c.quota, reply_windows.c.used)
+            .where(reply_windows.c.channel == channel, reply_windows.c.user_id == user_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None or row.closes_at <= now:
+            return Slot.CLOSED
+        if row.used >= row.quota:
+            return Slot.USED_UP
+        conn.execute(
+            sa.update(reply_windows)
+            .where(reply_windows.c.channel == channel, reply_windows.c.user_id == user_id)
+            .values(used=reply_windows.c.used + 1)
+        )
+    return Slot.TAKEN
+
+
+def close_window(store: Store, channel: str, user_id: str, *, used_up: bool) -> None:
+    """The platform said the window is closed (45015) or used up (45047): believe it."""
+    values = (
+        {"used": reply_windows.c.quota} if used_up else {"closes_at": reply_windows.c.opened_at}
+    )
+    with store.transaction() as conn:
+        conn.execute(
+            sa.update(reply_windows)
+            .where(reply_windows.c.channel == channel, reply_windows.c.user_id == user_id)
+            .values(**values)
+        )
