@@ -34,9 +34,14 @@ def test_a_delivery_is_first_once_and_only_when_its_step_commits(store: Store) -
         assert first_delivery(tx.connection, "telegram", "1001", now=NOW)
         assert not first_delivery(tx.connection, "telegram", "1001", now=NOW)
         assert first_delivery(tx.connection, "wechat", "1001", now=NOW)  # per channel
-    with pytest.raises(RuntimeError), store.conversation(key) as tx:
-        assert first_delivery(tx.connection, "telegram", "1002", now=NOW)
-        raise RuntimeError("the step failed")
+
+    def failing_step() -> None:
+        with store.conversation(key) as tx:
+            assert first_delivery(tx.connection, "telegram", "1002", now=NOW)
+            raise RuntimeError("the step failed")
+
+    with pytest.raises(RuntimeError):
+        failing_step()
     with store.conversation(key) as tx:  # rolled back with the step: a retry runs again
         assert first_delivery(tx.connection, "telegram", "1002", now=NOW)
         assert not first_delivery(tx.connection, "telegram", "1001", now=NOW)
@@ -72,7 +77,8 @@ def test_concurrent_refreshes_fetch_once_and_share_the_token(store: Store) -> No
     assert fetches == [1]
     assert tokens == ["token-1"] * 4
     cached = cached_token(store, "wechat:app", now=NOW, margin=timedelta(minutes=5))
-    assert cached is not None and cached.value == "token-1"
+    assert cached is not None
+    assert cached.value == "token-1"
     assert "token-1" not in repr(cached)
     with store.reading() as conn:  # sealed at rest
         stored = conn.execute(sa.select(platform_tokens.c.token)).scalar_one()
