@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--answers", required=True, help="JSON file of fact answers, or - for stdin"
     )
 
+    serve = sub.add_parser("serve", help="run every channel configured in .env (HTTP server)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", default=8080, type=_port, help="port (default 8080; 0: any)")
+
     sub.add_parser("campaigns", help="list campaigns and their categories")
     sub.add_parser("keygen", help="print a new encryption key for AWARDBOT_SECRET_KEY")
 
@@ -59,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.register(sub)  # invite, quota
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0-65535)")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +116,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _list_campaigns(catalog)
     if args.command == "check":
         return _check(args, catalog, settings.timezone)
+    if args.command == "serve":
+        return _serve(args, catalog, settings)
     return _console(args, catalog, settings)
 
 
@@ -221,6 +233,49 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
             notifications=console_notifier(store, user, runtime.assistant.engine.clock),
         )
         return channel.run()
+    finally:
+        store.close()
+
+
+def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
+    import asyncio
+
+    from bot.server import ListenError, serve
+    from bot.settings import SettingsError
+    from bot.wiring import build_runtime, open_store
+    from notifications.calendar import CalendarError
+    from storage.identity import RegionError
+    from storage.store import StoreError
+
+    try:
+        store = open_store(settings)
+    except (StoreError, SettingsError) as exc:
+        raise CliError(str(exc)) from None
+    try:
+        try:
+            runtime = build_runtime(settings, catalog, store)
+        except (RegionError, CalendarError) as exc:
+            raise CliError(str(exc)) from None
+        clock = runtime.assistant.engine.clock
+
+        def announce(line: str) -> None:
+            print(line, flush=True)
+
+        try:
+            asyncio.run(
+                serve(
+                    settings,
+                    store,
+                    runtime,
+                    host=args.host,
+                    port=args.port,
+                    clock=clock,
+                    announce=announce,
+                )
+            )
+        except ListenError as exc:
+            raise CliError(str(exc)) from None
+        return 0
     finally:
         store.close()
 

@@ -1,0 +1,299 @@
+"""`awardbot serve`: every configured channel in one aiohttp process.
+
+Routes: `GET /healthz` (database and scheduler state, 503 when either is down), `GET /metrics`
+(Prometheus text), and each channel's webhook routes (`/telegram`, `/wechat`, `/wecom`). Request
+bodies are capped (`max_request_bytes`; aiohttp answers 413 before reading more).
+
+An APScheduler `AsyncIOScheduler` runs the outbox dispatcher every few seconds (on a worker
+thread: the store is synchronous) and prunes old delivery ids hourly.
+
+Graceful shutdown (SIGTERM or SIGINT), in this order, so nothing a user sent is lost:
+1. the scheduler stops starting jobs;
+2. the HTTP server stops accepting and lets the requests in flight finish;
+3. the gateway drains: steps still running, WeChat's slow answers, the dispatch round in flight;
+4. the channels stop (polling ends, SDK sessions close);
+5. the dispatcher gives back what it claimed and did not send (pending again, for the next
+   worker), then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.channels import build_adapters
+from bot.runtime import Runtime
+from bot.settings import Settings
+from handlers.base import ChannelAdapter, Gateway, Metrics
+from notifications.outbox import Dispatcher
+from notifications.senders import Sender
+from storage import outbox
+from storage.channels import prune_deliveries
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REQUEST_BYTES = 256 * 1024  # webhooks are small; a 1 MB body is refused unread
+DELIVERIES_KEPT = dt.timedelta(days=2)  # platforms stop retrying within a day
+
+
+class ListenError(Exception):
+    """The address cannot be listened on (port taken, address not this machine's)."""
+
+
+class Server:
+    """The HTTP app, the channels, the gateway and the scheduler of one `serve` process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], dt.datetime],
+        adapters: list[ChannelAdapter] | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        dispatch_every: float = 2.0,
+        drain_seconds: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.runtime = runtime
+        self.clock = clock
+        self.metrics = Metrics()
+        self.gateway = Gateway(runtime, self.metrics)
+        self.adapters = (
+            adapters
+            if adapters is not None
+            else build_adapters(settings, self.gateway, store, clock=clock)
+        )
+        self.max_request_bytes = max_request_bytes
+        self.dispatch_every = dispatch_every
+        self.drain_seconds = drain_seconds
+        self.worker_id = f"serve-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        senders: dict[str, Sender] = {}
+        for adapter in self.adapters:
+            sender = adapter.sender()
+            if sender is not None:
+                senders[sender.channel] = sender
+        self.dispatcher = (
+            Dispatcher(
+                store,
+                senders,
+                clock=lambda: clock().astimezone(dt.UTC),
+                worker_id=self.worker_id,
+            )
+            if senders
+            else None
+        )
+        self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
+        self.app = self._build_app()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # ----- the app --------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(
+            client_max_size=self.max_request_bytes, middlewares=[self._errors_middleware]
+        )
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_page)
+        for adapter in self.adapters:
+            app.router.add_routes(list(adapter.routes()))
+        return app
+
+    @web.middleware
+    async def _errors_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a 500, counted and logged without the body
+            channel = request.path.strip("/").split("/")[0] or "http"
+            self.metrics.inc("awardbot_errors_total", channel=channel, kind="unhandled")
+            log.error("%s %s failed: %s", request.method, request.path, type(exc).__name__)
+            return web.Response(status=500, text="internal error")
+        return response
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        database = "ok"
+        try:
+            await self.gateway.run(self._ping)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            database = f"error: {type(exc).__name__}"
+        scheduler = "running" if self.scheduler.running else "stopped"
+        channels = {adapter.channel: "on" for adapter in self.adapters}
+        for line in self.settings.off:
+            name, _, why = line.partition(": ")
+            channels[name] = why
+        healthy = database == "ok" and scheduler == "running" and not self.gateway.closing
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "database": database,
+            "scheduler": scheduler,
+            "jobs": [job.id for job in self.scheduler.get_jobs()]
+            if self.scheduler.running
+            else [],
+            "channels": channels,
+            "in_flight": self.gateway.busy,
+        }
+        return web.json_response(body, status=200 if healthy else 503)
+
+    def _ping(self) -> None:
+        import sqlalchemy as sa
+
+        with self.store.reading() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        try:
+            depth: float = await self.gateway.run(outbox.depth, self.store)
+        except Exception:  # noqa: BLE001 - the page still answers; NaN says unknown
+            depth = float("nan")
+        gauges = {
+            "awardbot_outbox_depth": ("Notifications waiting to be sent.", depth),
+            "awardbot_in_flight": ("Steps and background tasks running.", self.gateway.busy),
+        }
+        return web.Response(
+            text=self.metrics.render(gauges), content_type="text/plain", charset="utf-8"
+        )
+
+    # ----- life cycle -----------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> str:
+        """Listen, start the channels and the scheduler; returns the base URL."""
+        self._runner = web.AppRunner(self.app, shutdown_timeout=self.drain_seconds)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        bound = self._runner.addresses[0][1]
+        self.url = f"http://{host}:{bound}"
+        started: list[ChannelAdapter] = []
+        try:
+            for adapter in self.adapters:
+                await adapter.start()
+                started.append(adapter)
+        except BaseException:
+            for adapter in reversed(started):
+                await adapter.stop()
+            await self._runner.cleanup()
+            raise
+        if self.dispatcher is not None:
+            self.scheduler.add_job(
+                self._dispatch,
+                "interval",
+                seconds=self.dispatch_every,
+                id="outbox",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=dt.datetime.now(self.settings.timezone),
+            )
+        self.scheduler.add_job(
+            self._prune, "interval", hours=1, id="prune-deliveries", max_instances=1
+        )
+        self.scheduler.start()
+        return self.url
+
+    async def _dispatch(self) -> None:
+        if self.dispatcher is None or self.gateway.closing:
+            return
+        try:
+            while (await self.gateway.run(self.dispatcher.run_once)).total:
+                if self.gateway.closing:
+                    break
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            self.metrics.inc("awardbot_errors_total", channel="outbox", kind="dispatch")
+            log.error("outbox round failed: %s", type(exc).__name__)
+
+    async def _prune(self) -> None:
+        before = self.clock().astimezone(dt.UTC) - DELIVERIES_KEPT
+        await self.gateway.run(lambda: prune_deliveries(self.store, before=before))
+
+    async def stop(self) -> None:
+        """Graceful shutdown (see the module docstring); safe to call twice."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.gateway.closing = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if not await self.gateway.drain(self.drain_seconds):
+            log.warning(
+                "shutdown: %d steps still running after %ss", self.gateway.busy, self.drain_seconds
+            )
+        for adapter in reversed(self.adapters):
+            try:
+                await adapter.stop()
+            except Exception as exc:  # noqa: BLE001 - stop the others anyway
+                log.error("stopping %s failed: %s", adapter.channel, type(exc).__name__)
+        if self.dispatcher is not None:
+            released = await asyncio.get_running_loop().run_in_executor(
+                None, self.dispatcher.release
+            )
+            if released:
+                log.info("shutdown: %d claimed notifications given back", released)
+        self.gateway.shutdown()
+
+
+def describe(settings: Settings, server: Server) -> list[str]:
+    """What `serve` prints at start: where it listens, which channels are on, and why not."""
+    lines = [f"awardbot serve: listening on {server.url}  (GET /healthz, GET /metrics)"]
+    for adapter in server.adapters:
+        routes = ", ".join(
+            sorted({f"{r.method} {r.path}" for r in adapter.routes()})  # type: ignore[attr-defined]
+        )
+        lines.append(f"{adapter.channel}: on" + (f" ({routes})" if routes else " (polling)"))
+    lines.extend(settings.off)
+    if not server.adapters:
+        lines.append(
+            "no chat channel configured: only /healthz and /metrics are served;"
+            " talk to the bot with `awardbot console`, or set a channel in .env"
+        )
+    return lines
+
+
+async def serve(
+    settings: Settings,
+    store: Store,
+    runtime: Runtime,
+    *,
+    host: str,
+    port: int,
+    clock: Callable[[], dt.datetime],
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run until SIGTERM / SIGINT, then shut down gracefully."""
+    server = Server(settings, store, runtime, clock=clock)
+    await server.start(host, port)
+    for line in describe(settings, server):
+        announce(line)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # not on every platform
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        announce("awardbot serve: shutting down (finishing what is in flight)")
+        await server.stop()
+        announce("awardbot serve: stopped")
