@@ -2,7 +2,8 @@
 
 Routes: `GET /healthz` (database and scheduler state, 503 when either is down), `GET /metrics`
 (Prometheus text), and each channel's webhook routes (`/telegram`, `/wechat`, `/wecom`). Request
-bodies are capped (`max_request_bytes`; aiohttp answers 413 before reading more).
+bodies are capped (AWARDBOT_MAX_REQUEST_BYTES, 256 KiB: webhooks are small; aiohttp answers 413
+before reading more, so a 1 MB body is refused unread).
 
 An APScheduler `AsyncIOScheduler` runs the outbox dispatcher every few seconds (on a worker
 thread: the store is synchronous) and prunes old delivery ids hourly.
@@ -44,7 +45,6 @@ from storage.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 256 * 1024  # webhooks are small; a 1 MB body is refused unread
 DELIVERIES_KEPT = dt.timedelta(days=2)  # platforms stop retrying within a day
 
 
@@ -63,7 +63,7 @@ class Server:
         *,
         clock: Callable[[], dt.datetime],
         adapters: list[ChannelAdapter] | None = None,
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_request_bytes: int | None = None,
         dispatch_every: float = 2.0,
         drain_seconds: float = 30.0,
     ) -> None:
@@ -78,7 +78,7 @@ class Server:
             if adapters is not None
             else build_adapters(settings, self.gateway, store, clock=clock)
         )
-        self.max_request_bytes = max_request_bytes
+        self.max_request_bytes = max_request_bytes or settings.max_request_bytes
         self.dispatch_every = dispatch_every
         self.drain_seconds = drain_seconds
         self.worker_id = f"serve-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -52,6 +52,7 @@ class Settings:
     wechat: WechatSettings | None = None  # None: AWARDBOT_WECHAT_APP_ID is not set
     wecom: WecomSettings | None = None  # None: AWARDBOT_WECOM_CORP_ID is not set
     off: tuple[str, ...] = ()  # one line per channel that is off, saying why
+    max_request_bytes: int = 256 * 1024  # largest webhook body `serve` reads
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -95,6 +96,11 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         raise SettingsError(
             f"AWARDBOT_ENV: {env_name!r} is not development or production"
         ) from None
+    max_body = get("AWARDBOT_MAX_REQUEST_BYTES", str(256 * 1024))
+    if not max_body.isdigit() or not 1024 <= int(max_body) <= 64 * 1024 * 1024:
+        raise SettingsError(
+            f"AWARDBOT_MAX_REQUEST_BYTES: {max_body!r} is not a byte count from 1024 to 67108864"
+        )
     telegram, telegram_off = _telegram(get)
     wechat, wechat_off = _wechat(get)
     wecom, wecom_off = _wecom(get)
@@ -103,6 +109,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         wechat=wechat,
         wecom=wecom,
         off=tuple(line for line in (telegram_off, wechat_off, wecom_off) if line),
+        max_request_bytes=int(max_body),
         database_url=get("AWARDBOT_DATABASE_URL", "sqlite:///data/awardbot.db"),
         campaigns_dir=campaigns_dir,
         calendar_file=calendar_file,
