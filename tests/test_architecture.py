@@ -75,3 +75,50 @@ def test_the_checker_catches_edge_code(tmp_path: Path, source: str, expected: st
     bad = tmp_path / "bad.py"
     bad.write_text(source, encoding="utf-8")
     assert [v.split(" ", 1)[1] for v in _violations(bad)] == [expected]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        # Adapters are wired by bot/, never the other way round; one channel never
+        # reaches into another (they share only handlers.base and handlers.config).
+        ("handlers", {"bot"}),
+        ("storage", {"bot", "handlers", "notifications"}),
+        ("notifications", {"bot", "handlers"}),
+    ],
+)
+def test_edges_point_inwards(package: str, forbidden: set[str]) -> None:
+    files = sorted((ROOT / package).glob("**/*.py"))
+    assert files
+    violations = [
+        f"{f.relative_to(ROOT)}:{line} imports {name}"
+        for f in files
+        for line, name in _imports(f)
+        if name.split(".")[0] in forbidden
+    ]
+    assert violations == []
+
+
+def test_channels_do_not_import_each_other() -> None:
+    channels = {"telegram", "wechat", "wecom", "console"}
+    violations = []
+    for path in sorted((ROOT / "handlers").glob("**/*.py")):
+        own = path.relative_to(ROOT / "handlers").parts[0].removesuffix(".py")
+        for line, name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "handlers" and len(parts) > 1:
+                other = parts[1]
+                if other in channels and other != own:
+                    violations.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert violations == []
