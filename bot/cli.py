@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bot import admin
+from bot import admin, wechat_cli
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.eligibility import assess
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     end.add_argument("--workdays", required=True, type=int, help="N >= 1")
 
     admin.register(sub)  # invite, quota
+    wechat_cli.register(sub)  # wechat menu
     return parser
 
 
@@ -102,6 +103,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.command in admin.COMMANDS:
         return admin.run(args, settings)
+    if args.command in wechat_cli.COMMANDS:
+        return wechat_cli.run(args, settings)
     if args.command == "keygen":
         from storage.crypto import Sealer
 

@@ -1,0 +1,323 @@
+"""The WeChat Official Account channel: `GET|POST /wechat`, passive replies within 5 s.
+
+WeChat drops a push that is not answered within 5 seconds and retries it (3 times in total;
+platforms.md §1.1). So a step runs as a task and the request waits at most `reply_budget`:
+- done in time: the replies go back as ONE passive text reply (numbered choices; OA accounts
+  have no buttons), encrypted when the push was; text over ~2000 UTF-8 bytes is cut and the
+  rest follows as customer-service messages;
+- still running: answer `success` at once (WeChat stops retrying) and send the replies as
+  customer-service messages when the step finishes (`Gateway.spawn`).
+Retries are deduplicated by the gateway: MsgId for messages, FromUserName:CreateTime for events.
+Every user action opens the customer-service window the outbox sender counts against
+(`storage.channels.open_window`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from aiohttp import web
+from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent
+from wechatpy.messages import ImageMessage, TextMessage
+from wechatpy.replies import TextReply
+
+from conversations.engine import Reply
+from conversations.filing import Upload
+from conversations.keys import Channel
+from handlers.base import MAX_FILE, Gateway, render_text, split_text, utf8_len
+from handlers.config import WechatSettings
+from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
+from handlers.wechat.inbound import Codec, Push, SignatureRefused
+from handlers.wechat.menu import CLICK_COMMANDS
+from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
+from handlers.wechat.xml import MAX_BODY, XmlRefused
+from storage.channels import Slot, WindowOpener, close_window, open_window, take_window_slot
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+REPLY_BUDGET = 4.0  # seconds a push waits for its step before answering `success`
+PASSIVE_LIMIT = 2000  # UTF-8 bytes of a passive text reply (undocumented; ~2048 measured)
+SUCCESS = "success"  # tells WeChat to stop retrying, shows nothing to the user
+
+UNSUPPORTED = "暂不支持语音、视频、位置和链接消息。请发送文字回答问题；提交材料请发送图片或文件。"
+TOO_LARGE = "文件超过 20 MB，无法接收。请压缩或拆分后重新发送。"
+DOWNLOAD_FAILED = "文件接收失败，请稍后重新发送。"
+NOTE_TYPES = frozenset({"voice", "video", "shortvideo", "location", "link", "miniprogrampage"})
+WINDOW_EVENTS = frozenset({"click", "view", "scan", "scancode_push", "scancode_waitmsg"})
+MAX_FILENAME = 120
+
+Work = Coroutine[Any, Any, list[Reply] | None]
+
+
+class WechatAdapter:
+    """One Official Account inside `awardbot serve` (see `handlers.base.ChannelAdapter`)."""
+
+    channel: str = Channel.WECHAT.value
+
+    def __init__(
+        self,
+        settings: WechatSettings,
+        gateway: Gateway,
+        store: Store,
+        *,
+        clock: Callable[[], dt.datetime],
+        client: WechatClient | None = None,
+        reply_budget: float = REPLY_BUDGET,
+        passive_limit: int = PASSIVE_LIMIT,
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.store = store
+        self.clock = clock
+        self.codec = Codec(settings.token, settings.aes_key, settings.app_id)
+        self.client = client or WechatClient(
+            settings.app_id,
+            settings.app_secret,
+            api_base=settings.api_base,
+            store=store,
+            clock=clock,
+        )
+        self.reply_budget = reply_budget
+        self.passive_limit = passive_limit
+
+    # ----- ChannelAdapter ---------------------------------------------------------------
+
+    def routes(self) -> Iterable[web.AbstractRouteDef]:
+        return [web.get("/wechat", self.verify), web.post("/wechat", self.receive)]
+
+    async def start(self) -> None:
+        """Nothing to start: WeChat pushes to us."""
+
+    async def stop(self) -> None:
+        self.client._http.close()  # the requests session wechatpy opened
+
+    def sender(self) -> WechatSender:
+        return WechatSender(
+            self.client,
+            self.store,
+            clock=self.clock,
+            template_status=self.settings.template_status,
+            template_deadline=self.settings.template_deadline,
+        )
+
+    # ----- HTTP -------------------------------------------------------------------------
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """The server-URL check: echo `echostr` when the signature holds."""
+        try:
+            echo = self.codec.verify_url(request.query)
+        except SignatureRefused:
+            self._error("signature")
+            return web.Response(status=403, text="forbidden")
+        return web.Response(text=echo)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        if self.gateway.closing:
+            return web.Response(status=503, text="shutting down")
+        body = await _read_limited(request, MAX_BODY)
+        if body is None:
+            self._error("too_large")
+            return web.Response(status=413, text="too large")
+        try:
+            push = self.codec.decode(request.query, body)
+        except SignatureRefused:
+            self._error("signature")
+            return web.Response(status=403, text="forbidden")
+        except XmlRefused as exc:
+            self._error("bad_xml")
+            log.warning("wechat push refused: %s", exc)
+            return web.Response(status=400, text="bad request")
+        work = self._work(push)
+        if work is None:
+            return web.Response(text=SUCCESS)
+        task = asyncio.get_running_loop().create_task(work)
+        try:
+            replies = await asyncio.wait_for(asyncio.shield(task), self.reply_budget)
+        except TimeoutError:
+            self.gateway.spawn(self._answer_later(task, push.message.source), channel=self.channel)
+            return web.Response(text=SUCCESS)
+        return self._passive(push, replies)
+
+    # ----- what a push means ------------------------------------------------------------
+
+    def _work(self, push: Push) -> Work | None:
+        """The coroutine answering `push`, or None when it needs no answer."""
+        message, fields = push.message, push.fields
+        openid = fields["FromUserName"]
+        kind = fields["MsgType"].lower()
+        if isinstance(message, TextMessage):
+            return self._step(openid, message.content or "", None, fields, WindowOpener.MESSAGE)
+        if isinstance(message, ImageMessage):
+            return self._media(openid, message.media_id, None, fields)
+        if kind == "file":  # wechatpy has no file type: read the gated fields
+            return self._media(openid, fields.get("MediaId", ""), fields.get("FileName"), fields)
+        if kind in NOTE_TYPES:
+            return self._note(openid, UNSUPPORTED, WindowOpener.MESSAGE)
+        if isinstance(message, SubscribeEvent | SubscribeScanEvent):
+            return self._step(openid, "/start", None, fields, WindowOpener.EVENT)
+        if isinstance(message, ClickEvent):
+            command = CLICK_COMMANDS.get(message.key or "")
+            if command is not None:
+                return self._step(openid, command, None, fields, WindowOpener.EVENT)
+        if kind == "event" and fields.get("Event", "").lower() in WINDOW_EVENTS:
+            return self._touch(openid)  # a user action: it opens the window, says nothing
+        return None  # unsubscribe, LOCATION, TEMPLATESENDJOBFINISH…: nothing to say
+
+    async def _step(
+        self,
+        openid: str,
+        text: str,
+        upload: Upload | None,
+        fields: dict[str, str],
+        opener: WindowOpener,
+    ) -> list[Reply] | None:
+        replies = await self.gateway.handle(
+            self.channel, openid, text, upload, delivery_id=delivery_id(fields)
+        )
+        if replies is not None:  # a repeat opens nothing: it was counted the first time
+            await self._open_window(openid, opener)
+        return replies
+
+    async def _media(
+        self, openid: str, media_id: str, filename: str | None, fields: dict[str, str]
+    ) -> list[Reply] | None:
+        try:
+            served, data = await self.gateway.run(
+                functools.partial(self.client.download, media_id, limit=MAX_FILE)
+            )
+        except MediaTooLarge:
+            return await self._note(openid, TOO_LARGE, WindowOpener.MESSAGE)
+        except WechatApiError as exc:
+            self._error("media")
+            log.warning("wechat media download failed: errcode %s", exc.errcode)
+            return await self._note(openid, DOWNLOAD_FAILED, WindowOpener.MESSAGE)
+        name = _safe_name(filename or served) or (
+            "image.jpg" if fields["MsgType"] == "image" else "file"
+        )
+        return await self._step(openid, "", Upload(name, data), fields, WindowOpener.MESSAGE)
+
+    async def _touch(self, openid: str) -> list[Reply]:
+        await self._open_window(openid, WindowOpener.EVENT)
+        return []
+
+    async def _note(self, openid: str, text: str, opener: WindowOpener) -> list[Reply]:
+        await self._open_window(openid, opener)
+        return [Reply(text)]
+
+    async def _open_window(self, openid: str, opener: WindowOpener) -> None:
+        try:
+            await self.gateway.run(
+                functools.partial(
+                    open_window, self.store, self.channel, openid, opener, now=self.clock()
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the answer matters more than the count
+            self._error("window")
+            log.error("wechat window not opened: %s", type(exc).__name__)
+
+    # ----- answering --------------------------------------------------------------------
+
+    def _pieces(self, replies: list[Reply] | None) -> list[str]:
+        text = "\n\n".join(render_text(reply) for reply in replies or [])
+        return split_text(text, self.passive_limit, utf8_len) if text.strip() else []
+
+    def _passive(self, push: Push, replies: list[Reply] | None) -> web.Response:
+        pieces = self._pieces(replies)
+        if not pieces:
+            return web.Response(text=SUCCESS)
+        first, rest = pieces[0], pieces[1:]
+        if rest:
+            openid = push.message.source
+            self.gateway.spawn(self._send_pieces(openid, rest), channel=self.channel)
+        xml = TextReply(message=push.message, content=first).render()
+        body = self.codec.encode_reply(xml, encrypted=push.encrypted)
+        self.gateway.metrics.inc("awardbot_replies_sent_total", channel=self.channel)
+        return web.Response(text=body, content_type="application/xml")
+
+    async def _answer_later(self, task: asyncio.Task[list[Reply] | None], openid: str) -> None:
+        """The slow step's replies, as customer-service messages once it has finished."""
+        await self._send_pieces(openid, self._pieces(await task))
+
+    async def _send_pieces(self, openid: str, pieces: list[str]) -> None:
+        for piece in pieces:
+            if not await self._send_custom(openid, piece):
+                return
+
+    async def _send_custom(self, openid: str, text: str) -> bool:
+        """One customer-service message counted against the user's window; False if refused."""
+        slot = await self.gateway.run(
+            functools.partial(take_window_slot, self.store, self.channel, openid, now=self.clock())
+        )
+        if slot is not Slot.TAKEN:
+            self._error("window_closed")
+            return False
+        try:
+            await self.gateway.run(self.client.send_text, openid, text)
+        except WechatApiError as exc:
+            self._error("send")
+            log.warning("wechat customer-service message refused: errcode %s", exc.errcode)
+            if exc.errcode in (OUT_OF_WINDOW, WINDOW_USED_UP):
+                await self.gateway.run(
+                    functools.partial(
+                        close_window,
+                        self.store,
+                        self.channel,
+                        openid,
+                        used_up=exc.errcode == WINDOW_USED_UP,
+                    )
+                )
+            return False
+        self.gateway.metrics.inc("awardbot_replies_sent_total", channel=self.channel)
+        return True
+
+    def _error(self, kind: str) -> None:
+        self.gateway.metrics.inc("awardbot_errors_total", channel=self.channel, kind=kind)
+
+
+def delivery_id(fields: dict[str, str]) -> str:
+    """WeChat's retry key: MsgId for messages, FromUserName:CreateTime for events."""
+    msg_id = fields.get("MsgId", "").strip()
+    if msg_id and msg_id != "0":
+        return msg_id
+    return f"{fields['FromUserName']}:{fields.get('CreateTime', '')}"
+
+
+def _safe_name(name: str | None) -> str:
+    """The last path part of a name the user (or the platform) chose, without controls."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    return base[-MAX_FILENAME:]
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` (never read past it)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def make_adapter(
+    settings: WechatSettings,
+    gateway: Gateway,
+    store: Store,
+    *,
+    clock: Callable[[], dt.datetime],
+    **options: Any,
+) -> WechatAdapter:
+    """The WeChat channel for `bot.channels` (options: `client`, `reply_budget`, ...)."""
+    return WechatAdapter(settings, gateway, store, clock=clock, **options)

@@ -1,0 +1,379 @@
+"""The WeChat channel over HTTP: verification, signatures, the XML gate, retries, slow steps,
+events and media — the real Runtime over the `store` fixture, wechatpy against the fake API."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from support.drivers.wechat import (
+    BILLION_LAUGHS,
+    EXTERNAL_ENTITY,
+    HUGE_TEXT,
+    WechatStack,
+    signature,
+    wechat_stack,
+)
+
+from conversations.engine import Reply
+from conversations.filing import Upload
+from conversations.keys import ConversationKey
+from handlers.base import Steps
+from storage.channels import inbound_deliveries, reply_windows
+from storage.store import Store
+
+WELCOME = "您好！这里是吉林省评选表彰申报助手"
+CAMPAIGN_QUESTION = "请选择要自检的评选表彰活动："
+
+
+class RecordingSteps:
+    """The runtime, recording each step it runs; `delay` seconds before each (a slow engine)."""
+
+    def __init__(self, inner: Steps, delay: float = 0.0) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.calls: list[tuple[str, str | None, str, Upload | None]] = []
+        self.ran: list[str] = []  # texts of steps that were not duplicates
+        self.started = threading.Event()
+
+    def open(self, key: ConversationKey) -> list[Reply]:
+        return self.inner.open(key)
+
+    def handle_once(
+        self,
+        key: ConversationKey,
+        delivery_id: str | None,
+        text: str,
+        upload: Upload | None = None,
+    ) -> list[Reply] | None:
+        self.calls.append((key.user_id, delivery_id, text, upload))
+        self.started.set()
+        time.sleep(self.delay)
+        replies = self.inner.handle_once(key, delivery_id, text, upload)
+        if replies is not None:
+            self.ran.append(text)
+        return replies
+
+
+def recording(delay: float = 0.0) -> tuple[list[RecordingSteps], Any]:
+    made: list[RecordingSteps] = []
+
+    def wrap(inner: Steps) -> Steps:
+        made.append(RecordingSteps(inner, delay))
+        return made[0]
+
+    return made, wrap
+
+
+def rows(store: Store, table: sa.Table | str) -> int:
+    name = table if isinstance(table, str) else table.name
+    with store.reading() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one())
+
+
+async def raw_post(stack: WechatStack, query: dict[str, str], body: bytes) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{stack.url}/wechat", params=query, data=io.BytesIO(body)) as response,
+    ):
+        return response.status, await response.text()
+
+
+# ----- URL verification and signatures --------------------------------------------------------
+
+
+async def test_url_verification_echoes_echostr_or_refuses(store: Store) -> None:
+    async with wechat_stack(store) as stack, aiohttp.ClientSession() as session:
+        token = stack.settings.token
+        good = {"timestamp": "1411443780", "nonce": "437374425", "echostr": "5927782489442352469"}
+        good["signature"] = signature(token, good["timestamp"], good["nonce"])
+        async with session.get(f"{stack.url}/wechat", params=good) as response:
+            assert (response.status, await response.text()) == (200, "5927782489442352469")
+        bad = {**good, "signature": signature("not-the-token", "1411443780", "437374425")}
+        async with session.get(f"{stack.url}/wechat", params=bad) as response:
+            assert response.status == 403
+            assert "5927782489442352469" not in await response.text()
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+async def test_a_text_message_gets_a_passive_reply(store: Store, safe: bool) -> None:
+    async with wechat_stack(store, safe=safe) as stack, stack.driver("o-user-1") as user:
+        answer = await user.post(user.pusher.text("o-user-1", "你好"))
+
+        assert answer.status == 200
+        assert WELCOME in answer.text
+        assert CAMPAIGN_QUESTION in answer.text
+        assert "\n1. " in answer.text  # choices as numbered lines
+        assert (WELCOME in answer.body) is not safe  # encrypted on the wire in safe mode
+        assert stack.fake.sent_texts() == []
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+async def test_wrong_signature_is_refused_with_no_effect(store: Store, safe: bool) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, safe=safe, wrap_steps=wrap) as stack, stack.driver() as user:
+        answer = await user.post(user.pusher.text(user.openid, "你好"), token="wrong-token")
+
+        assert answer.status == 403
+        assert made[0].calls == []
+        assert rows(store, inbound_deliveries) == 0
+        assert rows(store, "conversation_sessions") == 0
+        assert rows(store, reply_windows) == 0
+        received = stack.gateway.metrics.value("awardbot_updates_received_total", channel="wechat")
+        assert received == 0
+
+
+async def test_safe_mode_refuses_a_plaintext_body_under_a_bad_msg_signature(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, safe=True, wrap_steps=wrap) as stack, stack.driver() as user:
+        query, body = user.pusher.sign(user.pusher.text(user.openid, "你好"))
+        query["msg_signature"] = "0" * 40
+
+        status, _ = await raw_post(stack, query, body)
+
+        assert status == 403
+        assert made[0].calls == []
+
+
+# ----- hostile input --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "document",
+    [BILLION_LAUGHS, EXTERNAL_ENTITY, "<xml><ToUserName>"],
+    ids=["billion-laughs", "external-entity", "malformed"],
+)
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+async def test_hostile_xml_is_refused_quickly_with_no_step(
+    store: Store, document: str, safe: bool
+) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, safe=safe, wrap_steps=wrap) as stack, stack.driver() as user:
+        query, body = user.pusher.sign(document)  # safe mode: the hostile part is inside
+        started = time.perf_counter()
+
+        status, _ = await raw_post(stack, query, body)
+
+        assert status == 400
+        assert time.perf_counter() - started < 1.0
+        assert made[0].calls == []
+
+
+async def test_a_megabyte_of_text_is_refused_before_parsing(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        query, body = user.pusher.sign(HUGE_TEXT)
+        started = time.perf_counter()
+
+        status, _ = await raw_post(stack, query, body)
+
+        assert status == 413
+        assert time.perf_counter() - started < 1.0
+        assert made[0].calls == []
+
+
+# ----- retries --------------------------------------------------------------------------------
+
+
+async def test_a_retried_msgid_is_answered_once(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        push = user.pusher.text(user.openid, "你好", msg_id="1000001")
+
+        first = await user.post(push)
+        again = await user.post(push)
+
+        assert WELCOME in first.text
+        assert again.body == "success"
+        assert made[0].ran == ["你好"]
+        assert rows(store, inbound_deliveries) == 1
+
+
+async def test_a_retry_arriving_while_the_first_still_runs_is_answered_once(
+    store: Store,
+) -> None:
+    made, wrap = recording(delay=0.5)
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        push = user.pusher.text(user.openid, "你好", msg_id="1000002")
+
+        first = asyncio.create_task(user.post(push))
+        await asyncio.to_thread(made[0].started.wait, 5)
+        again = await user.post(push)
+        first_answer = await first
+
+        assert again.body == "success"
+        assert WELCOME in first_answer.text
+        assert made[0].ran == ["你好"]
+        await user.idle()
+        assert stack.fake.sent_texts() == []
+
+
+async def test_events_are_deduplicated_by_sender_and_create_time(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        push = user.pusher.event(user.openid, "subscribe", create_time="1666230001")
+
+        first = await user.post(push)
+        again = await user.post(push)
+
+        assert WELCOME in first.text
+        assert again.body == "success"
+        assert [c[1] for c in made[0].calls] == [f"{user.openid}:1666230001"] * 2
+        assert made[0].ran == ["/start"]
+
+
+# ----- slow steps -----------------------------------------------------------------------------
+
+
+async def test_a_slow_step_answers_success_then_a_customer_service_message(
+    store: Store,
+) -> None:
+    made, wrap = recording(delay=0.4)
+    stack_cm = wechat_stack(store, wrap_steps=wrap, reply_budget=0.1)
+    async with stack_cm as stack, stack.driver() as user:
+        started = time.perf_counter()
+        answer = await user.post(user.pusher.text(user.openid, "你好"))
+        waited = time.perf_counter() - started
+
+        assert answer.body == "success"
+        assert waited < 0.4
+        await stack.fake.wait_for(lambda: bool(stack.fake.sent_texts()))
+        ((openid, text),) = stack.fake.sent_texts()
+        assert openid == user.openid
+        assert WELCOME in text
+        assert CAMPAIGN_QUESTION in text
+
+
+async def test_a_long_answer_is_cut_and_the_rest_sent_as_customer_service_messages(
+    store: Store,
+) -> None:
+    async with wechat_stack(store, passive_limit=120) as stack, stack.driver() as user:
+        shown = await user.send("你好")
+
+        answer_parts = stack.fake.sent_texts()
+        assert answer_parts  # the rest came as customer-service messages
+        assert all(len(text.encode()) <= 120 for _, text in answer_parts)
+        assert WELCOME in shown
+        assert CAMPAIGN_QUESTION in shown
+
+
+# ----- events and media ----------------------------------------------------------------------
+
+
+async def test_subscribe_greets_and_unsubscribe_says_nothing(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        greeting = await user.event("subscribe")
+        bye = await user.post(user.pusher.event(user.openid, "unsubscribe"))
+
+        assert WELCOME in greeting
+        assert CAMPAIGN_QUESTION in greeting
+        assert bye.body == "success"
+        assert made[0].ran == ["/start"]
+        assert rows(store, reply_windows) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "command", "expected"),
+    [
+        ("SELF_CHECK", "/restart", CAMPAIGN_QUESTION),
+        ("FILING", "/new", "只有绑定了单位的经办人可以填报推荐"),
+        ("TRACK", "/track", "您还没有关注任何推荐"),
+    ],
+)
+async def test_menu_clicks_map_to_commands(
+    store: Store, key: str, command: str, expected: str
+) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        await user.send("你好")
+
+        shown = await user.event("CLICK", key)
+
+        assert made[0].ran == ["你好", command]
+        assert expected in shown
+
+
+async def test_an_unknown_click_key_runs_nothing(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        answer = await user.post(user.pusher.event(user.openid, "CLICK", "NOPE"))
+
+        assert answer.body == "success"
+        assert made[0].calls == []
+        assert rows(store, reply_windows) == 1  # a click still opens the 1-minute window
+
+
+async def test_a_file_name_cannot_carry_a_path(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        stack.fake.add_media("M-2", b"data")
+
+        await user.exchange(user.pusher.file(user.openid, "M-2", "../../etc/证书.pdf", 4))
+
+        assert made[0].calls[0][3] == Upload("证书.pdf", b"data")
+
+
+@pytest.mark.parametrize("kind", ["image", "file"])
+async def test_images_and_files_become_attachments_through_media_get(
+    store: Store, kind: str
+) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+        stack.fake.add_media("MEDIA-1", data, filename="served.png", content_type="image/png")
+        push = (
+            user.pusher.image(user.openid, "MEDIA-1")
+            if kind == "image"
+            else user.pusher.file(user.openid, "MEDIA-1", "证书.pdf", len(data))
+        )
+
+        shown = await user.exchange(push)
+
+        ((_, _, text, upload),) = made[0].calls
+        assert text == ""
+        assert upload == Upload("served.png" if kind == "image" else "证书.pdf", data)
+        assert [c.params["media_id"] for c in stack.fake.calls_to("/cgi-bin/media/get")] == [
+            "MEDIA-1"
+        ]
+        assert "现在不需要文件" in shown  # the engine's answer: no file was asked for
+
+
+async def test_a_file_over_20_mb_is_refused_politely(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        big = b"\0" * (20 * 1024 * 1024 + 1)
+        stack.fake.add_media("BIG", big, filename="big.zip")
+
+        shown = await user.exchange(user.pusher.file(user.openid, "BIG", "big.zip", len(big)))
+
+        assert "20 MB" in shown
+        assert made[0].calls == []
+
+
+@pytest.mark.parametrize("kind", ["voice", "location", "link", "video"])
+async def test_other_message_types_get_a_short_note(store: Store, kind: str) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        shown = await user.exchange(
+            user.pusher.xml(user.openid, kind, MediaId="M", MsgId=user.pusher.next_msg_id())
+        )
+
+        assert "暂不支持" in shown
+        assert made[0].calls == []
+        assert rows(store, reply_windows) == 1
+
+
+async def test_shutting_down_refuses_new_pushes_with_503(store: Store) -> None:
+    async with wechat_stack(store) as stack, stack.driver() as user:
+        stack.gateway.closing = True
+        answer = await user.post(user.pusher.text(user.openid, "你好"))
+        stack.gateway.closing = False
+
+        assert answer.status == 503
