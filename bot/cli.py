@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bot import admin, wechat_cli
+from bot import admin, telegram_cli, wechat_cli
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.eligibility import assess
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.register(sub)  # invite, quota
     wechat_cli.register(sub)  # wechat menu
+    telegram_cli.register(sub)  # telegram set-webhook, delete-webhook
     return parser
 
 
@@ -105,6 +106,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return admin.run(args, settings)
     if args.command in wechat_cli.COMMANDS:
         return wechat_cli.run(args, settings)
+    if args.command in telegram_cli.COMMANDS:
+        return telegram_cli.run(args, settings)
     if args.command == "keygen":
         from storage.crypto import Sealer
 

@@ -1,0 +1,48 @@
+"""The Telegram channel: python-telegram-bot (default) or aiogram, one behaviour.
+
+`make_adapter` picks the library from the settings; everything the user sees is decided in
+`core` and `render`, shared by both (DESIGN §5: adapters are thin).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from handlers.base import Gateway
+from handlers.config import TelegramLibrary, TelegramSettings
+from handlers.telegram.core import POLLING_TIMEOUT, BotClient, TelegramAdapter
+from handlers.telegram.limits import RateLimiter
+
+__all__ = ["RateLimiter", "TelegramAdapter", "make_adapter", "make_client"]
+
+
+def make_client(
+    settings: TelegramSettings, *, polling_timeout: int = POLLING_TIMEOUT
+) -> BotClient:
+    """The library-specific half; its SDK is imported only when chosen."""
+    if settings.library is TelegramLibrary.AIOGRAM:
+        from handlers.telegram.aiogram_adapter import AiogramClient
+
+        return AiogramClient(settings, polling_timeout=polling_timeout)
+    from handlers.telegram.ptb import PtbClient
+
+    return PtbClient(settings, polling_timeout=polling_timeout)
+
+
+def make_adapter(
+    settings: TelegramSettings,
+    gateway: Gateway,
+    *,
+    clock: Callable[[], dt.datetime],
+    limiter: RateLimiter | None = None,
+    polling_timeout: int = POLLING_TIMEOUT,
+) -> TelegramAdapter:
+    """The adapter `awardbot serve` runs (see `handlers.base.ChannelAdapter`).
+
+    `clock` is the engine's; the flood limits keep their own monotonic time. Tests pass a fast
+    `limiter` and a short `polling_timeout`.
+    """
+    del clock  # nothing here reads wall-clock time
+    client = make_client(settings, polling_timeout=polling_timeout)
+    return TelegramAdapter(settings, gateway, client, limiter=limiter)

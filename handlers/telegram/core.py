@@ -1,0 +1,399 @@
+"""The Telegram adapter: one behaviour, whichever library talks to the Bot API.
+
+`TelegramAdapter` owns everything the user can notice — the webhook route and its secret, what
+each kind of update means, the replies and their order, files, limits and retries. The library
+modules (`ptb`, `aiogram_adapter`) are a `BotClient`: they receive updates (webhook feed or
+their own polling), turn them into `Incoming` values, and make the Bot API calls asked of them,
+raising only `DeliveryError` / `FileTooBig` (their SDK exceptions are translated there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from conversations.engine import Reply
+from conversations.filing import Upload
+from handlers.base import MAX_FILE, Gateway
+from handlers.config import TelegramMode, TelegramSettings
+from handlers.telegram.limits import RateLimiter
+from handlers.telegram.render import (
+    DOWNLOAD_FAILED,
+    PRIVATE_ONLY,
+    STALE_BUTTON,
+    TOO_BIG,
+    UNSUPPORTED,
+    Incoming,
+    Kind,
+    Outgoing,
+    chosen_text,
+    command_text,
+    render_notification,
+    render_reply,
+)
+from notifications.senders import DeliveryError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query")
+REPLY_ATTEMPTS = 5  # a reply survives this many retryable failures (429s, timeouts)
+SEND_TIMEOUT = 60.0  # seconds an outbox send may take, waits for the rate limit included
+POLLING_TIMEOUT = 25  # seconds of getUpdates long polling
+REMEMBERED_UPDATES = 2048
+
+
+class FileTooBig(Exception):
+    """getFile said the file is larger than we accept; nothing was downloaded."""
+
+
+OnUpdate = Callable[[Incoming], Awaitable[None]]
+
+
+class BotClient(Protocol):
+    """What a library module does for the adapter (all errors as DeliveryError)."""
+
+    async def start(self, on_update: OnUpdate) -> None:
+        """Initialise (getMe); in polling mode start the library's polling."""
+
+    async def stop(self) -> None:
+        """Stop polling (no new updates); the client still sends."""
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """A webhook update, through the library to `on_update`; ValueError if malformed."""
+
+    async def send_message(self, chat_id: int | str, message: Outgoing) -> int:
+        """Send; returns the new message id."""
+
+    async def edit_text(self, chat_id: int, message_id: int, text: str) -> None:
+        """Replace a message's text (its inline keyboard goes)."""
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None: ...
+
+    async def answer_callback(self, callback_id: str, text: str | None) -> None: ...
+
+    async def download(self, file_id: str, limit: int) -> bytes:
+        """getFile then the file's bytes; FileTooBig above `limit`."""
+
+
+def chat_target(recipient_id: str) -> int | str:
+    """Chat ids are integers; `@channelname` stays a string."""
+    try:
+        return int(recipient_id)
+    except ValueError:
+        return recipient_id
+
+
+class TelegramAdapter:
+    """One bot inside `awardbot serve` (see `handlers.base.ChannelAdapter`)."""
+
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        gateway: Gateway,
+        client: BotClient,
+        *,
+        limiter: RateLimiter | None = None,
+        reply_attempts: int = REPLY_ATTEMPTS,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.client = client
+        self.limiter = limiter or RateLimiter()
+        self._attempts = reply_attempts
+        self._send_timeout = send_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._live: dict[int, int | None] = {}  # chat -> message id of its current keyboard
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._done: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self._changed = asyncio.Event()  # replaced by a new one at each settle
+
+    # ----- ChannelAdapter ---------------------------------------------------------------
+
+    def routes(self) -> Iterable[web.AbstractRouteDef]:
+        if self.settings.mode is TelegramMode.WEBHOOK:
+            return [web.post("/telegram", self._webhook)]
+        return []
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.client.start(self._on_update)
+
+    async def stop(self) -> None:
+        await self.client.stop()  # no new updates from polling
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self._send_timeout)
+        self._loop = None
+        await self.client.close()
+
+    def sender(self) -> TelegramSender:
+        return TelegramSender(self)
+
+    # ----- inbound ----------------------------------------------------------------------
+
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway.closing:
+            return web.Response(status=503, text="shutting down")
+        secret = (self.settings.webhook_secret or "").encode()
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not secret or not hmac.compare_digest(given, secret):
+            self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="bad_secret")
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="bad json")
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return web.Response(status=400, text="not an update")
+        try:
+            await self.client.feed(data)
+        except ValueError:
+            self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="bad_update")
+            return web.Response(status=400, text="bad update")
+        return web.Response(text="ok")
+
+    async def _on_update(self, update: Incoming) -> None:
+        """Every update of both modes and libraries; never raises (logged, counted)."""
+        try:
+            if update.update_id in self._done:
+                return  # a repeat this process has just handled (the store dedupes the rest)
+            await self._dispatch(update)
+        except Exception as exc:  # noqa: BLE001 - one bad update must not stop the others
+            self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="update")
+            log.error("telegram update failed: %s", type(exc).__name__)
+            self._settle(update.update_id)
+
+    async def _dispatch(self, update: Incoming) -> None:
+        if update.kind is Kind.IGNORED or update.chat_id is None:
+            self._settle(update.update_id)
+            return
+        chat = update.chat_id
+        if update.kind is Kind.CALLBACK:
+            await self._on_press(update, chat)
+            return
+        if not update.private:
+            self._note(update.update_id, chat, PRIVATE_ONLY)
+            return
+        if update.kind is Kind.TEXT:
+            replies = await self._step(update, command_text(update.text))
+            self._deliver_replies(update.update_id, chat, replies)
+        elif update.kind is Kind.FILE:
+            replies = await self._on_file(update, chat)
+            if replies is not None:
+                self._deliver_replies(update.update_id, chat, replies)
+        else:
+            self._note(update.update_id, chat, UNSUPPORTED)
+
+    async def _step(
+        self, update: Incoming, text: str, upload: Upload | None = None
+    ) -> list[Reply] | None:
+        assert update.chat_id is not None
+        return await self.gateway.handle(
+            CHANNEL, str(update.chat_id), text, upload, delivery_id=str(update.update_id)
+        )
+
+    async def _on_press(self, update: Incoming, chat: int) -> None:
+        live = self._live.get(chat, update.message_id)  # unknown (restart): trust the press
+        stale = not update.private or not update.text or live != update.message_id
+        try:
+            await self.client.answer_callback(
+                update.callback_id or "", STALE_BUTTON if stale and update.text else None
+            )
+        except DeliveryError as exc:
+            self._error("answer_callback", exc)
+        if stale:
+            if update.message_id is not None and update.text:
+                await self._quietly(self.client.remove_keyboard(chat, update.message_id))
+            self._settle(update.update_id)
+            return
+        replies = await self._step(update, update.text)
+        if replies is None:
+            self._settle(update.update_id)
+            return
+        self._live[chat] = None  # pressed: no second press of the same keyboard
+        edit = None
+        if update.message_id is not None:
+            shown = chosen_text(update.message_text or "", update.pressed_label or update.text)
+            message_id = update.message_id
+            edit = (
+                self.client.edit_text(chat, message_id, shown)
+                if shown is not None and update.message_text
+                else self.client.remove_keyboard(chat, message_id)
+            )
+        self._deliver_replies(update.update_id, chat, replies, before=edit)
+
+    async def _on_file(self, update: Incoming, chat: int) -> list[Reply] | None:
+        """The step with the file; None when a note was sent instead (the step did not run)."""
+        if update.file_size is not None and update.file_size > MAX_FILE:
+            self._note(update.update_id, chat, TOO_BIG)
+            return None
+        try:
+            data = await self.client.download(update.file_id or "", MAX_FILE)
+        except FileTooBig:
+            data = None
+        except DeliveryError as exc:
+            self._error("download", exc)
+            self._note(update.update_id, chat, DOWNLOAD_FAILED)
+            return None
+        if data is None or len(data) > MAX_FILE:
+            self._note(update.update_id, chat, TOO_BIG)
+            return None
+        replies = await self._step(update, "", Upload(update.filename or "file", data))
+        if replies is None:
+            self._settle(update.update_id)
+        return replies
+
+    # ----- outbound ---------------------------------------------------------------------
+
+    def _deliver_replies(
+        self,
+        update_id: int,
+        chat: int,
+        replies: list[Reply] | None,
+        *,
+        before: Awaitable[None] | None = None,
+    ) -> None:
+        if replies is None:  # a repeat delivery: answered the first time
+            self._settle(update_id)
+            return
+        messages = [m for reply in replies for m in render_reply(reply)]
+        self._deliver(update_id, chat, messages, before=before)
+
+    def _note(self, update_id: int, chat: int, text: str) -> None:
+        """A word from the adapter itself; the conversation and its keyboard stay as they were."""
+        self._deliver(update_id, chat, [Outgoing(text)], step=False)
+
+    def _deliver(
+        self,
+        update_id: int,
+        chat: int,
+        messages: list[Outgoing],
+        *,
+        before: Awaitable[None] | None = None,
+        step: bool = True,
+    ) -> None:
+        """Send in the background (the webhook answers now), in order, within the limits."""
+
+        async def run() -> None:
+            try:
+                if before is not None:
+                    await self._quietly(before)
+                await self._send_replies(chat, messages, step=step)
+            finally:
+                self._settle(update_id)
+
+        task = self.gateway.spawn(run(), channel=CHANNEL)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_replies(self, chat: int, messages: list[Outgoing], *, step: bool) -> None:
+        keyboard_id: int | None = None  # the batch's last message with buttons
+        for message in messages:
+            for attempt in range(1, self._attempts + 1):
+                try:
+                    message_id = await self._send(chat, message)
+                    if message.keyboard:
+                        keyboard_id = message_id
+                    break
+                except DeliveryError as exc:
+                    if not exc.retryable or attempt == self._attempts:
+                        self._error("reply", exc)
+                        return  # blocked, or gone: the rest would fail the same way
+                    if exc.retry_after is None:  # 429 waits in the limiter; others back off
+                        await asyncio.sleep(min(2.0 ** (attempt - 1), 30.0))
+        if step:
+            self._live[chat] = keyboard_id
+
+    async def _send(self, chat: int | str, message: Outgoing) -> int:
+        """One message through the shared limiter; a 429 pauses the chat, then raises."""
+        key = str(chat)
+        await self.limiter.acquire(key)
+        try:
+            message_id = await self.client.send_message(chat, message)
+        except DeliveryError as exc:
+            if exc.retry_after is not None:
+                self.limiter.pause(key, exc.retry_after.total_seconds())
+            raise
+        self.gateway.metrics.inc("awardbot_replies_sent_total", channel=CHANNEL)
+        return message_id
+
+    async def notify(self, recipient_id: str, text: str) -> None:
+        """An outbox notification; DeliveryError (with retry_after on 429) if not accepted."""
+        pieces = render_notification(text)
+        if not pieces:
+            raise DeliveryError("empty notification", retryable=False)
+        for piece in pieces:
+            await self._send(chat_target(recipient_id), piece)
+
+    async def _quietly(self, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except DeliveryError as exc:
+            self._error("edit", exc)
+
+    def _error(self, kind: str, exc: DeliveryError) -> None:
+        self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind=kind)
+        log.warning("telegram %s failed: %s", kind, exc.reason)
+
+    # ----- for tests and drivers --------------------------------------------------------
+
+    def _settle(self, update_id: int) -> None:
+        self._done[update_id] = None
+        while len(self._done) > REMEMBERED_UPDATES:
+            self._done.popitem(last=False)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def settled(self, update_id: int, wait: float = 10.0) -> None:
+        """Wait until the update was handled and its replies sent (or given up)."""
+        async with asyncio.timeout(wait):
+            while update_id not in self._done:
+                await self._changed.wait()
+
+
+class TelegramSender:
+    """The outbox's Telegram sender; `send` runs on the dispatcher's thread."""
+
+    channel = CHANNEL
+    idempotent = False  # Telegram has no idempotency key: a resend may arrive twice
+
+    def __init__(self, adapter: TelegramAdapter) -> None:
+        self._adapter = adapter
+
+    def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
+        loop = self._adapter._loop
+        if loop is None or loop.is_closed():
+            raise DeliveryError("telegram adapter not running", retryable=True)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError("TelegramSender.send blocks: call it from a worker thread")
+        future = asyncio.run_coroutine_threadsafe(self._adapter.notify(recipient_id, text), loop)
+        try:
+            future.result(self._adapter._send_timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise DeliveryError("telegram send timed out", retryable=True) from None
+        except concurrent.futures.CancelledError:
+            raise DeliveryError("telegram adapter stopped", retryable=True) from None
+
+
+def retry_after(seconds: float | int | timedelta) -> timedelta:
+    return seconds if isinstance(seconds, timedelta) else timedelta(seconds=float(seconds))

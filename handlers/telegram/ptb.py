@@ -1,0 +1,243 @@
+"""python-telegram-bot as the adapter's `BotClient`: updates in, Bot API calls out.
+
+Thin on purpose: it converts PTB's `Update` into `Incoming`, makes the calls `core` asks for, and
+turns `telegram.error.*` into `DeliveryError` at this edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+# PTB 22 deprecates int time periods and warns on every RetryAfter unless this opt-in is set;
+# we read `retry_after` only, and take either type.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import error as tg
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
+
+from handlers.config import TelegramMode, TelegramSettings
+from handlers.telegram.core import ALLOWED_UPDATES, POLLING_TIMEOUT, FileTooBig, OnUpdate
+from handlers.telegram.render import Incoming, Kind, Outgoing, photo_name
+from notifications.senders import DeliveryError
+
+log = logging.getLogger(__name__)
+
+
+def _retry_after(exc: tg.RetryAfter) -> timedelta:
+    with warnings.catch_warnings():  # int seconds are deprecated in 22.x; either is fine here
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+def translate(exc: tg.TelegramError) -> DeliveryError:
+    """PTB's exception as our own: retryable unless the recipient cannot be reached."""
+    name = type(exc).__name__
+    if isinstance(exc, tg.RetryAfter):
+        wait = _retry_after(exc)
+        return DeliveryError(
+            f"telegram 429: retry after {wait.total_seconds():g} s",
+            retryable=True,
+            retry_after=wait,
+        )
+    if isinstance(exc, tg.Forbidden | tg.InvalidToken | tg.ChatMigrated):
+        return DeliveryError(f"telegram {name}: {exc.message}", retryable=False)
+    if isinstance(exc, tg.BadRequest):  # before NetworkError: BadRequest is one of them
+        return DeliveryError(f"telegram BadRequest: {exc.message}", retryable=False)
+    return DeliveryError(f"telegram {name}: {exc.message}", retryable=True)
+
+
+@asynccontextmanager
+async def _edge() -> AsyncIterator[None]:
+    try:
+        yield
+    except tg.TelegramError as exc:
+        raise translate(exc) from None
+
+
+def _markup(message: Outgoing) -> InlineKeyboardMarkup | None:
+    if not message.keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+            for row in message.keyboard
+        ]
+    )
+
+
+def incoming(update: Update) -> Incoming:
+    """PTB's update as the shared logic reads it."""
+    uid = update.update_id
+    query = update.callback_query
+    if query is not None:
+        message = query.message if isinstance(query.message, Message) else None
+        chat = query.message.chat if query.message is not None else None
+        label = None
+        if message is not None and message.reply_markup is not None:
+            for row in message.reply_markup.inline_keyboard:
+                for button in row:
+                    if button.callback_data == query.data:
+                        label = button.text
+        return Incoming(
+            uid,
+            Kind.CALLBACK,
+            chat_id=chat.id if chat is not None else query.from_user.id,
+            private=chat is None or chat.type == "private",
+            text=query.data if isinstance(query.data, str) else "",
+            callback_id=query.id,
+            message_id=message.message_id if message is not None else None,
+            message_text=message.text if message is not None else None,
+            pressed_label=label,
+        )
+    message = update.message
+    if message is None:
+        return Incoming(uid, Kind.IGNORED)
+    chat_id, private = message.chat.id, message.chat.type == "private"
+    if message.text is not None:
+        return Incoming(uid, Kind.TEXT, chat_id=chat_id, private=private, text=message.text)
+    if message.photo:
+        photo = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        return Incoming(
+            uid,
+            Kind.FILE,
+            chat_id=chat_id,
+            private=private,
+            file_id=photo.file_id,
+            file_size=photo.file_size,
+            filename=photo_name(photo.file_unique_id),
+        )
+    if message.document is not None:
+        document = message.document
+        return Incoming(
+            uid,
+            Kind.FILE,
+            chat_id=chat_id,
+            private=private,
+            file_id=document.file_id,
+            file_size=document.file_size,
+            filename=document.file_name or "document",
+        )
+    return Incoming(uid, Kind.OTHER, chat_id=chat_id, private=private)
+
+
+def _polling_failed(exc: tg.TelegramError) -> None:
+    log.warning("telegram getUpdates failed (retrying): %s", translate(exc).reason)
+
+
+class PtbClient:
+    """The Bot API through python-telegram-bot's `Application`."""
+
+    def __init__(
+        self, settings: TelegramSettings, *, polling_timeout: int = POLLING_TIMEOUT
+    ) -> None:
+        self._polling = settings.mode is TelegramMode.POLLING
+        self._polling_timeout = polling_timeout
+        builder = (
+            ApplicationBuilder()
+            .token(settings.token)
+            .base_url(f"{settings.api_base}/bot")
+            .base_file_url(f"{settings.api_base}/file/bot")
+        )
+        if not self._polling:
+            builder = builder.updater(None)  # webhook: updates come from our own route
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._handle))
+        self._on_update: OnUpdate | None = None
+
+    @property
+    def bot(self) -> Bot:
+        bot: Bot = self.application.bot
+        return bot
+
+    async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert self._on_update is not None
+        await self._on_update(incoming(update))
+
+    async def start(self, on_update: OnUpdate) -> None:
+        self._on_update = on_update
+        async with _edge():
+            await self.application.initialize()  # getMe
+            if self._polling:
+                assert self.application.updater is not None
+                await self.application.updater.start_polling(
+                    poll_interval=0.0,
+                    timeout=timedelta(seconds=self._polling_timeout),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    error_callback=_polling_failed,  # one line, not PTB's traceback
+                )
+            await self.application.start()
+
+    async def stop(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+
+    async def close(self) -> None:
+        await self.application.shutdown()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        try:
+            update = Update.de_json(data, self.bot)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a Telegram update: {type(exc).__name__}") from None
+        await self.application.process_update(update)
+
+    async def send_message(self, chat_id: int | str, message: Outgoing) -> int:
+        async with _edge():
+            sent = await self.bot.send_message(
+                chat_id, message.text, reply_markup=_markup(message)
+            )
+        return sent.message_id
+
+    async def edit_text(self, chat_id: int, message_id: int, text: str) -> None:
+        async with _edge():
+            await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        async with _edge():
+            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+    async def answer_callback(self, callback_id: str, text: str | None) -> None:
+        async with _edge():
+            await self.bot.answer_callback_query(callback_id, text=text)
+
+    async def download(self, file_id: str, limit: int) -> bytes:
+        async with _edge():
+            file = await self.bot.get_file(file_id)
+            if file.file_size is not None and file.file_size > limit:
+                raise FileTooBig(file.file_size)
+            return bytes(await file.download_as_bytearray())
+
+
+async def set_webhook(settings: TelegramSettings, url: str) -> None:
+    """Register `url` (with the secret header) for message and callback_query updates."""
+    async with _edge(), _bare_bot(settings) as bot:
+        await bot.set_webhook(
+            url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+
+
+async def delete_webhook(settings: TelegramSettings) -> None:
+    async with _edge(), _bare_bot(settings) as bot:
+        await bot.delete_webhook()
+
+
+def _bare_bot(settings: TelegramSettings) -> Bot:
+    return Bot(
+        settings.token,
+        base_url=f"{settings.api_base}/bot",
+        base_file_url=f"{settings.api_base}/file/bot",
+    )

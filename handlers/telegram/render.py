@@ -1,0 +1,124 @@
+"""Telegram's view of the conversation, the same for both libraries.
+
+Replies become messages (text + hint, split under Telegram's 4096-character limit, the inline
+keyboard on the last piece); option buttons carry the option's value as `callback_data` when it
+fits in 64 bytes, else its 1-based number (the engine accepts both). Inbound updates arrive here
+as `Incoming` values the library modules build, so what a message means is decided once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from conversations.engine import Option, Reply
+from handlers.base import split_text, utf8_len
+
+MAX_TEXT = 4096  # characters (UTF-16 code units) of one message
+MAX_CALLBACK_DATA = 64  # bytes
+SHORT_LABEL = 8  # labels this short go two to a row
+
+TOO_BIG = "文件超过 20 MB，无法接收。请压缩后重新发送，或分成几个文件。"
+UNSUPPORTED = "抱歉，目前只能识别文字、图片和文件。请用文字回答，或点选下方按钮。"
+PRIVATE_ONLY = "请在与本机器人的私聊中使用。"
+STALE_BUTTON = "这个按钮已过期，请使用最新消息中的按钮。"
+CHOSEN = "✅ 已选择：{label}"
+DOWNLOAD_FAILED = "文件没有收到，请稍后重新发送。"
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    data: str  # callback_data, at most 64 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One Telegram message to send; `keyboard` rows of inline buttons (empty: none)."""
+
+    text: str
+    keyboard: tuple[tuple[Button, ...], ...] = ()
+
+
+def callback_data(option: Option, number: int) -> str:
+    """What pressing the option's button sends: its value, or its number if the value is long."""
+    value = option.value
+    if value and utf8_len(value) <= MAX_CALLBACK_DATA:
+        return value
+    return str(number)
+
+
+def keyboard(options: tuple[Option, ...]) -> tuple[tuple[Button, ...], ...]:
+    """One button per row; two per row when every label is short."""
+    buttons = [
+        Button(option.label, callback_data(option, number))
+        for number, option in enumerate(options, start=1)
+    ]
+    if buttons and all(len(b.label) <= SHORT_LABEL for b in buttons):
+        return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return tuple((b,) for b in buttons)
+
+
+def render_reply(reply: Reply) -> list[Outgoing]:
+    """The messages for one reply; the keyboard goes on the last piece."""
+    text = reply.text if not reply.hint else f"{reply.text}\n{reply.hint}"
+    pieces = split_text(text, MAX_TEXT, measure=utf16_len) or ["…"]
+    board = keyboard(reply.options)
+    return [
+        Outgoing(piece, board if i == len(pieces) - 1 else ()) for i, piece in enumerate(pieces)
+    ]
+
+
+def render_notification(text: str) -> list[Outgoing]:
+    return [Outgoing(piece) for piece in split_text(text, MAX_TEXT, measure=utf16_len)]
+
+
+def chosen_text(message_text: str, label: str) -> str | None:
+    """The pressed message's text with the choice shown, or None if that would be too long."""
+    text = f"{message_text}\n\n{CHOSEN.format(label=label)}"
+    return text if utf16_len(text) <= MAX_TEXT else None
+
+
+def command_text(text: str) -> str:
+    """`/start@MyBot payload` → `/start payload` (group-style commands name the bot)."""
+    if not text.startswith("/"):
+        return text
+    head, sep, rest = text.partition(" ")
+    return head.split("@", 1)[0] + sep + rest
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    CALLBACK = "callback"
+    FILE = "file"  # a photo or a document
+    OTHER = "other"  # stickers, voice, locations...
+    IGNORED = "ignored"  # edits, channel posts, anything not for us
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One update as the shared logic needs it, whichever library parsed it."""
+
+    update_id: int
+    kind: Kind
+    chat_id: int | None = None
+    private: bool = True
+    text: str = ""
+    # callback queries
+    callback_id: str | None = None
+    message_id: int | None = None  # the message whose button was pressed
+    message_text: str | None = None
+    pressed_label: str | None = None
+    # photos and documents
+    file_id: str | None = None
+    file_size: int | None = None
+    filename: str | None = None
+
+
+def photo_name(file_unique_id: str | None) -> str:
+    return f"photo_{file_unique_id or 'telegram'}.jpg"
