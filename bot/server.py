@@ -28,7 +28,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -48,6 +48,20 @@ log = logging.getLogger(__name__)
 DELIVERIES_KEPT = dt.timedelta(days=2)  # platforms stop retrying within a day
 
 
+class AdapterFactory(Protocol):
+    """Builds the channels from settings (`bot.channels.build_adapters`; tests pass their own
+    to tune what settings do not cover, such as Telegram's flood limits)."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        gateway: Gateway,
+        store: Store,
+        *,
+        clock: Callable[[], dt.datetime],
+    ) -> list[ChannelAdapter]: ...
+
+
 class ListenError(Exception):
     """The address cannot be listened on (port taken, address not this machine's)."""
 
@@ -62,7 +76,7 @@ class Server:
         runtime: Runtime,
         *,
         clock: Callable[[], dt.datetime],
-        adapters: list[ChannelAdapter] | None = None,
+        adapters: list[ChannelAdapter] | AdapterFactory | None = None,
         max_request_bytes: int | None = None,
         dispatch_every: float = 2.0,
         drain_seconds: float = 30.0,
@@ -73,10 +87,11 @@ class Server:
         self.clock = clock
         self.metrics = Metrics()
         self.gateway = Gateway(runtime, self.metrics)
+        factory = build_adapters if adapters is None else adapters
         self.adapters = (
-            adapters
-            if adapters is not None
-            else build_adapters(settings, self.gateway, store, clock=clock)
+            factory(settings, self.gateway, store, clock=clock)
+            if callable(factory)
+            else list(factory)
         )
         self.max_request_bytes = max_request_bytes or settings.max_request_bytes
         self.dispatch_every = dispatch_every

@@ -18,20 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from fakes.telegram_api import FakeTelegram
 
 from bot.runtime import Runtime
-from bot.wiring import workday_end_from
-from conversations.assistant import Assistant
-from conversations.engine import Engine
-from handlers.base import Gateway
-from handlers.config import TelegramLibrary, TelegramMode, TelegramSettings
+from bot.settings import Settings
+from handlers.base import ChannelAdapter, Gateway
+from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram import RateLimiter, TelegramAdapter, make_adapter
-from notifications.calendar import WorkdayCalendar
-from storage.files import FileStore
 from storage.store import Store
-from support.console_harness import CAMPAIGNS, FIXED_NOW, SHARED_FILES, catalog, regions
+from support.serving import serving
 
 SECRET = "test-secret_0123456789"
 CHAT = 424242
@@ -170,34 +165,6 @@ class TelegramBot:
         )
 
 
-def build_runtime(
-    store: Store, files_dir: Path, clock: Callable[[], dt.datetime] | None = None
-) -> Runtime:
-    engine = Engine(catalog(), clock=clock or (lambda: FIXED_NOW))
-    return Runtime(
-        Assistant(catalog(), engine),
-        store,
-        regions(),
-        files=FileStore(files_dir, store.sealer),
-        workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
-    )
-
-
-@asynccontextmanager
-async def serve_app(routes: Any) -> AsyncIterator[str]:
-    app = web.Application(client_max_size=25 * 1024 * 1024)
-    app.add_routes(routes)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
 @asynccontextmanager
 async def telegram_bot(
     store: Store,
@@ -209,31 +176,45 @@ async def telegram_bot(
     limiter: RateLimiter | None = None,
     fake: FakeTelegram | None = None,
 ) -> AsyncIterator[TelegramBot]:
-    """A whole bot on 127.0.0.1 against the fake Bot API (webhook registered in webhook mode)."""
+    """A whole bot: `awardbot serve` (tests/support/serving.py) configured like a user would
+    (AWARDBOT_TELEGRAM_*) against the fake Bot API; the webhook registered in webhook mode.
+
+    Only the flood limiter and the poll timeout are the test's own: a scripted user answers
+    at once, and the real 1 message/s per chat would make every test wait.
+    """
     async with _fake(fake) as tg:
-        settings = TelegramSettings(
-            tg.token, TelegramLibrary(library), TelegramMode(mode), tg.url, SECRET
-        )
-        runtime = build_runtime(store, files_dir or SHARED_FILES, clock)
-        gateway = Gateway(runtime)
-        adapter = make_adapter(
-            settings,
-            gateway,
-            clock=clock or (lambda: FIXED_NOW),
-            limiter=limiter or fast_limiter(),
-            polling_timeout=1,
-        )
-        try:
-            async with serve_app(adapter.routes()) as url:
-                if settings.mode is TelegramMode.WEBHOOK:
-                    tg.webhook = {"url": f"{url}/telegram", "secret_token": SECRET}
-                await adapter.start()
-                try:
-                    yield TelegramBot(tg, adapter, gateway, runtime, settings, url)
-                finally:
-                    await adapter.stop()
-        finally:
-            gateway.shutdown()
+        env = {
+            "AWARDBOT_TELEGRAM_TOKEN": tg.token,
+            "AWARDBOT_TELEGRAM_LIBRARY": library,
+            "AWARDBOT_TELEGRAM_MODE": mode,
+            "AWARDBOT_TELEGRAM_API_BASE": tg.url,
+            "AWARDBOT_TELEGRAM_WEBHOOK_SECRET": SECRET,
+        }
+
+        def adapters(
+            settings: Settings, gateway: Gateway, store: Store, *, clock: Any
+        ) -> list[ChannelAdapter]:
+            assert settings.telegram is not None
+            return [
+                make_adapter(
+                    settings.telegram,
+                    gateway,
+                    clock=clock,
+                    limiter=limiter or fast_limiter(),
+                    polling_timeout=1,
+                )
+            ]
+
+        async with serving(
+            store, env, clock=clock, files_dir=files_dir, adapters=adapters
+        ) as server:
+            settings = server.settings.telegram
+            assert settings is not None
+            adapter = server.adapters[0]
+            assert isinstance(adapter, TelegramAdapter)
+            if settings.mode is TelegramMode.WEBHOOK:
+                tg.webhook = {"url": f"{server.url}/telegram", "secret_token": SECRET}
+            yield TelegramBot(tg, adapter, server.gateway, server.runtime, settings, server.url)
 
 
 @asynccontextmanager
