@@ -246,7 +246,7 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
 def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
     import asyncio
 
-    from bot.server import ListenError, serve
+    from bot.server import ChannelStartError, ListenError, serve
     from bot.settings import SettingsError
     from bot.wiring import build_runtime, open_store
     from notifications.calendar import CalendarError
@@ -279,7 +279,7 @@ def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
                     announce=announce,
                 )
             )
-        except ListenError as exc:
+        except (ListenError, ChannelStartError) as exc:
             raise CliError(str(exc)) from None
         return 0
     finally:

@@ -66,6 +66,10 @@ class ListenError(Exception):
     """The address cannot be listened on (port taken, address not this machine's)."""
 
 
+class ChannelStartError(Exception):
+    """A configured channel could not start (platform unreachable, token refused)."""
+
+
 class Server:
     """The HTTP app, the channels, the gateway and the scheduler of one `serve` process."""
 
@@ -205,12 +209,18 @@ class Server:
         started: list[ChannelAdapter] = []
         try:
             for adapter in self.adapters:
-                await adapter.start()
+                try:
+                    await adapter.start()
+                except Exception as exc:
+                    reason = " ".join(str(exc).split()) or type(exc).__name__
+                    raise ChannelStartError(f"{adapter.channel}: cannot start: {reason}") from exc
                 started.append(adapter)
         except BaseException:
             for adapter in reversed(started):
                 await adapter.stop()
             await self._runner.cleanup()
+            self._runner = None
+            self.gateway.shutdown()
             raise
         if self.dispatcher is not None:
             self.scheduler.add_job(

@@ -338,3 +338,30 @@ def test_serve_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_a_channel_that_cannot_reach_its_platform_stops_serve_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = awardbot_env(
+        tmp_path / "bot.db",
+        AWARDBOT_TELEGRAM_TOKEN="123:abc",
+        AWARDBOT_TELEGRAM_MODE="polling",
+        AWARDBOT_TELEGRAM_API_BASE=f"http://127.0.0.1:{port}",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("awardbot: telegram: cannot start:"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "123:abc" not in result.stderr  # the token is a credential
