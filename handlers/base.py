@@ -229,6 +229,12 @@ def render_text(reply: Reply, *, numbered: bool = True, show_keys: bool = False)
     return "\n".join(lines)
 
 
+def cdata_safe(text: str) -> str:
+    """Text for a CDATA section: wechatpy wraps reply text in CDATA without escaping it, so a
+    "]]>" a user made us quote back would end the section and break the reply's XML."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 

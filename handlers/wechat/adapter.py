@@ -29,7 +29,7 @@ from wechatpy.replies import TextReply
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.keys import Channel
-from handlers.base import MAX_FILE, Gateway, render_text, split_text, utf8_len
+from handlers.base import MAX_FILE, Gateway, cdata_safe, render_text, split_text, utf8_len
 from handlers.config import WechatSettings
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
@@ -235,7 +235,7 @@ class WechatAdapter:
         if rest:
             openid = push.message.source
             self.gateway.spawn(self._send_pieces(openid, rest), channel=self.channel)
-        xml = TextReply(message=push.message, content=first).render()
+        xml = TextReply(message=push.message, content=cdata_safe(first)).render()
         body = self.codec.encode_reply(xml, encrypted=push.encrypted)
         self.gateway.metrics.inc("awardbot_replies_sent_total", channel=self.channel)
         return web.Response(text=body, content_type="application/xml")

@@ -48,3 +48,14 @@ async def test_upload_reaches_the_engine_as_a_file(store: Store) -> None:
 
         assert "现在不需要文件" in shown
         assert stack.fake.calls_to("/cgi-bin/media/get")[0].params["media_id"] == "MEDIA0001"
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+async def test_text_echoed_from_the_user_cannot_break_our_reply_xml(
+    store: Store, safe: bool
+) -> None:
+    # wechatpy wraps reply text in CDATA without escaping: a "]]>" we quote back would end it.
+    async with wechat_stack(store, safe=safe) as stack, stack.driver() as user:
+        await user.send("/start")
+        shown = await user.send("/a]]><x>b")
+    assert "/a]]><x>b" in shown

@@ -1,0 +1,223 @@
+"""WeCom callbacks through the adapter: URL check and decryption with wechatpy's vector C, our
+encrypted replies, refused signatures and hostile XML, retries, slow steps, events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from conversations.engine import Option, Reply
+from conversations.keys import ConversationKey
+from handlers.base import render_text, utf8_len
+from storage.channels import inbound_deliveries
+
+if TYPE_CHECKING:
+    from conftest import Rig
+
+CORP_ID = "wx49f0ab532d5d035a"  # vector C's corp id, the rig's too
+
+VECTOR_ECHO = {
+    "msg_signature": "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96",
+    "timestamp": "1411443780",
+    "nonce": "437374425",
+    "echostr": (
+        "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q=="
+    ),
+}
+VECTOR_MESSAGE = {
+    "msg_signature": "74d92dfeb87ba7c714f89d98870ae5eb62dff26d",
+    "timestamp": "1411525903",
+    "nonce": "461056294",
+}
+VECTOR_ENCRYPT = (
+    "RgqEoJj5A4EMYlLvWO1F86ioRjZfaex/gePD0gOXTxpsq5Yj4GNglrBb8I2BAJVODGajiFnXBu7mCPatfjsu6IHCrs"
+    "TyeDXzF6Bv283dGymzxh6ydJRvZsryDyZbLTE7rhnus50qGPMfp2wASFlzEgMW9z1ef/RD8XzaFYgm7iTdaXpXaG4"
+    "+BiYyolBug/gYNx410cvkKR2/nPwBiT+P4hIiOAQqGp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6"
+    "td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccTKe7FS709/5t6NMxuGhcUGAPOQipvWT"
+    "T4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0="
+)
+VECTOR_BODY = (
+    f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+    f"<Encrypt><![CDATA[{VECTOR_ENCRYPT}]]></Encrypt><AgentID><![CDATA[1]]></AgentID></xml>"
+).encode()
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    b"<xml><Encrypt>&c;</Encrypt></xml>"
+)
+EXTERNAL_ENTITY = (
+    b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    b"<xml><Encrypt>&x;</Encrypt></xml>"
+)
+
+
+def deliveries(rig: Rig) -> list[str]:
+    with rig.store.reading() as conn:
+        rows = conn.execute(sa.select(inbound_deliveries.c.delivery_id)).scalars().all()
+    return sorted(rows)
+
+
+async def test_url_verification_answers_the_decrypted_echostr(rig: Rig) -> None:
+    started = time.monotonic()
+    response = await rig.client.get("/wecom", params=VECTOR_ECHO)
+    assert (response.status, await response.text()) == (200, "5927782489442352469")
+    assert time.monotonic() - started < 1.0  # WeCom waits one second
+
+    wrong = {**VECTOR_ECHO, "msg_signature": "0" * 40}
+    response = await rig.client.get("/wecom", params=wrong)
+    assert response.status == 403
+    assert "5927782489442352469" not in await response.text()
+    missing = {k: v for k, v in VECTOR_ECHO.items() if k != "msg_signature"}
+    assert (await rig.client.get("/wecom", params=missing)).status == 403
+
+
+async def test_the_vector_message_reaches_the_assistant_and_our_reply_decrypts(rig: Rig) -> None:
+    status, body = await rig.post_raw(VECTOR_BODY, VECTOR_MESSAGE)
+
+    assert status == 200
+    [step] = rig.steps.steps
+    assert (step.key, step.delivery_id, step.text) == (
+        ConversationKey("wecom", "messense"),
+        "4363689963896700987",
+        "test",
+    )
+    assert step.replies
+    reply = rig.opened(body)  # wechatpy decrypts and parses what we answered
+    assert (reply.type, reply.source, reply.target) == ("text", CORP_ID, "messense")
+    assert reply.content == "\n\n".join(render_text(r) for r in step.replies)
+    assert deliveries(rig) == ["4363689963896700987"]
+    assert rig.gateway.metrics.value("awardbot_replies_sent_total", channel="wecom") == 1
+
+
+async def test_a_wrong_signature_is_refused_and_changes_nothing(rig: Rig) -> None:
+    for params in (
+        {**VECTOR_MESSAGE, "msg_signature": "0" * 40},
+        {**VECTOR_MESSAGE, "timestamp": "1411525904"},  # replayed with another timestamp
+        {k: v for k, v in VECTOR_MESSAGE.items() if k != "msg_signature"},
+    ):
+        status, body = await rig.post_raw(VECTOR_BODY, params)
+        assert (status, body) == (403, "")
+    assert rig.steps.steps == []
+    assert deliveries(rig) == []
+    assert rig.fake.calls == []
+    assert rig.gateway.metrics.value("awardbot_errors_total", channel="wecom", kind="signature")
+
+
+async def test_hostile_or_malformed_xml_is_refused_without_parsing_it(rig: Rig) -> None:
+    repeated = VECTOR_BODY.replace(b"</xml>", b"<Encrypt><![CDATA[x]]></Encrypt></xml>")
+    hostile = (BILLION_LAUGHS, EXTERNAL_ENTITY, repeated, b"<xml><Encrypt>abc", b"not xml", b"")
+    for body in hostile:
+        status, _ = await rig.post_raw(body, VECTOR_MESSAGE)
+        assert status == 400, body[:40]
+    # A signed, encrypted envelope whose inner document is hostile: refused after decrypting.
+    inner = (
+        '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">]>'
+        "<xml><FromUserName>x</FromUserName><MsgType>text</MsgType><Content>&a;</Content>"
+        "<MsgId>1</MsgId></xml>"
+    )
+    status, _ = await rig.post(inner)
+    assert status == 400
+    # 1 MB of text: refused by size before any parsing.
+    huge = b"<xml><Encrypt>" + b"A" * (1024 * 1024) + b"</Encrypt></xml>"
+    status, _ = await rig.post_raw(huge, VECTOR_MESSAGE)
+    assert status == 413
+    assert rig.steps.steps == []
+    assert deliveries(rig) == []
+
+
+async def test_a_retried_msgid_is_answered_once(rig: Rig) -> None:
+    message = rig.text_xml("zhangsan", "/help", msg_id=5000000000000000001)
+    first = await rig.post(message)
+    again = await rig.post(message)
+    assert first[0] == again[0] == 200
+    assert "/help" in rig.opened(first[1]).content
+    assert again[1] == ""  # WeCom stops retrying; nothing is said twice
+    assert [s.replies is None for s in rig.steps.steps] == [False, True]
+    assert deliveries(rig) == ["5000000000000000001"]
+
+    # Retries arriving while the first is still running are answered once too.
+    rig.steps.delay = 0.3
+    message = rig.text_xml("zhangsan", "/help", msg_id=5000000000000000002)
+    results = await asyncio.gather(*(rig.post(message) for _ in range(3)))
+    assert sorted(bool(body) for _, body in results) == [False, False, True]
+    assert rig.fake.texts() == []
+
+
+async def test_text_echoed_from_the_user_cannot_break_our_reply_xml(rig: Rig) -> None:
+    await rig.say("zhangsan", "/help")  # a first message only greets
+    reply = await rig.say("zhangsan", "/a]]><x>b")
+    assert "/a]]><x>b" in reply  # the unknown command, quoted back intact
+
+
+async def test_a_slow_step_gets_an_empty_answer_then_an_app_message(rig: Rig) -> None:
+    rig.steps.delay = 1.0
+    rig.adapter._budget = 0.2  # noqa: SLF001 - the test's budget; the default is 4 s
+    started = time.monotonic()
+    status, body = await rig.post(rig.text_xml("zhangsan", "/help"))
+    assert (status, body) == (200, "")
+    assert time.monotonic() - started < 0.9  # answered before the step finished
+    assert rig.fake.texts() == []
+
+    await rig.settle()
+    [step] = rig.steps.steps
+    assert step.replies
+    expected = "\n\n".join(render_text(r) for r in step.replies)
+    assert rig.fake.texts() == [("zhangsan", expected)]
+    [send] = rig.fake.calls_to("/cgi-bin/message/send")
+    assert send.body is not None
+    assert send.body["agentid"] == rig.fake.agent_id
+
+
+async def test_a_long_answer_goes_out_as_app_messages_under_2048_bytes(rig: Rig) -> None:
+    paragraph = "长" * 400  # 1200 bytes
+    choices = (Option("同意", "yes"), Option("不同意", "no"))
+    rig.steps.canned = [Reply("\n\n".join([paragraph] * 4), options=choices)]
+    status, body = await rig.post(rig.text_xml("zhangsan", "hi"))
+    assert (status, body) == (200, "")  # one passive reply cannot hold it
+    await rig.settle()
+    sent = [content for _, content in rig.fake.texts()]
+    assert sent == [paragraph, paragraph, paragraph, f"{paragraph}\n1. 同意\n2. 不同意"]
+    assert all(utf8_len(piece) <= 2048 for piece in sent)
+    assert rig.gateway.metrics.value("awardbot_replies_sent_total", channel="wecom") == 4
+
+
+async def test_entering_the_app_greets_once_per_event(rig: Rig) -> None:
+    event = rig.event_xml("wangwu", "enter_agent")
+    status, body = await rig.post(event)
+    assert status == 200
+    greeting = rig.opened(body).content
+    assert greeting
+    assert rig.steps.opened == [ConversationKey("wecom", "wangwu")]
+    assert (await rig.post(event))[1] == ""  # WeCom's retry of the same event
+    assert rig.steps.opened == [ConversationKey("wecom", "wangwu")]
+
+    # A later entry asks the question the member was left at.
+    status, body = await rig.post(rig.event_xml("wangwu", "enter_agent", create_time=1666300000))
+    assert rig.opened(body).content.splitlines()[-1] == greeting.splitlines()[-1]
+    # Other events say nothing.
+    assert (await rig.post(rig.event_xml("wangwu", "LOCATION")))[1] == ""
+
+
+async def test_other_message_types_get_a_short_note(rig: Rig) -> None:
+    image = (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        "<FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>1666229400</CreateTime>"
+        "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/y.jpg]]></PicUrl>"
+        "<MediaId><![CDATA[m1]]></MediaId><MsgId>42</MsgId><AgentID>1</AgentID></xml>"
+    )
+    status, body = await rig.post(image)
+    assert status == 200
+    assert "文字" in rig.opened(body).content
+    assert rig.steps.steps == []
+
+
+async def test_new_callbacks_are_refused_while_shutting_down(rig: Rig) -> None:
+    rig.gateway.closing = True
+    status, _ = await rig.post(rig.text_xml("zhangsan", "/help"))
+    assert status == 503
+    assert rig.steps.steps == []
+    rig.gateway.closing = False
