@@ -6,14 +6,13 @@ import argparse
 import datetime as dt
 import getpass
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bot import admin, telegram_cli, wechat_cli
+from bot import admin, logs, telegram_cli, wechat_cli
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.eligibility import assess
@@ -101,7 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         settings = load_settings()
     except SettingsError as exc:
         raise CliError(str(exc)) from None
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
     if args.command in admin.COMMANDS:
         return admin.run(args, settings)
     if args.command in wechat_cli.COMMANDS:
