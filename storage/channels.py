@@ -8,6 +8,9 @@
   worker. A new WeChat token invalidates the old one after 5 minutes, so only one worker may
   fetch at a time: `refresh_token` fetches while holding the token's row lock, and a worker that
   waited on the lock finds the fresh token and does not fetch again.
+- `send_log` (+ `send_keys` to lock on): messages sent to one recipient, for a platform limit
+  per recipient that every worker must share (WeCom: 30 a minute per member, excess silently
+  dropped). `reserve_sends` counts and records under the recipient's lock.
 - `reply_windows`: the WeChat customer-service window a user's action opens (DESIGN §6): a
   message opens 5 sends within 48 h, a menu click / follow 3 sends within 1 minute.
   `take_window_slot` counts a send against it atomically across workers.
@@ -56,6 +59,24 @@ reply_windows = sa.Table(
     sa.Column("closes_at", UTCDateTime, nullable=False),
     sa.Column("quota", sa.Integer, nullable=False),
     sa.Column("used", sa.Integer, nullable=False),
+)
+
+
+send_keys = sa.Table(
+    "send_keys",
+    SQLModel.metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("recipient_id", sa.String, primary_key=True),
+)
+
+send_log = sa.Table(
+    "send_log",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("recipient_id", sa.String, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Index("ix_send_log_recipient", "channel", "recipient_id", "sent_at"),
 )
 
 
@@ -165,6 +186,55 @@ def refresh_token(
             .values(token=store.sealer.seal(value), expires_at=expires_at, updated_at=fetched_at)
         )
     return Token(value, expires_at)
+
+
+# ----- per-recipient send limits ------------------------------------------------------------
+
+
+def reserve_sends(
+    store: Store,
+    channel: str,
+    recipient_id: str,
+    *,
+    count: int,
+    limit: int,
+    window: timedelta,
+    now: datetime,
+) -> timedelta | None:
+    """Record `count` sends to the recipient now and return None, or record none and return
+    how long until they would fit in `limit` per `window`. Serialized per recipient across
+    workers (the recipient's `send_keys` row is locked)."""
+    _aware(now, "now")
+    if not 1 <= count <= limit:
+        raise ValueError(f"count must be 1..{limit}, got {count}")
+    where = (send_log.c.channel == channel, send_log.c.recipient_id == recipient_id)
+    with store.transaction() as conn:
+        conn.execute(
+            _insert(conn, send_keys)
+            .values(channel=channel, recipient_id=recipient_id)
+            .on_conflict_do_nothing(index_elements=["channel", "recipient_id"])
+        )
+        conn.execute(
+            sa.select(send_keys.c.channel)
+            .where(send_keys.c.channel == channel, send_keys.c.recipient_id == recipient_id)
+            .with_for_update()
+        ).one()
+        conn.execute(sa.delete(send_log).where(*where, send_log.c.sent_at <= now - window))
+        recent = list(
+            conn.execute(
+                sa.select(send_log.c.sent_at).where(*where).order_by(send_log.c.sent_at)
+            ).scalars()
+        )
+        room = limit - len(recent)
+        if count > room:
+            # the (count - room)-th oldest send must leave the window first
+            wait: timedelta = recent[count - room - 1] + window - now
+            return wait
+        conn.execute(
+            sa.insert(send_log),
+            [{"channel": channel, "recipient_id": recipient_id, "sent_at": now}] * count,
+        )
+    return None
 
 
 # ----- customer-service windows ------------------------------------------------------------

@@ -302,6 +302,21 @@ def _step_5(conn: Connection) -> None:
         sa.Column("quota", sa.Integer, nullable=False),
         sa.Column("used", sa.Integer, nullable=False),
     )
+    sa.Table(
+        "send_keys",
+        md,
+        sa.Column("channel", sa.String, primary_key=True),
+        sa.Column("recipient_id", sa.String, primary_key=True),
+    )
+    sa.Table(
+        "send_log",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("channel", sa.String, nullable=False),
+        sa.Column("recipient_id", sa.String, nullable=False),
+        sa.Column("sent_at", ts, nullable=False),
+        sa.Index("ix_send_log_recipient", "channel", "recipient_id", "sent_at"),
+    )
     md.create_all(conn, checkfirst=False)
 
 
@@ -310,7 +325,7 @@ STEPS: tuple[Step, ...] = (
     Step(2, "outbox", _step_2),
     Step(3, "units, invites, memberships, quotas", _step_3),
     Step(4, "nominations, attachments, subscriptions, audit_log", _step_4),
-    Step(5, "inbound_deliveries, platform_tokens, reply_windows", _step_5),
+    Step(5, "inbound_deliveries, platform_tokens, reply_windows, send_keys, send_log", _step_5),
 )
 LATEST = STEPS[-1].number
 

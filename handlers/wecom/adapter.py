@@ -67,7 +67,7 @@ class WecomAdapter:
         self._gateway = gateway
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
         self._api = WecomApi(settings, store, clock=clock, timeout=api_timeout)
-        self._limit = MemberLimit(clock)
+        self._limit = MemberLimit(store, clock)
         self._sender = WecomSender(self._api, self._limit)
         self._budget = budget
         self._events: OrderedDict[str, None] = OrderedDict()  # recent events, for retries
@@ -213,7 +213,7 @@ class WecomAdapter:
         """`text` as app messages, waiting for the member's per-minute limit if need be."""
         for piece in pieces_of(text):
             for _ in range(MAX_WAITS):
-                wait = self._limit.reserve(user)
+                wait = await self._gateway.run(self._limit.reserve, user)
                 if wait is None:
                     break
                 await asyncio.sleep(wait.total_seconds())

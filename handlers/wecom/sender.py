@@ -4,19 +4,19 @@ WeCom takes at most 30 messages a minute to the same member and silently DROPS t
 the limit is kept here, before sending: a sliding window of send times per member. A message
 that does not fit is not sent; the outbox is told when a slot frees (`retry_after`).
 
-The window lives in this process: several `serve` workers each keep their own (see README).
+The window is kept in the database, so several `serve` workers share one count per member.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from handlers.base import split_text, utf8_len
 from handlers.wecom.client import RATE_LIMITED, WecomApi, WecomApiError
 from notifications.senders import DeliveryError
+from storage.channels import reserve_sends
+from storage.store import Store
 
 CHANNEL = "wecom"
 TEXT_LIMIT = 2048  # bytes of UTF-8 in one text message (WeCom truncates longer ones)
@@ -26,20 +26,22 @@ RATE_LIMIT_WAIT = timedelta(minutes=1)  # after 45009, which says no more
 
 
 class MemberLimit:
-    """At most `limit` sends to one member in any `window`; thread-safe."""
+    """At most `limit` sends to one member in any `window`, counted in the database so every
+    `serve` worker shares it (`storage.channels.reserve_sends`). Blocking: call it from a
+    worker thread (the outbox's, or `Gateway.run`)."""
 
     def __init__(
         self,
+        store: Store,
         clock: Callable[[], datetime],
         *,
         limit: int = PER_MEMBER,
         window: timedelta = WINDOW,
     ) -> None:
+        self._store = store
         self._clock = clock
         self._limit = limit
         self._window = window
-        self._sent: dict[str, deque[datetime]] = {}
-        self._lock = threading.Lock()
 
     @property
     def limit(self) -> int:
@@ -50,17 +52,15 @@ class MemberLimit:
         they free up. `count` above the limit can never fit: ValueError."""
         if count > self._limit:
             raise ValueError(f"{count} messages exceed the limit of {self._limit} per window")
-        now = self._clock()
-        with self._lock:
-            sent = self._sent.setdefault(member, deque())
-            while sent and sent[0] <= now - self._window:
-                sent.popleft()
-            room = self._limit - len(sent)
-            if count > room:
-                # the (count - room)-th oldest send must leave the window first
-                return sent[count - room - 1] + self._window - now
-            sent.extend([now] * count)
-            return None
+        return reserve_sends(
+            self._store,
+            CHANNEL,
+            member,
+            count=count,
+            limit=self._limit,
+            window=self._window,
+            now=self._clock().astimezone(UTC),
+        )
 
 
 def pieces_of(text: str) -> list[str]:

@@ -21,6 +21,7 @@ from storage.channels import (
     platform_tokens,
     prune_deliveries,
     refresh_token,
+    reserve_sends,
     take_window_slot,
 )
 from storage.store import Store
@@ -147,3 +148,50 @@ def test_the_platform_closing_a_window_is_believed(store: Store) -> None:
     open_window(store, "wechat", "u", WindowOpener.MESSAGE, now=NOW)
     close_window(store, "wechat", "u", used_up=False)
     assert take_window_slot(store, "wechat", "u", now=NOW) is Slot.CLOSED
+
+
+def test_sends_to_one_recipient_are_limited_per_window_across_workers(store: Store) -> None:
+    window = timedelta(minutes=1)
+
+    def reserve(now: datetime, count: int = 1) -> timedelta | None:
+        return reserve_sends(store, "wecom", "lisi", count=count, limit=30, window=window, now=now)
+
+    with ThreadPoolExecutor(4) as pool:  # four workers racing for one member's minute
+        waits = list(pool.map(lambda i: reserve(NOW + timedelta(seconds=i / 100)), range(40)))
+    assert sum(1 for wait in waits if wait is None) == 30
+    refused = [wait for wait in waits if wait is not None]
+    assert all(timedelta(0) < wait <= window for wait in refused)
+    later = NOW + timedelta(seconds=59)
+    assert reserve(later) is not None
+    assert reserve(NOW + window + timedelta(seconds=1)) is None  # the first ones left
+    assert (
+        reserve_sends(store, "wecom", "wangwu", count=30, limit=30, window=window, now=NOW) is None
+    )  # another member has their own 30
+    with pytest.raises(ValueError, match="count must be"):
+        reserve(NOW, count=31)
+
+
+def test_a_batch_that_does_not_fit_takes_no_slot(store: Store) -> None:
+    window = timedelta(minutes=1)
+    for second in range(28):
+        assert (
+            reserve_sends(
+                store,
+                "wecom",
+                "u",
+                count=1,
+                limit=30,
+                window=window,
+                now=NOW + timedelta(seconds=second),
+            )
+            is None
+        )
+    # 3 pieces need 1 more slot than the 2 left: wait for the oldest to leave, record nothing.
+    wait = reserve_sends(
+        store, "wecom", "u", count=3, limit=30, window=window, now=NOW + timedelta(seconds=30)
+    )
+    assert wait == timedelta(seconds=30)
+    fits = reserve_sends(
+        store, "wecom", "u", count=2, limit=30, window=window, now=NOW + timedelta(seconds=30)
+    )
+    assert fits is None

@@ -70,7 +70,7 @@ async def test_network_and_http_failures_are_retryable(rig: Rig) -> None:
         clock=rig.clock,
         timeout=2.0,
     )
-    sender = WecomSender(api, MemberLimit(rig.clock))
+    sender = WecomSender(api, MemberLimit(rig.store, rig.clock))
     try:
         with pytest.raises(DeliveryError) as caught:
             await asyncio.to_thread(sender.send, "lisi", "hello", "key-2")
@@ -129,6 +129,21 @@ async def test_the_per_member_limit_defers_the_31st_message(rig: Rig) -> None:
     rig.clock.now += timedelta(seconds=40)
     await send(rig)
     assert len(rig.fake.texts()) == 32
+
+
+async def test_two_workers_share_one_per_member_count(rig: Rig) -> None:
+    for _ in range(30):
+        await send(rig)  # worker 1 (the rig's sender) uses the member's minute
+    settings = rig.fake.settings(token="t", aes_key="k" * 43)
+    other = WecomApi(settings, rig.store, clock=rig.clock)
+    worker_2 = WecomSender(other, MemberLimit(rig.store, rig.clock))
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            await asyncio.to_thread(worker_2.send, "lisi", "第31条", "key-31")
+    finally:
+        other.close()
+    assert caught.value.retry_after is not None
+    assert len(rig.fake.texts()) == 30  # WeCom would have dropped the 31st silently
 
 
 async def test_workers_share_one_token_refresher(rig: Rig) -> None:
