@@ -33,7 +33,7 @@ from handlers.base import MAX_FILE, Gateway, cdata_safe, render_text, split_text
 from handlers.config import WechatSettings
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
-from handlers.wechat.menu import CLICK_COMMANDS
+from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
 from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
 from handlers.wechat.xml import MAX_BODY, XmlRefused
 from storage.channels import Slot, WindowOpener, close_window, open_window, take_window_slot
@@ -160,7 +160,7 @@ class WechatAdapter:
         if kind in NOTE_TYPES:
             return self._note(openid, UNSUPPORTED, WindowOpener.MESSAGE)
         if isinstance(message, SubscribeEvent | SubscribeScanEvent):
-            return self._step(openid, "/start", None, fields, WindowOpener.EVENT)
+            return self._follow(openid, fields)
         if isinstance(message, ClickEvent):
             command = CLICK_COMMANDS.get(message.key or "")
             if command is not None:
@@ -183,6 +183,11 @@ class WechatAdapter:
         if replies is not None:  # a repeat opens nothing: it was counted the first time
             await self._open_window(openid, opener)
         return replies
+
+    async def _follow(self, openid: str, fields: dict[str, str]) -> list[Reply] | None:
+        """A new follower: point at the menu, then the engine's greeting and first question."""
+        replies = await self._step(openid, "/start", None, fields, WindowOpener.EVENT)
+        return None if replies is None else [Reply(FOLLOW_NOTE), *replies]
 
     async def _media(
         self, openid: str, media_id: str, filename: str | None, fields: dict[str, str]

@@ -21,3 +21,7 @@ CLICK_COMMANDS: dict[str, str] = {key: command for _, key, command in MENU}
 def menu_definition() -> dict[str, Any]:
     """The body of `menu/create`."""
     return {"button": [{"type": "click", "name": label, "key": key} for label, key, _ in MENU]}
+
+
+# Said first when someone follows the account: the menu is how they come back later.
+FOLLOW_NOTE = "感谢关注！随时可用底部菜单：" + " / ".join(label for label, _, _ in MENU) + "。"

@@ -272,6 +272,7 @@ async def test_subscribe_greets_and_unsubscribe_says_nothing(store: Store) -> No
         greeting = await user.event("subscribe")
         bye = await user.post(user.pusher.event(user.openid, "unsubscribe"))
 
+        assert greeting.startswith("感谢关注！随时可用底部菜单：自查资格 / 填报推荐 / 查询进度。")
         assert WELCOME in greeting
         assert CAMPAIGN_QUESTION in greeting
         assert bye.body == "success"
