@@ -910,6 +910,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "skipped_campaign_files": _skipped_files,
         "ok": not failures,
     }
+    if args.json.exists():  # keep what other benchmarks wrote (bench_channels.py: "channels")
+        previous = json.loads(args.json.read_text("utf-8"))
+        report = {**report, **{k: v for k, v in previous.items() if k not in report}}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
     print()
