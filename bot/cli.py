@@ -8,7 +8,8 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -209,43 +210,9 @@ def _default_user() -> str:
         return os.environ.get("USER") or "default"
 
 
-def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
-    from bot.settings import SettingsError
-    from bot.wiring import build_runtime, console_notifier, open_store
-    from conversations.keys import Channel, ConversationKey
-    from handlers.console import ConsoleChannel
-    from notifications.calendar import CalendarError
-    from storage.identity import RegionError
-    from storage.store import StoreError
-
-    user = args.user if args.user is not None else _default_user()
-    if not user.strip() or len(user) > 64:
-        raise CliError("--user: give a name of 1 to 64 characters")
-    try:
-        store = open_store(settings)
-    except (StoreError, SettingsError) as exc:
-        raise CliError(str(exc)) from None
-    try:
-        try:
-            runtime = build_runtime(settings, catalog, store)
-        except (RegionError, CalendarError) as exc:
-            raise CliError(str(exc)) from None
-        key = ConversationKey(Channel.CONSOLE.value, user)
-        channel = ConsoleChannel(
-            lambda: runtime.open(key),
-            lambda text, upload=None: runtime.handle(key, text, upload),
-            show_keys=args.show_keys,
-            notifications=console_notifier(store, user, runtime.assistant.engine.clock),
-        )
-        return channel.run()
-    finally:
-        store.close()
-
-
-def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
-    import asyncio
-
-    from bot.server import ChannelStartError, ListenError, serve
+@contextmanager
+def _runtime(catalog: Catalog, settings: Any) -> Iterator[tuple[Any, Any]]:
+    """The store and the runtime over it, closed after; their errors as one-line CliErrors."""
     from bot.settings import SettingsError
     from bot.wiring import build_runtime, open_store
     from notifications.calendar import CalendarError
@@ -261,11 +228,39 @@ def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
             runtime = build_runtime(settings, catalog, store)
         except (RegionError, CalendarError) as exc:
             raise CliError(str(exc)) from None
-        clock = runtime.assistant.engine.clock
+        yield store, runtime
+    finally:
+        store.close()
 
-        def announce(line: str) -> None:
-            print(line, flush=True)
 
+def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
+    from bot.wiring import console_notifier
+    from conversations.keys import Channel, ConversationKey
+    from handlers.console import ConsoleChannel
+
+    user = args.user if args.user is not None else _default_user()
+    if not user.strip() or len(user) > 64:
+        raise CliError("--user: give a name of 1 to 64 characters")
+    with _runtime(catalog, settings) as (store, runtime):
+        key = ConversationKey(Channel.CONSOLE.value, user)
+        channel = ConsoleChannel(
+            lambda: runtime.open(key),
+            lambda text, upload=None: runtime.handle(key, text, upload),
+            show_keys=args.show_keys,
+            notifications=console_notifier(store, user, runtime.assistant.engine.clock),
+        )
+        return channel.run()
+
+
+def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
+    import asyncio
+
+    from bot.server import ChannelStartError, ListenError, serve
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    with _runtime(catalog, settings) as (store, runtime):
         try:
             asyncio.run(
                 serve(
@@ -274,15 +269,13 @@ def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
                     runtime,
                     host=args.host,
                     port=args.port,
-                    clock=clock,
+                    clock=runtime.assistant.engine.clock,
                     announce=announce,
                 )
             )
         except (ListenError, ChannelStartError) as exc:
             raise CliError(str(exc)) from None
-        return 0
-    finally:
-        store.close()
+    return 0
 
 
 if __name__ == "__main__":

@@ -235,6 +235,18 @@ def cdata_safe(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
+async def read_capped(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `limit` (never read past)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    data = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(data)):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 

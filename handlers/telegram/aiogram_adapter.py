@@ -37,7 +37,7 @@ from aiogram.types import (
 
 from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram.core import ALLOWED_UPDATES, POLLING_TIMEOUT, FileTooBig, OnUpdate
-from handlers.telegram.render import Incoming, Kind, Outgoing, photo_name
+from handlers.telegram.render import Outgoing, incoming
 from notifications.senders import DeliveryError
 
 
@@ -81,61 +81,6 @@ def _markup(message: Outgoing) -> InlineKeyboardMarkup | None:
     )
 
 
-def incoming(update: Update) -> Incoming:
-    """aiogram's update as the shared logic reads it."""
-    uid = update.update_id
-    query = update.callback_query
-    if query is not None:
-        message = query.message if isinstance(query.message, Message) else None
-        chat = query.message.chat if query.message is not None else None
-        label = None
-        if message is not None and message.reply_markup is not None:
-            for row in message.reply_markup.inline_keyboard:
-                for button in row:
-                    if button.callback_data == query.data:
-                        label = button.text
-        return Incoming(
-            uid,
-            Kind.CALLBACK,
-            chat_id=chat.id if chat is not None else query.from_user.id,
-            private=chat is None or chat.type == "private",
-            text=query.data or "",
-            callback_id=query.id,
-            message_id=message.message_id if message is not None else None,
-            message_text=message.text if message is not None else None,
-            pressed_label=label,
-        )
-    message = update.message
-    if message is None:
-        return Incoming(uid, Kind.IGNORED)
-    chat_id, private = message.chat.id, message.chat.type == "private"
-    if message.text is not None:
-        return Incoming(uid, Kind.TEXT, chat_id=chat_id, private=private, text=message.text)
-    if message.photo:
-        photo = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-        return Incoming(
-            uid,
-            Kind.FILE,
-            chat_id=chat_id,
-            private=private,
-            file_id=photo.file_id,
-            file_size=photo.file_size,
-            filename=photo_name(photo.file_unique_id),
-        )
-    if message.document is not None:
-        document = message.document
-        return Incoming(
-            uid,
-            Kind.FILE,
-            chat_id=chat_id,
-            private=private,
-            file_id=document.file_id,
-            file_size=document.file_size,
-            filename=document.file_name or "document",
-        )
-    return Incoming(uid, Kind.OTHER, chat_id=chat_id, private=private)
-
-
 def _bot(settings: TelegramSettings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
     return Bot(settings.token, session=session)
@@ -163,7 +108,7 @@ class AiogramClient:
     ) -> None:
         assert self._on_update is not None
         if isinstance(event, Update):
-            await self._on_update(incoming(event))
+            await self._on_update(incoming(event, Message))
 
     async def start(self, on_update: OnUpdate) -> None:
         self._on_update = on_update

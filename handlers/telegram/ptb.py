@@ -25,7 +25,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram.core import ALLOWED_UPDATES, POLLING_TIMEOUT, FileTooBig, OnUpdate
-from handlers.telegram.render import Incoming, Kind, Outgoing, photo_name
+from handlers.telegram.render import Outgoing, incoming
 from notifications.senders import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -74,61 +74,6 @@ def _markup(message: Outgoing) -> InlineKeyboardMarkup | None:
     )
 
 
-def incoming(update: Update) -> Incoming:
-    """PTB's update as the shared logic reads it."""
-    uid = update.update_id
-    query = update.callback_query
-    if query is not None:
-        message = query.message if isinstance(query.message, Message) else None
-        chat = query.message.chat if query.message is not None else None
-        label = None
-        if message is not None and message.reply_markup is not None:
-            for row in message.reply_markup.inline_keyboard:
-                for button in row:
-                    if button.callback_data == query.data:
-                        label = button.text
-        return Incoming(
-            uid,
-            Kind.CALLBACK,
-            chat_id=chat.id if chat is not None else query.from_user.id,
-            private=chat is None or chat.type == "private",
-            text=query.data if isinstance(query.data, str) else "",
-            callback_id=query.id,
-            message_id=message.message_id if message is not None else None,
-            message_text=message.text if message is not None else None,
-            pressed_label=label,
-        )
-    message = update.message
-    if message is None:
-        return Incoming(uid, Kind.IGNORED)
-    chat_id, private = message.chat.id, message.chat.type == "private"
-    if message.text is not None:
-        return Incoming(uid, Kind.TEXT, chat_id=chat_id, private=private, text=message.text)
-    if message.photo:
-        photo = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-        return Incoming(
-            uid,
-            Kind.FILE,
-            chat_id=chat_id,
-            private=private,
-            file_id=photo.file_id,
-            file_size=photo.file_size,
-            filename=photo_name(photo.file_unique_id),
-        )
-    if message.document is not None:
-        document = message.document
-        return Incoming(
-            uid,
-            Kind.FILE,
-            chat_id=chat_id,
-            private=private,
-            file_id=document.file_id,
-            file_size=document.file_size,
-            filename=document.file_name or "document",
-        )
-    return Incoming(uid, Kind.OTHER, chat_id=chat_id, private=private)
-
-
 def _polling_failed(exc: tg.TelegramError) -> None:
     log.warning("telegram getUpdates failed (retrying): %s", translate(exc).reason)
 
@@ -160,7 +105,7 @@ class PtbClient:
 
     async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert self._on_update is not None
-        await self._on_update(incoming(update))
+        await self._on_update(incoming(update, Message))
 
     async def start(self, on_update: OnUpdate) -> None:
         self._on_update = on_update

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from conversations.engine import Option, Reply
 from handlers.base import split_text, utf8_len
@@ -122,3 +123,62 @@ class Incoming:
 
 def photo_name(file_unique_id: str | None) -> str:
     return f"photo_{file_unique_id or 'telegram'}.jpg"
+
+
+def incoming(update: Any, message_type: type) -> Incoming:
+    """A python-telegram-bot or aiogram `Update` as the shared logic reads it.
+
+    Both libraries mirror the Bot API's field names, so one reading serves both;
+    `message_type` is the library's `Message` (a press on an inaccessible message has none).
+    """
+    uid = update.update_id
+    query = update.callback_query
+    if query is not None:
+        message = query.message if isinstance(query.message, message_type) else None
+        chat = query.message.chat if query.message is not None else None
+        label = None
+        if message is not None and message.reply_markup is not None:
+            for row in message.reply_markup.inline_keyboard:
+                for button in row:
+                    if button.callback_data == query.data:
+                        label = button.text
+        return Incoming(
+            uid,
+            Kind.CALLBACK,
+            chat_id=chat.id if chat is not None else query.from_user.id,
+            private=chat is None or chat.type == "private",
+            text=query.data if isinstance(query.data, str) else "",
+            callback_id=query.id,
+            message_id=message.message_id if message is not None else None,
+            message_text=message.text if message is not None else None,
+            pressed_label=label,
+        )
+    message = update.message
+    if message is None:
+        return Incoming(uid, Kind.IGNORED)
+    chat_id, private = message.chat.id, message.chat.type == "private"
+    if message.text is not None:
+        return Incoming(uid, Kind.TEXT, chat_id=chat_id, private=private, text=message.text)
+    if message.photo:
+        photo = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        return Incoming(
+            uid,
+            Kind.FILE,
+            chat_id=chat_id,
+            private=private,
+            file_id=photo.file_id,
+            file_size=photo.file_size,
+            filename=photo_name(photo.file_unique_id),
+        )
+    if message.document is not None:
+        document = message.document
+        return Incoming(
+            uid,
+            Kind.FILE,
+            chat_id=chat_id,
+            private=private,
+            file_id=document.file_id,
+            file_size=document.file_size,
+            filename=document.file_name or "document",
+        )
+    return Incoming(uid, Kind.OTHER, chat_id=chat_id, private=private)

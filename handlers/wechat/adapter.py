@@ -29,13 +29,21 @@ from wechatpy.replies import TextReply
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.keys import Channel
-from handlers.base import MAX_FILE, Gateway, cdata_safe, render_text, split_text, utf8_len
+from handlers.base import (
+    MAX_FILE,
+    Gateway,
+    cdata_safe,
+    read_capped,
+    render_text,
+    split_text,
+    utf8_len,
+)
 from handlers.config import WechatSettings
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
 from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
 from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
-from handlers.wechat.xml import MAX_BODY, XmlRefused
+from handlers.xmlgate import MAX_BODY, XmlRefused
 from storage.channels import Slot, WindowOpener, close_window, open_window, take_window_slot
 from storage.store import Store
 
@@ -120,7 +128,7 @@ class WechatAdapter:
     async def receive(self, request: web.Request) -> web.Response:
         if self.gateway.closing:
             return web.Response(status=503, text="shutting down")
-        body = await _read_limited(request, MAX_BODY)
+        body = await read_capped(request, MAX_BODY)
         if body is None:
             self._error("too_large")
             return web.Response(status=413, text="too large")
@@ -298,22 +306,6 @@ def _safe_name(name: str | None) -> str:
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
     return base[-MAX_FILENAME:]
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is known to exceed `limit` (never read past it)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(64 * 1024)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
 
 
 def make_adapter(

@@ -3,7 +3,7 @@
 Plaintext mode: the query carries `signature = sha1(sorted(token, timestamp, nonce))`.
 Compatible and safe mode (`encrypt_type=aes`): the body's `<Encrypt>` is AES-CBC ciphertext and
 `msg_signature = sha1(sorted(token, timestamp, nonce, Encrypt))` (platforms.md §1.1). Both the
-envelope and the decrypted inner document pass the hostile-XML gate (`handlers.wechat.xml`)
+envelope and the decrypted inner document pass the hostile-XML gate (`handlers.xmlgate`)
 before wechatpy parses anything: the envelope goes to wechatpy's crypto as the gated dict, and
 only the gated inner text reaches `wechatpy.parse_message`.
 """
@@ -22,7 +22,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from handlers.wechat.xml import MAX_BODY, XmlRefused, parse_flat
+from handlers.xmlgate import MAX_BODY, XmlRefused, parse_flat
 
 
 class SignatureRefused(Exception):

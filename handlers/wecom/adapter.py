@@ -29,18 +29,17 @@ from wechatpy.messages import BaseMessage
 
 from conversations.engine import Reply
 from conversations.keys import Channel, ConversationKey
-from handlers.base import Gateway, cdata_safe, render_text, utf8_len
+from handlers.base import Gateway, cdata_safe, read_capped, render_text, utf8_len
 from handlers.config import WecomSettings
 from handlers.wecom.client import WecomApi, WecomApiError
 from handlers.wecom.sender import TEXT_LIMIT, MemberLimit, WecomSender, pieces_of
-from handlers.wecom.xmlgate import RefusedXml, flat_xml
+from handlers.xmlgate import MAX_BODY, XmlRefused, parse_flat
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 CHANNEL = Channel.WECOM.value
 PATH = "/wecom"
-MAX_BODY = 64 * 1024  # a callback is a few hundred bytes; refuse anything near this
 DEFAULT_BUDGET = 4.0  # seconds a step may take and still be answered passively (WeCom waits 5)
 MAX_WAITS = 3  # times a chat reply waits for the member's per-minute limit before giving up
 GREETING_EVENTS = frozenset({"enter_agent", "subscribe"})
@@ -114,12 +113,12 @@ class WecomAdapter:
             )
         except KeyError:
             return self._refused(403, "signature")
-        body = await _read_capped(request, MAX_BODY)
+        body = await read_capped(request, MAX_BODY)
         if body is None:
             return self._refused(413, "too_large")
         try:
-            encrypted = flat_xml(body).get("Encrypt")
-        except RefusedXml:
+            encrypted = parse_flat(body).get("Encrypt")
+        except XmlRefused:
             return self._refused(400, "xml")
         if not encrypted:
             return self._refused(400, "xml")
@@ -132,8 +131,8 @@ class WecomAdapter:
         except (WeChatException, ValueError, IndexError, struct.error):
             return self._refused(400, "decrypt")
         try:
-            fields = flat_xml(inner)
-        except RefusedXml:
+            fields = parse_flat(inner)
+        except XmlRefused:
             return self._refused(400, "xml")
         if not fields.get("MsgType") or not fields.get("FromUserName"):
             return self._refused(400, "xml")
@@ -238,18 +237,6 @@ class WecomAdapter:
 
 def _joined(replies: list[Reply]) -> str:
     return "\n\n".join(render_text(reply) for reply in replies)
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is longer than `limit` (nothing more is read)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    data = bytearray()
-    while chunk := await request.content.read(limit + 1 - len(data)):
-        data += chunk
-        if len(data) > limit:
-            return None
-    return bytes(data)
 
 
 def make_adapter(

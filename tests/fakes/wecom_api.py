@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     from wechatpy.enterprise import parse_message
     from wechatpy.enterprise.crypto import WeChatCrypto
 
-    from handlers.wecom.xmlgate import flat_xml
+    from handlers.xmlgate import parse_flat
 
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.wecom_api")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     nonce, timestamp = "1234567890", str(int(time.time()))
     if args.command == "verify":
-        envelope = flat_xml(crypto.encrypt_message("<xml>echo</xml>", nonce, timestamp))
+        envelope = parse_flat(crypto.encrypt_message("<xml>echo</xml>", nonce, timestamp))
         echostr = envelope["Encrypt"]
         signature = envelope["MsgSignature"]
         response = requests.get(
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         f"</Content><MsgId>{time.time_ns()}</MsgId><AgentID>{AGENT_ID}</AgentID></xml>"
     )
     envelope = crypto.encrypt_message(inner, nonce, timestamp)
-    signature = flat_xml(envelope)["MsgSignature"]
+    signature = parse_flat(envelope)["MsgSignature"]
     params = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce}
     response = requests.post(args.url, params=params, data=envelope.encode(), timeout=10)
     if not response.ok:
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if not response.text:
         print("(empty answer: the reply comes as an app message, see the fake API's output)")
         return 0
-    fields = flat_xml(response.text)
+    fields = parse_flat(response.text)
     plain = crypto.decrypt_message(
         response.text, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
     )

@@ -10,7 +10,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 
 from handlers.wechat.inbound import Codec, SignatureRefused
-from handlers.wechat.xml import MAX_BODY, XmlRefused, parse_flat
+from handlers.xmlgate import MAX_BODY, XmlRefused, parse_flat
 
 # Vector C: wechatpy v1.8.18 tests/test_crypto.py
 C_TOKEN, C_ID = "123456", "wx49f0ab532d5d035a"

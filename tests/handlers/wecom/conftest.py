@@ -29,7 +29,7 @@ from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from handlers.base import Gateway
 from handlers.wecom import WecomAdapter
-from handlers.wecom.xmlgate import flat_xml
+from handlers.xmlgate import parse_flat
 from notifications.calendar import WorkdayCalendar
 from storage.files import FileStore
 from storage.store import Store
@@ -130,7 +130,7 @@ class Rig:
         """POST `inner` encrypted by WeCom's side; (status, raw body)."""
         envelope = self.wecom.encrypt_message(inner, nonce, timestamp)
         params = {
-            "msg_signature": flat_xml(envelope)["MsgSignature"],
+            "msg_signature": parse_flat(envelope)["MsgSignature"],
             "timestamp": timestamp,
             "nonce": nonce,
             **query,
@@ -145,7 +145,7 @@ class Rig:
         """Our encrypted passive reply, decrypted and parsed by wechatpy (None if empty)."""
         if not body:
             return None
-        fields = flat_xml(body)
+        fields = parse_flat(body)
         inner = self.wecom.decrypt_message(
             body, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
         )

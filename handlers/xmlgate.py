@@ -1,10 +1,11 @@
-"""The hostile-XML gate: every WeChat XML body passes here before any other parser sees it.
+"""The hostile-XML gate: every WeChat and WeCom XML body passes here before any other parser.
 
-WeChat posts small flat documents (`<xml><ToUserName>…</ToUserName>…</xml>`). Anything else is
-refused without being expanded: a DOCTYPE (so no entity expansion, "billion laughs", and no
-external entity), a body larger than WeChat ever sends, a repeated field, too many elements.
+Both platforms post small flat documents (`<xml><ToUserName>…</ToUserName>…</xml>`). Anything
+else is refused without being expanded: a DOCTYPE (so no entity expansion, "billion laughs", and
+no external entity), a body larger than they ever send, a repeated field, too many elements.
 defusedxml refuses the DTD as soon as the parser meets it, before any entity is declared.
 Only a document that passed is handed to wechatpy (whose parser, xmltodict, expands entities).
+Callers cap the body's size before reading it (`handlers.base.read_capped`) and again here.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-MAX_BODY = 64 * 1024  # bytes; WeChat's pushes are a few KiB (safe mode ~3x the plaintext)
+MAX_BODY = 64 * 1024  # bytes; pushes are a few KiB (safe mode ~3x the plaintext)
 MAX_ELEMENTS = 256  # events such as pic_sysphoto nest a short list; nothing needs more
 
 
-class XmlRefused(Exception):
-    """The body is not a WeChat XML document we accept; the reason is safe to log."""
+class XmlRefused(ValueError):
+    """The body is not a WeChat/WeCom XML document we accept; the reason is safe to log."""
 
 
 def parse_flat(data: bytes | str, *, limit: int = MAX_BODY) -> dict[str, str]:
