@@ -275,7 +275,7 @@ class StepTimer:
     def __getattr__(self, name: str) -> Any:  # open(), and anything else the gateway asks
         return getattr(self._steps, name)
 
-    def handle_once(self, *args: Any) -> Any:
+    def handle_once(self, *args: Any, **kwargs: Any) -> Any:
         profile = None
         if self.profiles is not None:
             profile = self.profiles.get(threading.get_ident())
@@ -285,7 +285,7 @@ class StepTimer:
             profile.enable()
         c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
         try:
-            return self._steps.handle_once(*args)
+            return self._steps.handle_once(*args, **kwargs)
         finally:
             t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
             if profile is not None:

@@ -6,8 +6,25 @@ import datetime as dt
 from collections.abc import Callable
 
 from bot.settings import Settings
-from handlers.base import ChannelAdapter, Gateway
+from handlers.base import ChannelAdapter, Gateway, PushSeen
+from storage import channels
 from storage.store import Store
+
+PUSH_RETRY_SPAN = dt.timedelta(seconds=60)  # WeChat/WeCom retry 3 times, 5 s apart
+
+
+class StorePushLedger:
+    """`handlers.base.PushLedger` on the store: every worker sees every nonce."""
+
+    def __init__(self, store: Store, retry_span: dt.timedelta = PUSH_RETRY_SPAN) -> None:
+        self._store = store
+        self._retry_span = retry_span
+
+    def seen(self, channel: str, nonce: str, signature: str, *, now: dt.datetime) -> PushSeen:
+        found = channels.seen_push(
+            self._store, channel, nonce, signature, now=now, retry_span=self._retry_span
+        )
+        return PushSeen(found.value)
 
 
 def build_adapters(
@@ -29,9 +46,13 @@ def build_adapters(
     if settings.wechat is not None:
         from handlers.wechat import make_adapter as wechat
 
-        adapters.append(wechat(settings.wechat, gateway, store, clock=clock))
+        adapters.append(
+            wechat(settings.wechat, gateway, store, clock=clock, pushes=StorePushLedger(store))
+        )
     if settings.wecom is not None:
         from handlers.wecom import make_adapter as wecom
 
-        adapters.append(wecom(settings.wecom, gateway, store, clock=clock))
+        adapters.append(
+            wecom(settings.wecom, gateway, store, clock=clock, pushes=StorePushLedger(store))
+        )
     return adapters

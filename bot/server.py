@@ -36,16 +36,24 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.channels import build_adapters
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.base import ChannelAdapter, Gateway, Metrics
+from handlers.base import (
+    ChannelAdapter,
+    Gateway,
+    Metrics,
+    Unavailable,
+    track_outcome,
+    untrack_outcome,
+)
 from notifications.outbox import Dispatcher
 from notifications.senders import Sender
 from storage import outbox
-from storage.channels import prune_deliveries
+from storage.channels import prune_deliveries, prune_pushes
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 DELIVERIES_KEPT = dt.timedelta(days=2)  # platforms stop retrying within a day
+NONCES_KEPT = dt.timedelta(hours=2)  # longer than AWARDBOT_PUSH_MAX_AGE_SECONDS can be
 
 
 class AdapterFactory(Protocol):
@@ -117,6 +125,7 @@ class Server:
             else None
         )
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
+        self._channel_names = {adapter.channel for adapter in self.adapters}
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -137,15 +146,34 @@ class Server:
     async def _errors_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
+        """Every request counted by channel and outcome; the store down is a 503 (the platform
+        retries), anything else unexpected a 500 logged without the body."""
+        channel = request.path.strip("/").split("/")[0] or "http"
+        holder, token = track_outcome()
+        status = 500
         try:
             response: web.StreamResponse = await handler(request)
-        except web.HTTPException:
+            status = response.status
+        except web.HTTPException as exc:
+            status = exc.status
             raise
+        except Unavailable:
+            self.metrics.inc("awardbot_errors_total", channel=channel, kind="store_unavailable")
+            holder.setdefault("outcome", "unavailable")
+            status = 503
+            return web.Response(status=503, text="temporarily unavailable, retry")
         except Exception as exc:  # noqa: BLE001 - a 500, counted and logged without the body
-            channel = request.path.strip("/").split("/")[0] or "http"
             self.metrics.inc("awardbot_errors_total", channel=channel, kind="unhandled")
             log.error("%s %s failed: %s", request.method, request.path, type(exc).__name__)
+            holder["outcome"], holder["reason"] = "error", type(exc).__name__
             return web.Response(status=500, text="internal error")
+        finally:
+            untrack_outcome(token)
+            if channel in self._channel_names:
+                outcome, reason = _outcome_of(status, holder)
+                self.metrics.inc(
+                    "awardbot_requests_total", channel=channel, outcome=outcome, reason=reason
+                )
         return response
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -250,8 +278,10 @@ class Server:
             log.error("outbox round failed: %s", type(exc).__name__)
 
     async def _prune(self) -> None:
-        before = self.clock().astimezone(dt.UTC) - DELIVERIES_KEPT
-        await self.gateway.run(lambda: prune_deliveries(self.store, before=before))
+        now = self.clock().astimezone(dt.UTC)
+        await self.gateway.run(lambda: prune_deliveries(self.store, before=now - DELIVERIES_KEPT))
+        # A nonce older than any timestamp still accepted can never be replayed.
+        await self.gateway.run(lambda: prune_pushes(self.store, before=now - NONCES_KEPT))
 
     async def stop(self) -> None:
         """Graceful shutdown (see the module docstring); safe to call twice."""
@@ -277,6 +307,28 @@ class Server:
             if released:
                 log.info("shutdown: %d claimed notifications given back", released)
         self.gateway.shutdown()
+
+
+_STATUS_OUTCOMES = {
+    400: ("refused", "malformed"),
+    401: ("refused", "signature"),
+    403: ("refused", "signature"),
+    404: ("refused", "not_found"),
+    405: ("refused", "method"),
+    413: ("refused", "too_large"),
+    503: ("unavailable", ""),
+}
+
+
+def _outcome_of(status: int, noted: dict[str, str]) -> tuple[str, str]:
+    """What a request came to: what the adapter noted, else what its status says."""
+    if "outcome" in noted:
+        if status >= 400 and noted["outcome"] in ("accepted", "duplicate"):
+            return _STATUS_OUTCOMES.get(status, ("error", str(status)))
+        return noted["outcome"], noted.get("reason", "")
+    if status < 400:
+        return "ignored", ""  # answered without a step: events, notes, URL checks
+    return _STATUS_OUTCOMES.get(status, ("error", str(status)))
 
 
 def describe(settings: Settings, server: Server) -> list[str]:

@@ -177,6 +177,17 @@ def _telegram(get: Get) -> tuple[TelegramSettings | None, str]:
     return TelegramSettings(token, library, mode, api_base, secret), ""
 
 
+def push_max_age(get: Get) -> int:
+    """AWARDBOT_PUSH_MAX_AGE_SECONDS: how far a WeChat/WeCom push's signed timestamp may be
+    from our clock (either way) before it is refused as a replay."""
+    value = get("AWARDBOT_PUSH_MAX_AGE_SECONDS", "300")
+    if not value.isdigit() or not 30 <= int(value) <= 3600:
+        raise SettingsError(
+            f"AWARDBOT_PUSH_MAX_AGE_SECONDS: {value!r} is not a number of seconds from 30 to 3600"
+        )
+    return int(value)
+
+
 def _wechat(get: Get) -> tuple[WechatSettings | None, str]:
     app_id = get("AWARDBOT_WECHAT_APP_ID", "")
     if not app_id:
@@ -197,6 +208,7 @@ def _wechat(get: Get) -> tuple[WechatSettings | None, str]:
             api_base=_base_url(get, "AWARDBOT_WECHAT_API_BASE", WECHAT_PUBLIC_API),
             template_status=get("AWARDBOT_WECHAT_TEMPLATE_STATUS", "") or None,
             template_deadline=get("AWARDBOT_WECHAT_TEMPLATE_DEADLINE", "") or None,
+            push_max_age=push_max_age(get),
         ),
         "",
     )
@@ -223,6 +235,7 @@ def _wecom(get: Get) -> tuple[WecomSettings | None, str]:
             token=get("AWARDBOT_WECOM_TOKEN", ""),
             aes_key=aes_key,
             api_base=_base_url(get, "AWARDBOT_WECOM_API_BASE", WECOM_PUBLIC_API),
+            push_max_age=push_max_age(get),
         ),
         "",
     )

@@ -10,11 +10,16 @@ what the `/metrics` page shows, and knows what is in flight so a shutdown can wa
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import datetime as dt
+import functools
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
@@ -30,8 +35,23 @@ T = TypeVar("T")
 MAX_FILE = 20 * 1024 * 1024  # the largest attachment any channel accepts (Telegram's download cap)
 
 
+class Unavailable(Exception):
+    """The step could not run because the store is unreachable or busy; nothing was recorded.
+
+    Webhooks answer 503 so the platform retries the same update later (issue 8); the
+    `serve` middleware does so for any route this escapes from.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """`Steps.handle_once` for a delivery taken before: the answer it got, if one was kept."""
+
+    replies: tuple[Reply, ...] = ()
+
+
 class Steps(Protocol):
-    """The runtime as adapters see it (`bot.runtime.Runtime`)."""
+    """The runtime as adapters see it (`bot.runtime.Runtime`); both raise Unavailable."""
 
     def open(self, key: ConversationKey) -> list[Reply]: ...
 
@@ -41,7 +61,49 @@ class Steps(Protocol):
         delivery_id: str | None,
         text: str,
         upload: Upload | None = None,
-    ) -> list[Reply] | None: ...
+        *,
+        keep_answer: bool = False,
+    ) -> list[Reply] | Repeat: ...
+
+
+class PushSeen(StrEnum):
+    """What a `PushLedger` knows of a verified push's nonce."""
+
+    NEW = "new"
+    RETRY = "retry"  # the identical signed request again, soon: the platform retrying
+    REPLAY = "replay"  # refuse: the nonce under another signature, or too late
+
+
+class PushLedger(Protocol):
+    """Nonces of verified WeChat/WeCom pushes, shared by every worker (the store keeps them)."""
+
+    def seen(self, channel: str, nonce: str, signature: str, *, now: dt.datetime) -> PushSeen: ...
+
+
+# ----- request outcomes, for /metrics ------------------------------------------------------
+
+_OUTCOME: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "awardbot_outcome", default=None
+)
+
+
+def track_outcome() -> tuple[dict[str, str], contextvars.Token[dict[str, str] | None]]:
+    """Start noting the outcome of the request being served (the `serve` middleware)."""
+    holder: dict[str, str] = {}
+    return holder, _OUTCOME.set(holder)
+
+
+def untrack_outcome(token: contextvars.Token[dict[str, str] | None]) -> None:
+    _OUTCOME.reset(token)
+
+
+def note_outcome(outcome: str, reason: str = "") -> None:
+    """What became of the request being served: accepted, duplicate, refused (with a reason),
+    ignored, unavailable. The first note wins; tasks the request started share it."""
+    holder = _OUTCOME.get()
+    if holder is not None and "outcome" not in holder:
+        holder["outcome"] = outcome
+        holder["reason"] = reason
 
 
 class Metrics:
@@ -51,6 +113,10 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
         self._help: dict[str, str] = {
+            "awardbot_requests_total": (
+                "Webhook requests, by channel, outcome (accepted, duplicate, ignored, refused,"
+                " unavailable, error) and reason."
+            ),
             "awardbot_updates_received_total": "Platform updates received, by channel.",
             "awardbot_updates_duplicate_total": "Updates ignored as repeats, by channel.",
             "awardbot_replies_sent_total": "Messages sent to users, by channel.",
@@ -100,7 +166,8 @@ class Gateway:
         self.steps = steps
         self.metrics = metrics or Metrics()
         self._executor = executor or ThreadPoolExecutor(8, thread_name_prefix="awardbot-step")
-        self._in_flight: set[tuple[str, str]] = set()  # (channel, delivery id) running here
+        # (channel, delivery id) running here -> its result, for a retry that arrives meanwhile
+        self._in_flight: dict[tuple[str, str], asyncio.Future[list[Reply] | Repeat]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy = 0
         self._idle = asyncio.Event()
@@ -115,24 +182,57 @@ class Gateway:
         upload: Upload | None = None,
         *,
         delivery_id: str | None = None,
+        replay: bool = False,
     ) -> list[Reply] | None:
-        """One inbound message; None when the delivery was seen before (answer nothing)."""
+        """One inbound message; raises Unavailable when the store is down (nothing recorded).
+
+        A delivery seen before answers None — or, with `replay` (channels whose answer is the
+        HTTP response: WeChat, WeCom), the answer the first one got, so a platform retry whose
+        answer was lost still shows the user the question.
+        """
         self.metrics.inc("awardbot_updates_received_total", channel=channel)
         marker = (channel, delivery_id) if delivery_id is not None else None
-        if marker is not None and marker in self._in_flight:
+        running = self._in_flight.get(marker) if marker is not None else None
+        if running is not None:
             self.metrics.inc("awardbot_updates_duplicate_total", channel=channel)
-            return None  # a platform retry while the first is still running here
+            note_outcome("duplicate")
+            if not replay:
+                return None  # a platform retry while the first is still running here
+            try:
+                first = await asyncio.shield(running)
+            except Exception:  # noqa: BLE001 - the first one's request reports its failure
+                return None
+            return first if isinstance(first, list) else list(first.replies)
         key = ConversationKey(channel, user_id)
+        future: asyncio.Future[list[Reply] | Repeat] | None = None
         if marker is not None:
-            self._in_flight.add(marker)
+            future = asyncio.get_running_loop().create_future()
+            self._in_flight[marker] = future
         try:
-            replies = await self.run(self.steps.handle_once, key, delivery_id, text, upload)
+            result = await self.run(
+                functools.partial(
+                    self.steps.handle_once, key, delivery_id, text, upload, keep_answer=replay
+                )
+            )
+        except BaseException as exc:
+            if future is not None:
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: nobody may be waiting for it
+            raise
         finally:
             if marker is not None:
-                self._in_flight.discard(marker)
-        if replies is None:
+                self._in_flight.pop(marker, None)
+        if future is not None:
+            future.set_result(result)
+        if isinstance(result, Repeat):
             self.metrics.inc("awardbot_updates_duplicate_total", channel=channel)
-        return replies
+            note_outcome("duplicate")
+            return list(result.replies) if replay else None
+        note_outcome("accepted")
+        return result
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on a worker thread (blocking SDK calls too), counted as in flight."""

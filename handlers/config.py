@@ -38,6 +38,7 @@ class WechatSettings:
     api_base: str  # scheme://host[:port]; /cgi-bin/... is appended
     template_status: str | None  # template id for status changes, if the account has one
     template_deadline: str | None  # template id for deadline reminders
+    push_max_age: int = 300  # seconds a signed push's timestamp may differ from our clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,4 @@ class WecomSettings:
     token: str = field(repr=False)
     aes_key: str = field(repr=False)  # WeCom callbacks are always encrypted
     api_base: str  # scheme://host[:port]; /cgi-bin/... is appended
+    push_max_age: int = 300  # seconds a signed callback's timestamp may differ from our clock

@@ -39,6 +39,16 @@ inbound_deliveries = sa.Table(
     sa.Column("channel", sa.String, primary_key=True),
     sa.Column("delivery_id", sa.String, primary_key=True),
     sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("answer", sa.Text, nullable=True),  # sealed replies, for passive-reply channels
+)
+
+push_nonces = sa.Table(
+    "push_nonces",
+    SQLModel.metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("nonce", sa.String, primary_key=True),
+    sa.Column("signature", sa.String, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False, index=True),
 )
 
 platform_tokens = sa.Table(
@@ -105,6 +115,29 @@ def first_delivery(conn: Connection, channel: str, delivery_id: str, *, now: dat
     return conn.execute(statement).first() is not None
 
 
+def delivery_answer(conn: Connection, channel: str, delivery_id: str) -> str | None:
+    """The sealed answer kept with a delivery (None: none kept, or no such delivery)."""
+    answer: str | None = conn.execute(
+        sa.select(inbound_deliveries.c.answer).where(
+            inbound_deliveries.c.channel == channel,
+            inbound_deliveries.c.delivery_id == delivery_id,
+        )
+    ).scalar_one_or_none()
+    return answer
+
+
+def keep_delivery_answer(conn: Connection, channel: str, delivery_id: str, sealed: str) -> None:
+    """Keep the (sealed) answer a delivery got, in the step's transaction, for its retries."""
+    conn.execute(
+        sa.update(inbound_deliveries)
+        .where(
+            inbound_deliveries.c.channel == channel,
+            inbound_deliveries.c.delivery_id == delivery_id,
+        )
+        .values(answer=sealed)
+    )
+
+
 def prune_deliveries(store: Store, *, before: datetime) -> int:
     """Forget deliveries received before `before` (platforms stop retrying within a day)."""
     _aware(before, "before")
@@ -112,6 +145,60 @@ def prune_deliveries(store: Store, *, before: datetime) -> int:
         result = conn.execute(
             sa.delete(inbound_deliveries).where(inbound_deliveries.c.received_at < before)
         )
+    return int(result.rowcount)
+
+
+# ----- signed pushes' nonces ----------------------------------------------------------------
+
+
+class PushSeen(StrEnum):
+    """What `seen_push` found for a signed push's nonce."""
+
+    NEW = "new"  # first time: go on
+    RETRY = "retry"  # the same signed request again, soon after: the platform retrying
+    REPLAY = "replay"  # the nonce with another signature, or the same one too late: refuse
+
+
+def seen_push(
+    store: Store,
+    channel: str,
+    nonce: str,
+    signature: str,
+    *,
+    now: datetime,
+    retry_span: timedelta,
+) -> PushSeen:
+    """Record a verified push's nonce; tell a platform retry from a replay (any worker).
+
+    WeChat and WeCom retry an unanswered push within seconds; a request identical in its
+    signature within `retry_span` is such a retry (the delivery dedupe then answers it with the
+    kept answer). The same nonce under another signature, or later, is a replay.
+    """
+    _aware(now, "now")
+    with store.transaction() as conn:
+        inserted = conn.execute(
+            _insert(conn, push_nonces)
+            .values(channel=channel, nonce=nonce, signature=signature, seen_at=now)
+            .on_conflict_do_nothing(index_elements=["channel", "nonce"])
+            .returning(push_nonces.c.nonce)
+        ).first()
+        if inserted is not None:
+            return PushSeen.NEW
+        row = conn.execute(
+            sa.select(push_nonces.c.signature, push_nonces.c.seen_at).where(
+                push_nonces.c.channel == channel, push_nonces.c.nonce == nonce
+            )
+        ).one()
+    if row.signature == signature and now - row.seen_at <= retry_span:
+        return PushSeen.RETRY
+    return PushSeen.REPLAY
+
+
+def prune_pushes(store: Store, *, before: datetime) -> int:
+    """Forget nonces seen before `before` (older timestamps are refused by their age)."""
+    _aware(before, "before")
+    with store.transaction() as conn:
+        result = conn.execute(sa.delete(push_nonces).where(push_nonces.c.seen_at < before))
     return int(result.rowcount)
 
 

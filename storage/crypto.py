@@ -27,7 +27,9 @@ class Sealer:
         if not keys:
             raise SealError("no encryption key given")
         try:
-            self._fernet = MultiFernet([Fernet(k) for k in keys])
+            fernets = [Fernet(k) for k in keys]
+            self._fernet = MultiFernet(fernets)
+            self._primary = fernets[0]
         except (ValueError, TypeError):
             raise SealError(
                 "加密密钥格式不对：应为 Fernet 密钥（32 字节的 URL 安全 base64）"
@@ -58,6 +60,14 @@ class Sealer:
                 "无法解密已保存的文件：密钥不对或文件已损坏 (cannot decrypt stored file: wrong "
                 "AWARDBOT_SECRET_KEY, or the file is damaged)"
             ) from None
+
+    def sealed_with_primary(self, stored: str) -> bool:
+        """Whether `stored` was sealed with the first (current) key, not an older one."""
+        try:
+            self._primary.decrypt(stored.removeprefix(PREFIX).encode("ascii"))
+        except (InvalidToken, ValueError):
+            return False
+        return True
 
     def open(self, stored: str) -> str:
         if not stored.startswith(PREFIX):

@@ -320,12 +320,44 @@ def _step_5(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False)
 
 
+def _step_6(conn: Connection) -> None:
+    # Edges that hold (issue 8):
+    # - outbox.started_at: a claimed row is marked just before ITS send, so after a crash only
+    #   rows whose send began are of unknown outcome; the rest go back to pending;
+    # - inbound_deliveries.answer: the sealed replies a delivery got, for a platform's retry
+    #   whose answer was lost (WeChat, WeCom);
+    # - push_nonces: signed-push nonces seen within the timestamp window (replays refused);
+    # - store_meta: a sealed sentinel that tells a wrong AWARDBOT_SECRET_KEY at start;
+    # - attachments.sha256 -> file_ref: files are named by a keyed hash, not their SHA-256.
+    ts = sa.DateTime(timezone=False)
+    md = sa.MetaData()
+    sa.Table(
+        "push_nonces",
+        md,
+        sa.Column("channel", sa.String, primary_key=True),
+        sa.Column("nonce", sa.String, primary_key=True),
+        sa.Column("signature", sa.String, nullable=False),
+        sa.Column("seen_at", ts, nullable=False, index=True),
+    )
+    sa.Table(
+        "store_meta",
+        md,
+        sa.Column("name", sa.String, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    md.create_all(conn, checkfirst=False)
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN started_at TIMESTAMP"))
+    conn.execute(sa.text("ALTER TABLE inbound_deliveries ADD COLUMN answer TEXT"))
+    conn.execute(sa.text("ALTER TABLE attachments RENAME COLUMN sha256 TO file_ref"))
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
     Step(2, "outbox", _step_2),
     Step(3, "units, invites, memberships, quotas", _step_3),
     Step(4, "nominations, attachments, subscriptions, audit_log", _step_4),
     Step(5, "inbound_deliveries, platform_tokens, reply_windows, send_keys, send_log", _step_5),
+    Step(6, "outbox.started_at, deliveries' answers, push_nonces, store_meta, file_ref", _step_6),
 )
 LATEST = STEPS[-1].number
 

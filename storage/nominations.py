@@ -63,12 +63,12 @@ attachments = sa.Table(
         index=True,
     ),
     sa.Column("material_key", sa.String, nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("file_ref", sa.String(64), nullable=False),  # FileStore name (keyed hash)
     sa.Column("media_type", sa.String, nullable=False),  # jpg | png | pdf | docx
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("filename", sa.Text, nullable=False),  # sealed: names can hold personal data
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("nomination_id", "material_key", "sha256", name="uq_attachment"),
+    sa.UniqueConstraint("nomination_id", "material_key", "file_ref", name="uq_attachment"),
 )
 
 subscriptions = sa.Table(
@@ -134,7 +134,7 @@ class AttachmentRecord:
     id: int
     nomination_id: int
     material_key: str
-    sha256: str
+    file_ref: str
     media_type: str
     size: int
     filename: str
@@ -389,7 +389,7 @@ def add_attachment(
     *,
     nomination_id: int,
     material_key: str,
-    sha256: str,
+    file_ref: str,
     media_type: str,
     size: int,
     filename: str,
@@ -402,13 +402,13 @@ def add_attachment(
         .values(
             nomination_id=nomination_id,
             material_key=material_key,
-            sha256=sha256,
+            file_ref=file_ref,
             media_type=media_type,
             size=size,
             filename=sealer.seal(filename),
             created_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["nomination_id", "material_key", "sha256"])
+        .on_conflict_do_nothing(index_elements=["nomination_id", "material_key", "file_ref"])
     )
 
 

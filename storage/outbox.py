@@ -83,6 +83,7 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=True),  # its send began (outcome uncertain)
     sa.UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
     sa.CheckConstraint(
         "status IN ('pending', 'sending', 'delivered', 'failed')", name="ck_outbox_status"
@@ -134,6 +135,7 @@ class OutboxEntry:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+    started_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -343,7 +343,7 @@ class StorePorts:
             self._sealer,
             nomination_id=nomination_id,
             material_key=material,
-            sha256=digest,
+            file_ref=digest,
             media_type=kind,
             size=len(data),
             filename=filename,

@@ -38,18 +38,37 @@ from storage.tables import (
     conversation_sessions,
     dumps_json,
     selfcheck_results,
+    store_meta,
     users,
     utcnow,
 )
 
 SQLITE_BUSY_TIMEOUT_S = 30
-PG_CONNECT_TIMEOUT_S = 10
+PG_CONNECT_TIMEOUT_S = 3  # WeChat waits 5 s: an outage must be a fast 503, not a hang
 # Execution option read by the SQLite `begin` hook: how the transaction starts.
 _SQLITE_BEGIN = "awardbot_sqlite_begin"
 
 
 class StoreError(Exception):
     """The store cannot work: bad URL, database unreachable, schema problem. One-line message."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached or was busy: the same request may succeed later.
+
+    Webhooks answer such a failure with 503 so the platform retries it (issue 8); every other
+    StoreError is a fault a retry cannot fix.
+    """
+
+
+class WrongKey(StoreError):
+    """AWARDBOT_SECRET_KEY cannot open what this database was sealed with."""
+
+
+SENTINEL_NAME = "key_sentinel"
+SENTINEL_TEXT = "awardbot sealed sentinel"
+# SQLite errors that pass: another process holds the lock, the file is briefly unreadable.
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +186,48 @@ class Store:
         self._write_engine = self._engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
         try:
             self._migrate()
+            self._check_key()
         except BaseException:
             self._engine.dispose()
             raise
+
+    def _check_key(self) -> None:
+        """Open the sentinel sealed on the first start (seal it now if there is none).
+
+        A well-formed but wrong key would otherwise start fine and fail every existing user's
+        step; this way it is one line at start (issue 8). A sentinel opened with an older key
+        of a rotated list is sealed again with the newest, so the list may drop the old key
+        once everything else has been re-sealed.
+        """
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        select = sa.select(store_meta.c.value).where(store_meta.c.name == SENTINEL_NAME)
+        try:
+            with self._write_engine.connect() as conn, conn.begin():
+                conn.execute(
+                    insert(store_meta)
+                    .values(name=SENTINEL_NAME, value=self._sealer.seal(SENTINEL_TEXT))
+                    .on_conflict_do_nothing(index_elements=["name"])  # workers starting at once
+                )
+                stored = conn.execute(select).scalar_one()
+                try:
+                    opened: str | None = self._sealer.open(stored)
+                except SealError:
+                    opened = None
+                if opened != SENTINEL_TEXT:
+                    raise WrongKey(
+                        "AWARDBOT_SECRET_KEY 与数据库不符：无法解开启动校验值，"
+                        "请使用写入这些数据时的密钥（轮换时把旧密钥留在列表后面）"
+                        f" (AWARDBOT_SECRET_KEY does not open {self._safe_url}: use the key"
+                        " that sealed it; when rotating, keep the old key after the new one)"
+                    )
+                if not self._sealer.sealed_with_primary(stored):
+                    conn.execute(
+                        sa.update(store_meta)
+                        .where(store_meta.c.name == SENTINEL_NAME)
+                        .values(value=self._sealer.seal(SENTINEL_TEXT))
+                    )
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
 
     def _migrate(self) -> None:
         try:
@@ -345,9 +403,28 @@ class Store:
         return reason
 
     def _db_error(self, exc: SQLAlchemyError) -> StoreError:
+        if _transient(exc):
+            return StoreUnavailable(
+                f"数据库暂时不可用 (database unavailable: {self._safe_url}: {self._reason(exc)})"
+            )
         return StoreError(
             f"数据库操作失败 (database error on {self._safe_url}: {self._reason(exc)})"
         )
+
+
+def _transient(exc: SQLAlchemyError) -> bool:
+    """Whether a retry of the same work may succeed: connection lost or refused, pool timed
+    out, SQLite busy. Not: a constraint, a type, a missing table (a bug or bad data)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.TimeoutError | sa.exc.DisconnectionError | sa.exc.InterfaceError):
+        return True
+    if isinstance(exc, sa.exc.OperationalError):
+        orig = exc.orig
+        if isinstance(orig, sqlite3.OperationalError):
+            return any(word in str(orig).lower() for word in _SQLITE_TRANSIENT)
+        return True  # PostgreSQL: connection refused, server closed it, admin shutdown, ...
+    return False
 
 
 def _parse_url(url: str) -> URL:

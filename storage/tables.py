@@ -92,8 +92,18 @@ class SchemaVersion(SQLModel, table=True):
     version: int
 
 
+class StoreMeta(SQLModel, table=True):
+    """Named values about the store itself (the sealed key sentinel, `storage.store`)."""
+
+    __tablename__ = "store_meta"
+
+    name: str = Field(primary_key=True)
+    value: str = Field(sa_type=sa.Text)
+
+
 # The same tables for SQLAlchemy Core statements (the store does not need an ORM session).
 users = SQLModel.metadata.tables[User.__tablename__]
 conversation_sessions = SQLModel.metadata.tables[ConversationSession.__tablename__]
 selfcheck_results = SQLModel.metadata.tables[SelfCheckResult.__tablename__]
 schema_version = SQLModel.metadata.tables[SchemaVersion.__tablename__]
+store_meta = SQLModel.metadata.tables[StoreMeta.__tablename__]

@@ -32,6 +32,7 @@ from conversations.keys import Channel
 from handlers.base import (
     MAX_FILE,
     Gateway,
+    PushLedger,
     cdata_safe,
     read_capped,
     render_text,
@@ -78,6 +79,7 @@ class WechatAdapter:
         client: WechatClient | None = None,
         reply_budget: float = REPLY_BUDGET,
         passive_limit: int = PASSIVE_LIMIT,
+        pushes: PushLedger | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -93,6 +95,7 @@ class WechatAdapter:
         )
         self.reply_budget = reply_budget
         self.passive_limit = passive_limit
+        self.pushes = pushes  # nonces seen (replays refused); None: this process only
 
     # ----- ChannelAdapter ---------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from wechatpy.messages import BaseMessage
 
 from conversations.engine import Reply
 from conversations.keys import Channel, ConversationKey
-from handlers.base import Gateway, cdata_safe, read_capped, render_text, utf8_len
+from handlers.base import Gateway, PushLedger, cdata_safe, read_capped, render_text, utf8_len
 from handlers.config import WecomSettings
 from handlers.wecom.client import WecomApi, WecomApiError
 from handlers.wecom.sender import TEXT_LIMIT, MemberLimit, WecomSender, pieces_of
@@ -62,6 +62,7 @@ class WecomAdapter:
         clock: Callable[[], datetime],
         budget: float = DEFAULT_BUDGET,
         api_timeout: float = 10.0,
+        pushes: PushLedger | None = None,
     ) -> None:
         self._gateway = gateway
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
@@ -69,6 +70,7 @@ class WecomAdapter:
         self._limit = MemberLimit(store, clock)
         self._sender = WecomSender(self._api, self._limit)
         self._budget = budget
+        self._pushes = pushes  # nonces seen (replays refused); None: this process only
         self._events: OrderedDict[str, None] = OrderedDict()  # recent events, for retries
 
     # ----- ChannelAdapter ------------------------------------------------------------------
@@ -246,6 +248,7 @@ def make_adapter(
     *,
     clock: Callable[[], datetime],
     budget: float = DEFAULT_BUDGET,
+    pushes: PushLedger | None = None,
 ) -> WecomAdapter:
     """The WeCom channel for `awardbot serve` (see `bot.channels`)."""
-    return WecomAdapter(settings, gateway, store, clock=clock, budget=budget)
+    return WecomAdapter(settings, gateway, store, clock=clock, budget=budget, pushes=pushes)

@@ -243,7 +243,7 @@ def test_attachments_are_listed_once_with_their_names(store: Store) -> None:
                 store.sealer,
                 nomination_id=record.id,
                 material_key="id_card_copy",
-                sha256="a" * 64,
+                file_ref="a" * 64,
                 media_type="pdf",
                 size=1234,
                 filename="张三身份证.pdf",

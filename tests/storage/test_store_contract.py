@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import multiprocessing
 import random
 import sqlite3
@@ -22,7 +23,8 @@ from support.keys import TEST_KEY, TEST_SEALER
 from conversations.keys import ConversationKey
 from storage import migrations
 from storage.crypto import Sealer, SealError
-from storage.store import Store, StoreError
+from storage.store import Store, StoreError, WrongKey
+from storage.tables import conversation_sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = ConversationKey("telegram", "10001")
@@ -405,15 +407,27 @@ def test_sqlite_file_is_created_in_wal_mode(
     conn.close()
 
 
-def test_a_different_key_cannot_read_and_says_so(store_url: str, store: Store) -> None:
+def test_a_different_key_is_refused_at_start_in_one_line(store_url: str, store: Store) -> None:
+    # Issue 8: a wrong but well-formed key used to start and then fail every existing user.
     with store.conversation(KEY) as tx:
         tx.save(STATE)
-    with Store(store_url, sealer=Sealer([Sealer.new_key()])) as other:
-        with pytest.raises(StoreError, match="wrong AWARDBOT_SECRET_KEY") as caught:
-            other.load_state(KEY)
-        assert "\n" not in str(caught.value)
-        with pytest.raises(StoreError), other.conversation(KEY):
-            pass
+    with pytest.raises(WrongKey, match="AWARDBOT_SECRET_KEY does not open") as caught:
+        Store(store_url, sealer=Sealer([Sealer.new_key()]))
+    assert "\n" not in str(caught.value)
+    assert store.load_state(KEY) == STATE  # the refused start changed nothing
+
+
+def test_a_value_sealed_with_another_key_says_so(store_url: str, store: Store) -> None:
+    with store.conversation(KEY) as tx:
+        tx.save(STATE)
+    other = Sealer([Sealer.new_key()])
+    with store.transaction() as conn:  # a row sealed with a key this store no longer has
+        conn.execute(sa.update(conversation_sessions).values(state=other.seal(json.dumps(STATE))))
+    with pytest.raises(StoreError, match="wrong AWARDBOT_SECRET_KEY") as caught:
+        store.load_state(KEY)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(StoreError), store.conversation(KEY):
+        pass
 
 
 def test_a_rotated_key_list_reads_old_values_and_seals_with_the_new_key(

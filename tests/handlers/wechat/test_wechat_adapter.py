@@ -24,7 +24,7 @@ from support.drivers.wechat import (
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
-from handlers.base import Steps
+from handlers.base import Repeat, Steps
 from storage.channels import inbound_deliveries, reply_windows
 from storage.store import Store
 
@@ -51,12 +51,14 @@ class RecordingSteps:
         delivery_id: str | None,
         text: str,
         upload: Upload | None = None,
-    ) -> list[Reply] | None:
+        *,
+        keep_answer: bool = False,
+    ) -> list[Reply] | Repeat:
         self.calls.append((key.user_id, delivery_id, text, upload))
         self.started.set()
         time.sleep(self.delay)
-        replies = self.inner.handle_once(key, delivery_id, text, upload)
-        if replies is not None:
+        replies = self.inner.handle_once(key, delivery_id, text, upload, keep_answer=keep_answer)
+        if not isinstance(replies, Repeat):
             self.ran.append(text)
         return replies
 

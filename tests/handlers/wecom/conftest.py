@@ -27,7 +27,7 @@ from conversations.assistant import Assistant
 from conversations.engine import Engine, Reply
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
-from handlers.base import Gateway
+from handlers.base import Gateway, Repeat
 from handlers.wecom import WecomAdapter
 from handlers.xmlgate import parse_flat
 from notifications.calendar import WorkdayCalendar
@@ -53,7 +53,7 @@ class Recorded:
     key: ConversationKey
     delivery_id: str | None
     text: str
-    replies: list[Reply] | None
+    replies: list[Reply] | Repeat
 
 
 class RecordingSteps:
@@ -79,13 +79,17 @@ class RecordingSteps:
         delivery_id: str | None,
         text: str,
         upload: Upload | None = None,
-    ) -> list[Reply] | None:
+        *,
+        keep_answer: bool = False,
+    ) -> list[Reply] | Repeat:
         if self.delay:
             time.sleep(self.delay)
         if self.canned is not None:
-            replies: list[Reply] | None = self.canned
+            replies: list[Reply] | Repeat = self.canned
         else:
-            replies = self.runtime.handle_once(key, delivery_id, text, upload)
+            replies = self.runtime.handle_once(
+                key, delivery_id, text, upload, keep_answer=keep_answer
+            )
         with self._lock:
             self.steps.append(Recorded(key, delivery_id, text, replies))
         return replies
