@@ -262,7 +262,7 @@ class Store:
         Two blocks for the same key never interleave — across threads and across processes.
         An exception inside the block rolls everything back and re-raises.
         """
-        with self._write_engine.connect() as conn:
+        with self._connect() as conn:
             try:
                 conn.begin()
                 tx = self._lock_and_load(conn, key)
@@ -285,7 +285,7 @@ class Store:
         SQLite begins it IMMEDIATE (the write lock, up front); committed when the block ends,
         rolled back if it raises. Database errors surface as StoreError.
         """
-        with self._write_engine.connect() as conn:
+        with self._connect() as conn:
             try:
                 conn.begin()
             except SQLAlchemyError as exc:
@@ -302,6 +302,13 @@ class Store:
                 conn.commit()
             except SQLAlchemyError as exc:
                 raise self._db_error(exc) from exc
+
+    def _connect(self) -> Connection:
+        """A pooled write connection; the database unreachable is a StoreUnavailable."""
+        try:
+            return self._write_engine.connect()
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

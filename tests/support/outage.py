@@ -1,0 +1,130 @@
+"""A database that blinks: PostgreSQL behind a TCP proxy on 127.0.0.1 that a test can cut.
+
+    with own_database() as url:               # a database of this test's own, dropped after
+        with BlinkingProxy(url) as proxy:
+            store = Store(proxy.url, sealer=...)
+            proxy.cut()                        # every connection dropped, new ones refused
+            proxy.restore()
+
+The shared server and its `test` database are never touched: the proxy only cuts the
+connections that go through it, and `own_database` creates and drops a database of its own
+(services.md: never stop the server or cut the shared database's connections).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+POSTGRES_URL_VAR = "AWARDBOT_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def own_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test (skipped without the server's URL)."""
+    base = os.environ.get(POSTGRES_URL_VAR)
+    if not base:
+        pytest.skip(f"{POSTGRES_URL_VAR} is not set: no PostgreSQL server for this test")
+    name = f"awardbot_outage_{secrets.token_hex(4)}"
+    admin = sa.create_engine(make_url(base), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+class BlinkingProxy:
+    """Forwards 127.0.0.1:<port> to the database's host and port until `cut()`."""
+
+    def __init__(self, url: str) -> None:
+        target = make_url(url)
+        self._target = (target.host or "127.0.0.1", target.port or 5432)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        port = self._listener.getsockname()[1]
+        self.url = target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+        self._up = threading.Event()
+        self._up.set()
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._thread = threading.Thread(target=self._accept, name="blinking-proxy", daemon=True)
+
+    def __enter__(self) -> BlinkingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        self._drop_all()
+        self._thread.join(5)
+        self._listener.close()
+
+    @property
+    def up(self) -> bool:
+        return self._up.is_set()
+
+    def cut(self) -> None:
+        """The database "goes away": open connections reset, new ones refused at once."""
+        self._up.clear()
+        self._drop_all()
+
+    def restore(self) -> None:
+        self._up.set()
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self._up.is_set():
+                # Refused: a reset, the way a stopped server's closed port answers.
+                with suppress(OSError):
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
