@@ -25,8 +25,12 @@ from storage.store import ConversationTx
 from storage.tables import selfcheck_results, users
 
 WorkdayEnd = Callable[[dt.date, int], dt.date]
-BIND_ATTEMPTS = 5  # wrong invitation codes a chat identity may send ...
-BIND_WINDOW = dt.timedelta(hours=1)  # ... within this window
+GUESS_ATTEMPTS = 5  # wrong invitation or tracking codes a chat identity may send ...
+GUESS_WINDOW = dt.timedelta(hours=1)  # ... within this window, for each of the two commands
+GUESSED = {  # the refusal once the limit is reached, per command
+    "bind": f"邀请码错误次数过多，请 1 小时后再试（每小时最多 {GUESS_ATTEMPTS} 次）。",
+    "track": f"跟踪码错误次数过多，请 1 小时后再试（每小时最多 {GUESS_ATTEMPTS} 次）。",
+}
 
 
 def mask_name(name: str) -> str:
@@ -66,22 +70,29 @@ class StorePorts:
     def region_name(self, code: str) -> str:
         return self._regions.full_name(code) if code in self._regions else code
 
-    def bind(self, code: str) -> Actor:
+    def _limit_guessing(self, action: str) -> None:
+        """Refuse `action` once this chat identity got it wrong GUESS_ATTEMPTS times lately.
+
+        Guessing codes by chat (an invitation binds a role; a tracking code shows a
+        nomination's status): a handful of wrong ones per hour is plenty for typos. The
+        refusal itself is audited, so an operator sees the guessing go on.
+        """
         recent = self._conn.execute(
             sa.select(sa.func.count())
             .select_from(noms.audit_log)
             .where(
                 noms.audit_log.c.user_id == self._tx.user_id,
-                noms.audit_log.c.action == "bind",
+                noms.audit_log.c.action == action,
                 noms.audit_log.c.allowed.is_(False),
-                noms.audit_log.c.at > self._now - BIND_WINDOW,
+                noms.audit_log.c.at > self._now - GUESS_WINDOW,
             )
         ).scalar_one()
-        if recent >= BIND_ATTEMPTS:
-            # Guessing codes by chat: a handful of wrong ones per hour is plenty for typos.
-            raise PortRefusal(
-                f"邀请码错误次数过多，请 1 小时后再试（每小时最多 {BIND_ATTEMPTS} 次）。"
-            )
+        if recent >= GUESS_ATTEMPTS:
+            self.refused(action, "too many wrong codes")
+            raise PortRefusal(GUESSED[action])
+
+    def bind(self, code: str) -> Actor:
+        self._limit_guessing("bind")
         try:
             return identity.bind(self._conn, self._tx.user_id, code, now=self._now)
         except identity.BindError as exc:
@@ -89,6 +100,7 @@ class StorePorts:
             raise PortRefusal(str(exc)) from None
 
     def track(self, code: str) -> NominationView | None:
+        self._limit_guessing("track")
         record = noms.by_tracking_code(self._conn, self._sealer, code)
         if record is None:
             self.refused("track", "unknown tracking code")

@@ -115,6 +115,38 @@ def test_track_subscribes_and_lists(store: Store) -> None:
         assert len(noms.subscribers(conn, record.id)) == 1
 
 
+def test_guessing_tracking_codes_is_limited_and_audited(store: Store) -> None:
+    # Issue 8: /track had no guessing limit, so tracking codes could be enumerated by chat.
+    record = nomination_of_unit(store, invite(store, Role.CLERK, "220104", unit=UNIT))
+    guesser = ConsoleHarness(store, user="guesser")
+    guesser.open()
+    for n in range(5):
+        out = guesser.send(f"/track ZZZZ{n:06d}")
+        assert "没有找到跟踪码" in out
+        assert "错误次数过多" not in out
+    out = guesser.send(f"/track {record.tracking_code}")  # even the right code, for now
+    assert "跟踪码错误次数过多，请 1 小时后再试" in out
+    assert "已关注" not in out
+    with store.reading() as conn:
+        assert noms.subscribers(conn, record.id) == []
+        trail = [(e.action, e.allowed) for e in noms.audit_trail(conn, store.sealer)]
+    assert trail.count(("track", False)) == 6  # five wrong codes and the refusal
+    other = ConsoleHarness(store, user="someone-else")  # the limit is per chat identity
+    other.open()
+    assert "已关注" in other.send(f"/track {record.tracking_code}")
+
+
+def test_the_guessing_limit_lifts_after_an_hour(store: Store) -> None:
+    record = nomination_of_unit(store, invite(store, Role.CLERK, "220104", unit=UNIT))
+    guesser = ConsoleHarness(store, user="guesser")
+    guesser.open()
+    for n in range(5):
+        guesser.send(f"/track ZZZZ{n:06d}")
+    with store.transaction() as conn:  # the wrong guesses were made an hour ago
+        conn.execute(sa.update(noms.audit_log).values(at=FIXED_NOW - timedelta(minutes=61)))
+    assert "已关注" in guesser.send(f"/track {record.tracking_code}")
+
+
 @pytest.mark.parametrize("name", ["张", "张三", "张小三", "欧阳娜娜"])
 def test_masked_names_never_show_the_whole_name(name: str) -> None:
     from storage.ports import mask_name
