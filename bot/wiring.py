@@ -20,7 +20,7 @@ from conversations.ports import PortRefusal
 from notifications.calendar import CalendarError, WorkdayCalendar
 from notifications.outbox import Dispatcher
 from notifications.senders import ConsoleSender
-from storage.files import FileStore
+from storage.files import FileStore, upgrade_file_names
 from storage.identity import load_regions
 from storage.ports import WorkdayEnd
 from storage.store import Store
@@ -47,11 +47,13 @@ def build_runtime(
     regions = load_regions(settings.campaigns_dir / REGIONS_FILE)
     calendar = WorkdayCalendar(settings.calendar_file)
     engine = Engine(catalog, clock=clock or (lambda: dt.datetime.now(settings.timezone)))
+    files = FileStore(Path(settings.attachments_dir), store.sealer)
+    upgrade_file_names(store, files)  # once: names by plain SHA-256 (before issue 8) go
     return Runtime(
         Assistant(catalog, engine),
         store,
         regions,
-        files=FileStore(Path(settings.attachments_dir), store.sealer),
+        files=files,
         workday_end=workday_end_from(calendar),
     )
 

@@ -9,9 +9,14 @@ what was sealed with the old one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "fernet:"  # marks a sealed value, so a plain one is never mistaken for it
 
@@ -30,6 +35,7 @@ class Sealer:
             fernets = [Fernet(k) for k in keys]
             self._fernet = MultiFernet(fernets)
             self._primary = fernets[0]
+            self._raw = [base64.urlsafe_b64decode(k) for k in keys]
         except (ValueError, TypeError):
             raise SealError(
                 "加密密钥格式不对：应为 Fernet 密钥（32 字节的 URL 安全 base64）"
@@ -61,6 +67,17 @@ class Sealer:
                 "AWARDBOT_SECRET_KEY, or the file is damaged)"
             ) from None
 
+    def keyed_names(self, data: bytes, purpose: str) -> list[str]:
+        """HMAC-SHA256 of `data` (hex) under a key derived from each key, newest first.
+
+        A name that only the key holder can compute: who holds the disk or a backup cannot
+        confirm that a known document is stored by hashing it (issue 8). `purpose` separates
+        the derived keys of different uses.
+        """
+        return [
+            hmac.new(_derive(raw, purpose), data, hashlib.sha256).hexdigest() for raw in self._raw
+        ]
+
     def sealed_with_primary(self, stored: str) -> bool:
         """Whether `stored` was sealed with the first (current) key, not an older one."""
         try:
@@ -79,3 +96,10 @@ class Sealer:
                 "无法解密已保存的数据：密钥不对 (cannot decrypt stored data: wrong "
                 "AWARDBOT_SECRET_KEY? keep the key that sealed it in the list)"
             ) from None
+
+
+def _derive(raw: bytes, purpose: str) -> bytes:
+    """A 32-byte key for `purpose` from a Fernet key (HKDF-SHA256, RFC 5869)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"awardbot:{purpose}".encode()
+    ).derive(raw)

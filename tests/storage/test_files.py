@@ -19,8 +19,28 @@ PDF = b"%PDF-1.7\n" + "身份证复印件 220104199001010024".encode() + b"\n%%E
 def test_put_then_get_round_trips(tmp_path: Path) -> None:
     files = FileStore(tmp_path / "att", TEST_SEALER)
     digest = files.put(PDF)
-    assert digest == hashlib.sha256(PDF).hexdigest()
     assert files.get(digest) == PDF
+
+
+def test_a_known_document_cannot_be_confirmed_from_the_disk(tmp_path: Path) -> None:
+    # Issue 8: files were named by the SHA-256 of their plain content, so whoever held the disk
+    # or a backup could hash a known ID-card scan and look for it. Names are keyed now.
+    files = FileStore(tmp_path / "att", TEST_SEALER)
+    name = files.put(PDF)
+    on_disk = {p.name for p in (tmp_path / "att").rglob("*") if p.is_file()}
+    assert on_disk == {name}
+    assert hashlib.sha256(PDF).hexdigest() not in on_disk
+    assert hashlib.sha256(PDF).hexdigest() != name
+    other_key = FileStore(tmp_path / "other", Sealer([Sealer.new_key()])).put(PDF)
+    assert other_key != name  # the name depends on the key, not only on the content
+
+
+def test_a_rotated_key_list_still_finds_the_stored_file(tmp_path: Path) -> None:
+    old_key = Sealer.new_key()
+    name = FileStore(tmp_path / "att", Sealer([old_key])).put(PDF)
+    rotated = FileStore(tmp_path / "att", Sealer([Sealer.new_key(), old_key]))
+    assert rotated.put(PDF) == name  # deduplicated across the rotation
+    assert rotated.get(name) == PDF
 
 
 def test_content_is_sealed_on_disk(tmp_path: Path) -> None:
@@ -55,7 +75,7 @@ def test_another_key_cannot_read(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("digest", ["../../etc/passwd", "a" * 63, "G" * 64, ""])
 def test_only_digests_name_files(tmp_path: Path, digest: str) -> None:
-    with pytest.raises(FileStoreError, match="SHA-256"):
+    with pytest.raises(FileStoreError, match="file name"):
         FileStore(tmp_path / "att", TEST_SEALER).get(digest)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from conversations.keys import ConversationKey
 from storage import identity
 from storage import nominations as noms
+from storage.files import FileStore, upgrade_file_names
 from storage.store import Store
 
 NOW = datetime(2022, 10, 20, 1, 30, tzinfo=UTC)
@@ -254,6 +257,38 @@ def test_attachments_are_listed_once_with_their_names(store: Store) -> None:
         raw = conn.execute(sa.select(noms.attachments.c.filename)).scalar_one()
     assert (att.material_key, att.filename, att.size) == ("id_card_copy", "张三身份证.pdf", 1234)
     assert "张三" not in raw
+
+
+def test_files_named_by_their_plain_sha256_are_renamed_once(store: Store, tmp_path: Path) -> None:
+    # Issue 8: a database from before keyed names refers to files by their SHA-256.
+    content = b"%PDF-1.7 scan of an ID card"
+    legacy = hashlib.sha256(content).hexdigest()
+    root = tmp_path / "attachments"
+    old_path = root / legacy[:2] / legacy[2:4] / legacy
+    old_path.parent.mkdir(parents=True)
+    old_path.write_bytes(store.sealer.seal_bytes(content))
+    record = draft(store, user(store, "clerk"))
+    with store.transaction() as conn:
+        noms.add_attachment(
+            conn,
+            store.sealer,
+            nomination_id=record.id,
+            material_key="id_card_copy",
+            file_ref=legacy,
+            media_type="pdf",
+            size=len(content),
+            filename="scan.pdf",
+            now=NOW,
+        )
+    files = FileStore(root, store.sealer)
+    assert upgrade_file_names(store, files) == 1
+    with store.reading() as conn:
+        [att] = noms.attachments_of(conn, store.sealer, record.id)
+    assert att.file_ref != legacy
+    assert files.get(att.file_ref) == content
+    assert not old_path.exists()
+    assert {p.name for p in root.rglob("*") if p.is_file()} == {att.file_ref}
+    assert upgrade_file_names(store, files) == 0  # done once per database
 
 
 def test_subscriptions_are_unique_per_user(store: Store) -> None:
