@@ -216,6 +216,7 @@ def _runtime(catalog: Catalog, settings: Any) -> Iterator[tuple[Any, Any]]:
     from bot.settings import SettingsError
     from bot.wiring import build_runtime, open_store
     from notifications.calendar import CalendarError
+    from storage.files import FileStoreError
     from storage.identity import RegionError
     from storage.store import StoreError
 
@@ -226,7 +227,7 @@ def _runtime(catalog: Catalog, settings: Any) -> Iterator[tuple[Any, Any]]:
     try:
         try:
             runtime = build_runtime(settings, catalog, store)
-        except (RegionError, CalendarError) as exc:
+        except (RegionError, CalendarError, FileStoreError, StoreError) as exc:
             raise CliError(str(exc)) from None
         yield store, runtime
     finally:
@@ -244,12 +245,25 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
     with _runtime(catalog, settings) as (store, runtime):
         key = ConversationKey(Channel.CONSOLE.value, user)
         channel = ConsoleChannel(
-            lambda: runtime.open(key),
+            lambda: _opened(runtime, key),
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=args.show_keys,
             notifications=console_notifier(store, user, runtime.assistant.engine.clock),
         )
         return channel.run()
+
+
+def _opened(runtime: Any, key: Any) -> list[Any]:
+    """The console's greeting; the store gone away meanwhile is said, not a traceback."""
+    from conversations.engine import Reply
+    from conversations.texts import render
+    from handlers.base import Unavailable
+
+    try:
+        replies: list[Any] = runtime.open(key)
+    except Unavailable:
+        return [Reply(render("store_unavailable"))]
+    return replies
 
 
 def _serve(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:

@@ -58,8 +58,13 @@ class Runtime:
 
         A failure rolls the step back (the conversation stays as it was before this message)
         and is answered politely; the log gets where it failed, never what the user typed.
+        The store being unreachable is answered too: nothing was recorded, send it again.
         """
-        replies = self.handle_once(key, None, text, upload)
+        try:
+            replies = self.handle_once(key, None, text, upload)
+        except Unavailable:
+            # No platform retries for this caller (the console): say so; the user sends again.
+            return [Reply(render("store_unavailable"))]
         assert isinstance(replies, list)  # only a delivery id can make a step a repeat
         return replies
 

@@ -132,6 +132,7 @@ TEMPLATES = {
     "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
     "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",
     "filing_reused_selfcheck": "您已为这一类别做过资格自检：沿用那次的回答，请在下面核对，可修改任意一项。",
+    "store_unavailable": "抱歉，数据库暂时无法访问，这条消息还没有记下。请稍后再发一次，之前的回答都还在。",
     "step_failed": "抱歉，处理这条消息时出错了，这一步没有保存，之前的回答都还在。请再发一次；如果仍然出错，请联系管理员。",
     "continue_draft": "继续填报这份草稿",
     "draft_resumed": "继续填报：{{ line }}",

@@ -9,6 +9,7 @@ import pytest
 from support.process import awardbot_env, run_awardbot
 
 from bot.cli import main
+from storage.crypto import Sealer
 
 TECH_EXPERT_OK = {
     "works_in_jilin": True, "frontline_skill_position": True, "is_unit_head": False,
@@ -247,3 +248,25 @@ def test_age_is_derived_from_the_id_number(
     result = json.loads(capsys.readouterr().out)
     assert result["verdict"] == "ineligible"
     assert [(r["fact"], r["value"]) for r in result["reasons"]] == [("age", 61)]
+
+
+@pytest.mark.parametrize("command", [["console", "--user", "kim"], ["serve", "--port", "0"]])
+def test_a_wrong_secret_key_is_one_line_and_exit_2_at_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # Issue 8: a well-formed but wrong key made the console die with a 36-line traceback and
+    # let serve start, report ok on /healthz and fail every existing user's step.
+    first = run_awardbot(
+        ["console", "--user", "kim"],
+        cwd=tmp_path,
+        env=awardbot_env(tmp_path / "bot.db"),
+        stdin="/start\n",
+    )
+    assert first.returncode == 0, first.stderr
+    wrong = awardbot_env(tmp_path / "bot.db", AWARDBOT_SECRET_KEY=Sealer.new_key())
+    result = run_awardbot(command, cwd=tmp_path, env=wrong, stdin="/start\n")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "AWARDBOT_SECRET_KEY does not open" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening on" not in result.stdout
