@@ -23,7 +23,7 @@ from notifications.senders import ConsoleSender
 from storage.files import FileStore, upgrade_file_names
 from storage.identity import load_regions
 from storage.ports import WorkdayEnd
-from storage.store import Store
+from storage.store import Store, StoreError
 
 REGIONS_FILE = "regions.yaml"  # in the campaigns directory
 
@@ -76,8 +76,12 @@ def console_notifier(
     )
 
     def deliver() -> str:
-        while dispatcher.run_once().delivered:
-            pass
+        try:
+            while dispatcher.run_once().delivered:
+                pass
+        except StoreError:
+            pass  # the store is away: they wait in the outbox for the next step
+
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

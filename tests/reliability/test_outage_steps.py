@@ -1,0 +1,87 @@
+"""A database that blinks during conversations (issue 8): nothing recorded, nothing lost.
+
+The database is one of this test's own behind a TCP proxy that the test cuts
+(`support.outage`); the shared server's connections are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from support.console_harness import FIXED_NOW, ConsoleHarness, catalog
+from support.keys import TEST_SEALER
+from support.outage import BlinkingProxy, own_database
+from support.serving import settings_for
+
+from bot.wiring import build_runtime
+from conversations.keys import ConversationKey
+from handlers.base import Repeat, Unavailable
+from storage.channels import inbound_deliveries
+from storage.store import Store
+from storage.tables import users
+
+KEY = ConversationKey("wechat", "o-user-1")
+
+
+@pytest.fixture
+def blinking() -> Iterator[tuple[Store, BlinkingProxy]]:
+    with own_database() as url, BlinkingProxy(url) as proxy:
+        store = Store(proxy.url, sealer=TEST_SEALER)
+        try:
+            yield store, proxy
+        finally:
+            proxy.restore()
+            store.close()
+
+
+def counts(store: Store) -> tuple[int, int]:
+    with store.reading() as conn:
+        return (
+            conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one(),
+            conn.execute(sa.select(sa.func.count()).select_from(inbound_deliveries)).scalar_one(),
+        )
+
+
+def test_a_step_while_the_store_is_away_raises_unavailable_and_records_nothing(
+    blinking: tuple[Store, BlinkingProxy],
+) -> None:
+    store, proxy = blinking
+    runtime = build_runtime(settings_for({}), catalog(), store, clock=lambda: FIXED_NOW)
+    first = runtime.handle_once(KEY, "m1", "/start", keep_answer=True)
+    assert isinstance(first, list)
+    assert first
+    before, state = counts(store), store.load_state(KEY)
+    proxy.cut()
+    # The webhook answers 503 on this (issue 8: it used to answer 200 with an apology, so the
+    # platform never retried and the user had to type again).
+    with pytest.raises(Unavailable):
+        runtime.handle_once(KEY, "m2", "1", keep_answer=True)
+    proxy.restore()
+    assert counts(store) == before
+    assert store.load_state(KEY) == state
+    retried = runtime.handle_once(KEY, "m2", "1", keep_answer=True)  # the platform's retry
+    assert isinstance(retried, list)
+    assert retried
+    assert store.load_state(KEY) != state
+    again = runtime.handle_once(KEY, "m2", "1", keep_answer=True)  # and its lost answer
+    assert again == Repeat(tuple(retried))
+
+
+def test_the_console_says_the_store_is_away_and_keeps_the_conversation(
+    blinking: tuple[Store, BlinkingProxy],
+) -> None:
+    store, proxy = blinking
+    console = ConsoleHarness(store, user="kim")
+    console.open()
+    key = ConversationKey("console", "kim")
+    before = store.load_state(key)
+    proxy.cut()
+    out = console.send("1")
+    assert "数据库暂时无法访问，这条消息还没有记下" in out
+    proxy.restore()
+    assert store.load_state(key) == before  # nothing moved meanwhile
+    after = console.send("1")  # sent again, it is answered
+    assert "数据库暂时无法访问" not in after
+    assert store.load_state(key) != before
