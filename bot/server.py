@@ -48,6 +48,7 @@ from notifications.outbox import Dispatcher
 from notifications.senders import Sender
 from storage import outbox
 from storage.channels import prune_deliveries, prune_pushes
+from storage.identity import bound_count
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -270,8 +271,12 @@ class Server:
         if self.dispatcher is None or self.gateway.closing:
             return
         try:
-            while (await self.gateway.run(self.dispatcher.run_once)).total:
-                if self.gateway.closing:
+            while True:
+                report = await self.gateway.run(self.dispatcher.run_once)
+                if report.quarantined:
+                    # Rows whose text cannot be opened (a retired key?): failed, not sent.
+                    self.metrics.inc("awardbot_outbox_quarantined_total", report.quarantined)
+                if not report.total or self.gateway.closing:
                     break
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             self.metrics.inc("awardbot_errors_total", channel="outbox", kind="dispatch")
@@ -340,12 +345,30 @@ def describe(settings: Settings, server: Server) -> list[str]:
         )
         lines.append(f"{adapter.channel}: on" + (f" ({routes})" if routes else " (polling)"))
     lines.extend(settings.off)
+    lines.extend(warnings(settings, server.store))
     if not server.adapters:
         lines.append(
             "no chat channel configured: only /healthz and /metrics are served;"
             " talk to the bot with `awardbot console`, or set a channel in .env"
         )
     return lines
+
+
+PLAINTEXT_WECHAT = (
+    "warning: wechat: 明文模式（未设 AWARDBOT_WECHAT_AES_KEY）下已有 {n} 位官员绑定："
+    "推送仅凭查询串签名，任何见过一次查询串的人都能冒充他们；请改用安全模式"
+    " (plaintext mode with {n} bound official(s): pushes are authenticated only by the"
+    " query-string signature, which covers no part of the body; set AWARDBOT_WECHAT_AES_KEY"
+    " and switch the account to safe mode)"
+)
+
+
+def warnings(settings: Settings, store: Store) -> list[str]:
+    """What `serve` warns about at start: settings that work but are unsafe as used."""
+    if settings.wechat is None or settings.wechat.aes_key:
+        return []
+    officials = bound_count(store, "wechat", "official")
+    return [PLAINTEXT_WECHAT.format(n=officials)] if officials else []
 
 
 async def serve(

@@ -38,6 +38,7 @@ from sqlmodel import Field, SQLModel
 
 from conversations.identity import LEVEL_ORDER, Actor, Level, Role, region_contains, region_level
 from conversations.validators import ValidationError, parse_uscc
+from storage.store import Store
 from storage.tables import UTCDateTime, users, utcnow
 
 # --- regions ---------------------------------------------------------------------------------
@@ -818,3 +819,15 @@ def _invite_record(row: Mapping[Any, Any], now: datetime) -> InviteRecord:
         revoked_at=row["revoked_at"],
         status=status,
     )
+
+
+def bound_count(store: Store, channel: str, role: str) -> int:
+    """How many chat identities of `channel` are bound with `role` (start-up checks)."""
+    with store.reading() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(memberships.join(users, users.c.id == memberships.c.user_id))
+                .where(users.c.channel == channel, memberships.c.role == role)
+            ).scalar_one()
+        )

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from support.process import awardbot_env
 from support.serving import serving
 
+from conversations.engine import Reply
 from conversations.keys import ConversationKey
-from handlers.base import Gateway
+from handlers.base import Gateway, Unavailable
 from notifications.senders import DeliveryError, Sender
 from storage import outbox
 from storage.store import Store
@@ -125,6 +127,106 @@ async def test_metrics_count_updates_duplicates_and_outbox_depth(store: Store) -
     assert 'awardbot_updates_duplicate_total{channel="echo"} 1' in page
     assert re.search(r"^awardbot_outbox_depth 1$", page, re.M)
     assert "# TYPE awardbot_outbox_depth gauge" in page
+
+
+class _AwaySteps:
+    """The runtime when its database is unreachable (what Runtime raises then)."""
+
+    def open(self, key: ConversationKey) -> list[Reply]:
+        raise Unavailable("database unavailable")
+
+    def handle_once(self, *args: object, **kwargs: object) -> list[Reply]:
+        raise Unavailable("database unavailable")
+
+
+async def test_every_request_is_counted_by_outcome(store: Store) -> None:
+    # Issue 8: awardbot_updates_received_total counted only updates that reached the gateway
+    # (861 of 1320 posts in one run); refused and failed requests went uncounted.
+    adapter = EchoAdapter()
+    async with serving(store, adapters=[adapter], max_request_bytes=2048) as server:
+        adapter.gateway = server.gateway
+        async with aiohttp.ClientSession() as http:
+            for delivery in ("1", "1", "2"):
+                async with http.post(
+                    f"{server.url}/echo/u1", data="/help", headers={"X-Id": delivery}
+                ) as response:
+                    assert response.status == 200
+            async with http.post(f"{server.url}/echo/u1", data=b"x" * 4096) as response:
+                assert response.status == 413
+            server.gateway.steps = _AwaySteps()
+            async with http.post(
+                f"{server.url}/echo/u1", data="/help", headers={"X-Id": "3"}
+            ) as response:
+                assert response.status == 503  # the platform retries; nothing was recorded
+        status, page = await get(f"{server.url}/metrics")
+    assert status == 200
+    counted = {
+        (labels["outcome"], labels["reason"]): int(value)
+        for labels, value in _samples(page, "awardbot_requests_total")
+        if labels["channel"] == "echo"
+    }
+    assert counted == {
+        ("accepted", ""): 2,
+        ("duplicate", ""): 1,
+        ("refused", "too_large"): 1,
+        ("unavailable", ""): 1,
+    }
+
+
+def _samples(page: str, name: str) -> list[tuple[dict[str, str], str]]:
+    found = []
+    for line in page.splitlines():
+        match = re.fullmatch(name + r"\{(.*)\} (\S+)", line)
+        if match:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+            found.append((labels, match.group(2)))
+    return found
+
+
+def test_serve_warns_when_plaintext_wechat_has_bound_officials(store: Store) -> None:
+    from support.console_harness import FIXED_NOW, regions
+    from support.serving import settings_for
+
+    from bot.server import warnings
+    from conversations.identity import Level, Role
+    from storage import identity
+    from storage.tables import users
+
+    plaintext = settings_for(
+        {
+            "AWARDBOT_WECHAT_APP_ID": "wx1",
+            "AWARDBOT_WECHAT_APP_SECRET": "s",
+            "AWARDBOT_WECHAT_TOKEN": "t",
+        }
+    )
+    assert warnings(plaintext, store) == []  # nobody bound yet: nothing to impersonate
+    with store.transaction() as conn:
+        issued = identity.create_invite(
+            conn,
+            role=Role.OFFICIAL,
+            region=regions().get("220100"),
+            level=Level.CITY,
+            now=FIXED_NOW,
+            ttl=timedelta(days=7),
+        )
+        user_id = conn.execute(
+            sa.insert(users)
+            .values(channel="wechat", external_id="o-official", created_at=FIXED_NOW)
+            .returning(users.c.id)
+        ).scalar_one()
+        identity.bind(conn, user_id, issued.code, now=FIXED_NOW)
+    [line] = warnings(plaintext, store)
+    assert line.startswith("warning: wechat: 明文模式")
+    assert "1 bound official" in line
+    safe = settings_for(
+        {
+            "AWARDBOT_WECHAT_APP_ID": "wx1",
+            "AWARDBOT_WECHAT_APP_SECRET": "s",
+            "AWARDBOT_WECHAT_TOKEN": "t",
+            "AWARDBOT_WECHAT_AES_KEY": "a" * 43,
+        }
+    )
+    assert warnings(safe, store) == []
 
 
 async def test_a_body_over_the_limit_is_refused_unread(store: Store) -> None:
