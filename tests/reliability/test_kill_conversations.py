@@ -1,0 +1,76 @@
+"""kill -9 of `awardbot serve` while users talk to it through the fake Bot API (issue 8).
+
+The real `awardbot serve` runs as a child process, Telegram in polling mode against the fake Bot
+API; bounded simulated users go through a self-check one message at a time while the serve is
+SIGKILLed at seeded random moments and restarted. After the run the fake's chat histories, the
+store and a replay of the committed updates through the engine are compared
+(`support.killing.conversation_report`), and the counts printed (`pytest -s` shows them).
+
+What must hold after any kill: no reply twice, no bot message that no committed update explains,
+no answer applied twice or lost (an update Telegram was told is done but whose step never
+committed), and every conversation's stored state is what its committed updates make it. A
+reply lost after its step committed is issue 9's to fix (replies as effects of the step); here it
+is measured and bounded by one per user talking at the moment of each kill.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.killing import (
+    DATABASES,
+    LIBRARIES,
+    ConversationPlan,
+    RecordingTelegram,
+    conversation_report,
+    database_url,
+    killable_serve,
+    new_key,
+    open_store,
+    talk_while_killing,
+)
+
+FAST = ConversationPlan(users=3, messages=8, kills=2, seed=3, uptime=(1.5, 3.0), budget=60)
+LONG = ConversationPlan(users=8, messages=12, kills=6, seed=8, uptime=(1.0, 2.5), budget=300)
+
+
+async def _run(tmp_path: Path, database: str, library: str, plan: ConversationPlan) -> None:
+    key = new_key()
+    with database_url(database, tmp_path) as url:
+        async with RecordingTelegram() as fake:
+            async with killable_serve(
+                fake, database=url, key=key, library=library, workdir=tmp_path
+            ) as serve:
+                run = await talk_while_killing(serve, fake, plan, database=database)
+            store = open_store(url, key)
+            try:
+                report = conversation_report(run, store, fake)
+            finally:
+                store.close()
+    print()
+    print(report.details())
+    problems = report.details()
+    assert not report.replies_duplicated, problems
+    assert not report.unexplained, problems
+    assert not report.applied_twice, problems
+    assert not report.diverged, problems
+    assert not report.answers_lost, problems
+    assert not report.never_taken, problems
+    assert len(report.replies_lost) <= report.lost_bound, problems
+    assert report.kills >= 1, f"the run ended before any kill: {problems}"
+
+
+async def test_kill_serve_while_three_users_talk_sqlite(tmp_path: Path) -> None:
+    """The fast case `make test` runs: 3 users, 2 kills, SQLite, python-telegram-bot."""
+    await _run(tmp_path, "sqlite", "ptb", FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("database", DATABASES)
+async def test_kill_serve_while_eight_users_talk(
+    tmp_path: Path, database: str, library: str
+) -> None:
+    """8 users x 12 messages, 6 kills, on both databases and both libraries."""
+    await _run(tmp_path, database, library, LONG)
