@@ -5,25 +5,37 @@ into the CALLER's transaction (`store.transaction()`, or `tx.connection` of a co
 Each message carries an idempotency key (e.g. f"{nomination_id}:{status_change_id}:{recipient}");
 a key already in the outbox is ignored, so enqueueing twice never sends twice.
 
-Delivery (`notifications.outbox.Dispatcher`) is claim-before-send:
+Delivery (`notifications.outbox.Dispatcher`) is claim, then mark in flight, then send:
 
 1. `claim` moves due `pending` rows to `sending` — with the worker's id, a lease
    (`claimed_until`) and `attempts + 1` — and COMMITS that before anything is sent. PostgreSQL
    picks the rows with `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint
    batches without waiting for each other; SQLite runs the claim under `BEGIN IMMEDIATE`, which
-   serializes claims. Either way no row is handed to two workers.
-2. The worker sends, then records the outcome with `mark_delivered` / `mark_retry` /
-   `mark_failed`. A mark applies only to the claim it names (same worker, same attempt number);
-   a worker whose lease was recovered meanwhile cannot undo what recovery decided — except that
-   a late `mark_delivered` still records the truth that the message went out.
+   serializes claims. Either way no row is handed to two workers. A claimed row whose text
+   cannot be opened (sealed with a key no longer configured, damaged) is quarantined in the same
+   transaction — `failed` with `QUARANTINED`, its text kept sealed — and the rest is delivered
+   (issue 8: one such row used to roll every claim back, forever).
+2. Just before ITS send, the worker marks the one row in flight with `mark_started`: its own
+   short transaction, committed before the send, applied only while the claim still holds (same
+   worker, same attempt, lease not over). If it returns False the claim was lost and the worker
+   does not send. So at any moment a worker has at most one row whose send may have begun and
+   is not yet recorded.
+3. The worker records the outcome with `mark_delivered` / `mark_retry` / `mark_failed`, or gives
+   a row it did not send back with `give_back`. A mark applies only to the claim it names; a
+   worker whose lease was recovered meanwhile cannot undo what recovery decided — except that a
+   late `mark_delivered` still records the truth that the message went out.
 
-A worker killed between send and mark leaves its rows in `sending`. Nothing can tell whether
-such a message went out, so `recover_expired` (after the lease) decides by channel:
-- the channel's sender is idempotent (it, or the platform behind it, drops a second send with
-  the same idempotency key): the row goes back to `pending` and is retried with the SAME key;
-- otherwise it is marked `failed` with `UNKNOWN_OUTCOME` — at most once, and recorded where an
-  operator sees it, never silently dropped. Rows claimed but not yet sent when the worker died end
-  the same way (they cannot be told apart), which is why dispatchers claim small batches.
+A worker killed (kill -9) leaves its claimed rows in `sending`. After the lease,
+`recover_expired` tells them apart by `started_at` (issue 8):
+- never started: back to `pending`, the attempt not counted, no error recorded — nothing went
+  out, so nothing is uncertain;
+- started (the one row per worker that may have gone out): if the channel's sender is idempotent
+  (it, or the platform behind it, drops a second send with the same key), back to `pending`
+  and retried with the SAME key; otherwise `failed` with `UNKNOWN_OUTCOME` — at most once,
+  recorded where an operator sees it, never silently dropped.
+Hence the guarantee: each crash of a worker leaves at most ONE message of unknown outcome, and
+no message is ever sent twice on a channel that does not deduplicate. `release` (a worker
+stopping gracefully) settles its rows the same way, at once instead of after the lease.
 
 Message texts name people, so they are sealed at rest with the store's `Sealer` and opened only
 when claimed. Reprs of the value objects here leave the text out, so logging one is safe.
@@ -31,7 +43,7 @@ when claimed. Reprs of the value objects here leave the text out, so logging one
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -42,10 +54,11 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from storage.crypto import Sealer, SealError
-from storage.store import Store, StoreError
+from storage.store import Store
 from storage.tables import UTCDateTime
 
-# Recorded on a row whose lease expired after it may have been sent (non-idempotent channel).
+# Recorded on a row whose send had begun when its worker died or stopped (non-idempotent
+# channel): it may or may not have gone out.
 UNKNOWN_OUTCOME = (
     "投递结果未知：发送后进程中断，为避免重复发送不再重试 "
     "(delivery outcome unknown: interrupted after send; not retried to avoid a duplicate)"
@@ -54,6 +67,17 @@ UNKNOWN_OUTCOME = (
 LEASE_EXPIRED_RETRY = (
     "租约过期：发送进程中断，使用同一幂等键重试 "
     "(lease expired: the sender was interrupted; retried with the same idempotency key)"
+)
+# Recorded on a row of an idempotent channel whose send was in flight when its worker stopped.
+RELEASED_RETRY = (
+    "发送进程停止时发送未完成，使用同一幂等键重试 "
+    "(the sender stopped during the send; retried with the same idempotency key)"
+)
+# Recorded on a row quarantined by `claim`: no text and no key in it (issue 8).
+QUARANTINED = (
+    "已隔离：通知内容无法解密（密钥已不在 AWARDBOT_SECRET_KEY 中，或数据损坏），未发送 "
+    "(quarantined: the text cannot be opened - sealed with a key not in AWARDBOT_SECRET_KEY,"
+    " or damaged; not sent)"
 )
 
 
@@ -140,10 +164,32 @@ class OutboxEntry:
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What `recover_expired` did with rows whose lease had expired."""
+    """What `recover_expired` (or `release`) did with a worker's rows left in `sending`."""
 
-    requeued: int = 0  # idempotent channel: back to pending, same idempotency key
-    failed: int = 0  # outcome unknown (or attempts used up): failed, reason recorded
+    requeued: int = 0  # send had begun, idempotent channel: back to pending, same key
+    failed: int = 0  # send had begun, outcome unknown (or attempts used up): failed, reason kept
+    returned: int = 0  # never started: back to pending, the attempt not counted
+
+    @property
+    def total(self) -> int:
+        return self.requeued + self.failed + self.returned
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What `claim` took: the messages to send (in order), and the rows it quarantined.
+
+    Iterating a Claim iterates its messages.
+    """
+
+    messages: tuple[ClaimedMessage, ...] = ()
+    quarantined: tuple[int, ...] = ()  # ids of rows failed with QUARANTINED
+
+    def __iter__(self) -> Iterator[ClaimedMessage]:
+        return iter(self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
 
 
 def enqueue(
@@ -196,7 +242,7 @@ def claim(
     limit: int,
     recipient: tuple[str, str] | None = None,
     channels: Collection[str] | None = None,
-) -> list[ClaimedMessage]:
+) -> Claim:
     """Claim up to `limit` due pending messages for `worker_id`, oldest due first.
 
     `recipient` (channel, recipient id) claims only that person's messages: the console, where
@@ -205,8 +251,10 @@ def claim(
     rest wait for a worker that can.
 
     Runs in its own short transaction, committed before this returns: the rows are `sending`,
-    leased to `worker_id` until `now + lease`, their attempt counted. `worker_id` must be unique
-    per running dispatcher (e.g. host, pid and a random suffix).
+    leased to `worker_id` until `now + lease`, their attempt counted, none marked in flight yet.
+    A row whose text cannot be opened is quarantined in that same transaction (`failed` with
+    `QUARANTINED`) and listed in `Claim.quarantined` instead. `worker_id` must be unique per
+    running dispatcher (e.g. host, pid and a random suffix).
     """
     _require_aware(now, "now")
     if not worker_id:
@@ -214,7 +262,7 @@ def claim(
     if lease <= timedelta(0):
         raise ValueError("lease must be positive")
     if limit < 1:
-        return []
+        return Claim()
     claimed_until = now + lease
     with store.transaction() as conn:
         due = sa.select(outbox.c.id).where(
@@ -235,7 +283,7 @@ def claim(
         )
         ids = list(conn.execute(due).scalars())
         if not ids:
-            return []
+            return Claim()
         rows = conn.execute(
             sa.update(outbox)
             .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.PENDING)
@@ -244,6 +292,7 @@ def claim(
                 claimed_by=worker_id,
                 claimed_until=claimed_until,
                 attempts=outbox.c.attempts + 1,
+                started_at=None,
             )
             .returning(
                 outbox.c.id,
@@ -255,23 +304,58 @@ def claim(
             )
         ).all()
         order = {id_: i for i, id_ in enumerate(ids)}
-        try:
-            # Opened inside the transaction: a wrong key rolls the claim back (rows stay pending).
-            return [
+        messages: list[ClaimedMessage] = []
+        quarantined: list[int] = []
+        for row in sorted(rows, key=lambda r: order[r.id]):
+            try:
+                text = store.sealer.open(row.text)
+            except (SealError, ValueError):  # ValueError: opened, but not UTF-8 (damaged)
+                quarantined.append(row.id)
+                continue
+            messages.append(
                 ClaimedMessage(
                     id=row.id,
                     idempotency_key=row.idempotency_key,
                     channel=row.channel,
                     recipient_id=row.recipient_id,
-                    text=store.sealer.open(row.text),
+                    text=text,
                     attempts=row.attempts,
                     claimed_by=worker_id,
                     claimed_until=claimed_until,
                 )
-                for row in sorted(rows, key=lambda r: order[r.id])
-            ]
-        except SealError as exc:
-            raise StoreError(str(exc)) from None
+            )
+        if quarantined:
+            # Failed here, in the claim's transaction, so the row is never claimed again and
+            # cannot hold the others back. Its sealed text stays: an operator who still has the
+            # old key can read it and send it by hand.
+            conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_(quarantined))
+                .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=QUARANTINED)
+            )
+    return Claim(tuple(messages), tuple(quarantined))
+
+
+def mark_started(store: Store, message: ClaimedMessage, *, now: datetime) -> bool:
+    """Mark the message in flight: call it just before its send, and send only if it is True.
+
+    Its own short transaction, committed before this returns, so that after a crash only this
+    row is of unknown outcome. Applies only while the claim holds — same worker and attempt,
+    still `sending`, not marked before, lease not over at `now`. False means the claim was lost
+    (recovered by another worker, or the lease is over): do not send. On a StoreError it is
+    unknown whether the mark landed: do not send either, and `give_back` the message.
+    """
+    _require_aware(now, "now")
+    return _mark(
+        store,
+        message,
+        {"started_at": now},
+        sa.and_(
+            outbox.c.status == OutboxStatus.SENDING,
+            outbox.c.started_at.is_(None),
+            outbox.c.claimed_until > now,
+        ),
+    )
 
 
 def mark_delivered(store: Store, message: ClaimedMessage, *, now: datetime) -> bool:
@@ -279,6 +363,7 @@ def mark_delivered(store: Store, message: ClaimedMessage, *, now: datetime) -> b
 
     Applies even after recovery marked the row failed or put it back to pending, as long as no
     other worker has claimed it since: the message did go out, and the record should say so.
+    Safe to call again after a StoreError (it may have landed; then this returns False).
     """
     _require_aware(now, "now")
     return _mark(
@@ -301,6 +386,7 @@ def mark_retry(
             "status": OutboxStatus.PENDING,
             "next_attempt_at": next_attempt_at,
             "claimed_until": None,
+            "started_at": None,
             "last_error": _one_line(error),
         },
         outbox.c.status == OutboxStatus.SENDING,
@@ -317,6 +403,27 @@ def mark_failed(store: Store, message: ClaimedMessage, *, error: str) -> bool:
     )
 
 
+def give_back(store: Store, message: ClaimedMessage) -> bool:
+    """Return a claimed message this worker did NOT send: pending again, the attempt not counted.
+
+    For a send that never began — the rest of a batch cut short by a database error, or a row
+    whose `mark_started` failed (whether that mark landed is unknown, so it is cleared here).
+    False if the claim was lost meanwhile.
+    """
+    return _mark(
+        store,
+        message,
+        {
+            "status": OutboxStatus.PENDING,
+            "claimed_by": None,
+            "claimed_until": None,
+            "started_at": None,
+            "attempts": outbox.c.attempts - 1,
+        },
+        outbox.c.status == OutboxStatus.SENDING,
+    )
+
+
 def recover_expired(
     store: Store,
     *,
@@ -326,14 +433,18 @@ def recover_expired(
 ) -> Recovery:
     """Settle rows left in `sending` by a worker whose lease ended before `now`.
 
-    On a channel in `idempotent_channels` a row goes back to pending, due now, to be sent again
-    with the same idempotency key (unless `max_attempts` are used up: then it fails). On any
-    other channel it may already have been sent, so it is marked failed with `UNKNOWN_OUTCOME`.
+    A row whose send never started goes back to pending as it was (the attempt not counted).
+    A row whose send started may have gone out: on a channel in `idempotent_channels` it goes
+    back to pending, due now, to be sent again with the same idempotency key (unless
+    `max_attempts` are used up: then it fails); on any other channel it is marked failed with
+    `UNKNOWN_OUTCOME`.
     """
     _require_aware(now, "now")
     expired = sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.claimed_until < now)
     idempotent: sa.ColumnElement[bool] = outbox.c.channel.in_(list(idempotent_channels))
     with store.transaction() as conn:
+        returned = _return_unstarted(conn, expired)
+        # What is left of `expired` had started.
         retry_ok = idempotent
         if max_attempts is not None:
             retry_ok = sa.and_(idempotent, outbox.c.attempts < max_attempts)
@@ -344,6 +455,7 @@ def recover_expired(
                 status=OutboxStatus.PENDING,
                 next_attempt_at=now,
                 claimed_until=None,
+                started_at=None,
                 last_error=LEASE_EXPIRED_RETRY,
             )
         ).rowcount
@@ -366,25 +478,38 @@ def recover_expired(
             .where(expired)
             .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=UNKNOWN_OUTCOME)
         ).rowcount
-    return Recovery(requeued=requeued, failed=exhausted + unknown)
+    return Recovery(requeued=requeued, failed=exhausted + unknown, returned=returned)
 
 
-def release(store: Store, worker_id: str) -> int:
-    """A stopping worker gives back what it claimed and did not send: pending again, the
-    attempt not counted. Call it only once the worker has stopped sending (graceful shutdown).
+def release(
+    store: Store, worker_id: str, *, idempotent_channels: Collection[str] = ()
+) -> Recovery:
+    """A stopping worker settles what it still holds, as recovery would after its lease.
+
+    Rows whose send never started go back to pending, the attempt not counted. A row whose send
+    started and whose outcome was never recorded may have gone out: requeued with the same key
+    on an idempotent channel, failed with `UNKNOWN_OUTCOME` otherwise. Call it only once the
+    worker has stopped sending (graceful shutdown).
     """
+    mine = sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.claimed_by == worker_id)
     with store.transaction() as conn:
-        result = conn.execute(
+        returned = _return_unstarted(conn, mine)
+        requeued = conn.execute(
             sa.update(outbox)
-            .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.claimed_by == worker_id)
+            .where(mine, outbox.c.channel.in_(list(idempotent_channels)))
             .values(
                 status=OutboxStatus.PENDING,
-                claimed_by=None,
                 claimed_until=None,
-                attempts=outbox.c.attempts - 1,
+                started_at=None,
+                last_error=RELEASED_RETRY,
             )
-        )
-    return int(result.rowcount)
+        ).rowcount
+        unknown = conn.execute(
+            sa.update(outbox)
+            .where(mine)
+            .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=UNKNOWN_OUTCOME)
+        ).rowcount
+    return Recovery(requeued=requeued, failed=unknown, returned=returned)
 
 
 def depth(store: Store) -> int:
@@ -408,6 +533,21 @@ def find(store: Store, idempotency_key: str) -> OutboxEntry | None:
     return OutboxEntry(**{**row, "status": OutboxStatus(row["status"])})
 
 
+def _return_unstarted(conn: Connection, held: sa.ColumnElement[bool]) -> int:
+    """Rows of `held` whose send never began: pending again, as if never claimed."""
+    result = conn.execute(
+        sa.update(outbox)
+        .where(held, outbox.c.started_at.is_(None))
+        .values(
+            status=OutboxStatus.PENDING,
+            claimed_by=None,
+            claimed_until=None,
+            attempts=outbox.c.attempts - 1,
+        )
+    )
+    return int(result.rowcount)
+
+
 def _mark(
     store: Store,
     message: ClaimedMessage,
@@ -420,7 +560,7 @@ def _mark(
             .where(
                 outbox.c.id == message.id,
                 # The claim: same worker, same attempt. Another claim since (after recovery)
-                # has a higher attempt number, so a stale worker's mark changes nothing.
+                # has a higher attempt number or another worker, so a stale mark changes nothing.
                 outbox.c.claimed_by == message.claimed_by,
                 outbox.c.attempts == message.attempts,
                 status_ok,

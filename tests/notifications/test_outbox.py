@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -13,13 +14,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
 from support.keys import TEST_SEALER
+from support.serving import serving
 
 from conversations.keys import ConversationKey
 from notifications.outbox import Dispatcher, DispatchReport
-from notifications.senders import ConsoleSender, DeliveryError
+from notifications.senders import ConsoleSender, DeliveryError, Sender
 from storage import outbox as box
+from storage.crypto import Sealer
 from storage.outbox import (
+    QUARANTINED,
+    RELEASED_RETRY,
     UNKNOWN_OUTCOME,
     OutboxMessage,
     OutboxStatus,
@@ -28,8 +34,10 @@ from storage.outbox import (
     depth,
     enqueue,
     find,
+    give_back,
     mark_delivered,
     mark_retry,
+    mark_started,
     recover_expired,
     release,
 )
@@ -303,23 +311,104 @@ def test_killed_after_send_is_not_sent_twice(
 
 
 def test_run_once_recovers_expired_leases_itself(store: Store) -> None:
-    put(store, message(1), message(2, channel="wechat"))
-    claim(store, "dead", now=T0, lease=LEASE, limit=10)  # then the worker dies
+    # issue 8: a worker died holding four rows, two of them in flight. Only those two are
+    # uncertain; the two it never started to send come back as if never claimed.
+    started_telegram, started_wechat = message(1), message(2, channel="wechat")
+    unstarted_telegram, unstarted_wechat = message(3), message(4, channel="wechat")
+    put(store, started_telegram, started_wechat, unstarted_telegram, unstarted_wechat)
+    held = {m.idempotency_key: m for m in claim(store, "dead", now=T0, lease=LEASE, limit=10)}
+    for msg in (started_telegram, started_wechat):
+        assert mark_started(store, held[msg.idempotency_key], now=T0)
+    # ... and then the worker dies.
     telegram = RecordingSender("telegram", idempotent=True)
     wechat = RecordingSender("wechat", idempotent=False)
     clock = Clock(T0 + LEASE + timedelta(seconds=1))
     worker = Dispatcher(
         store, {"telegram": telegram, "wechat": wechat}, clock=clock, worker_id="w1"
     )
-    assert worker.run_once() == DispatchReport(delivered=1, retried=1, failed=1)
-    assert telegram.keys == [message(1).idempotency_key]
-    assert wechat.sent == []
-    assert entry(store, message(2, channel="wechat")).last_error == UNKNOWN_OUTCOME
+    # Recovery: one requeued (idempotent, same key), one failed (unknown), two returned.
+    assert worker.run_once() == DispatchReport(delivered=3, retried=3, failed=1)
+    assert Counter(telegram.keys) == Counter(
+        [started_telegram.idempotency_key, unstarted_telegram.idempotency_key]
+    )
+    assert wechat.keys == [unstarted_wechat.idempotency_key]
+    lost = entry(store, started_wechat)
+    assert (lost.status, lost.last_error) == (OutboxStatus.FAILED, UNKNOWN_OUTCOME)
+    for msg in (unstarted_telegram, unstarted_wechat):
+        found = entry(store, msg)  # its first claim not counted as an attempt
+        assert (found.status, found.attempts, found.last_error) == ("delivered", 1, None)
+    assert entry(store, started_telegram).attempts == 2
+
+
+def test_rows_claimed_but_never_started_are_not_failed_after_a_crash(store: Store) -> None:
+    # issue 8: the dispatcher used to fail every row of a dead worker's batch "outcome
+    # unknown" on channels that do not deduplicate, including rows it never began to send.
+    msgs = [message(n, channel="wechat") for n in range(1, 6)]
+    put(store, *msgs)
+    held = list(claim(store, "dead", now=T0, lease=LEASE, limit=10))
+    assert mark_delivered(store, held[0], now=T0)  # sent and recorded
+    assert mark_started(store, held[1], now=T0)  # in flight when the worker died
+    later = T0 + LEASE + timedelta(seconds=1)
+    recovery = recover_expired(store, now=later, idempotent_channels=())
+    assert recovery == Recovery(failed=1, returned=3)
+    assert entry(store, msgs[0]).status == OutboxStatus.DELIVERED
+    assert entry(store, msgs[1]).last_error == UNKNOWN_OUTCOME
+    for msg in msgs[2:]:
+        found = entry(store, msg)
+        assert (found.status, found.attempts, found.claimed_by) == ("pending", 0, None)
+        assert (found.last_error, found.started_at, found.next_attempt_at) == (None, None, T0)
+
+
+def test_the_in_flight_mark_applies_only_while_the_claim_holds(store: Store) -> None:
+    put(store, message(1), message(2), message(3))
+    first, second, third = claim(store, "w1", now=T0, lease=LEASE, limit=10)
+    assert mark_started(store, first, now=T0)
+    assert entry(store, message(1)).started_at == T0
+    assert not mark_started(store, first, now=T0)  # once per claim
+    assert not mark_started(store, second, now=T0 + LEASE)  # the lease is over
+    later = T0 + LEASE + timedelta(seconds=1)
+    recover_expired(store, now=later, idempotent_channels=())
+    assert not mark_started(store, second, now=T0)  # returned to pending by recovery
+    [retaken, _] = claim(store, "w2", now=later, lease=LEASE, limit=10)
+    assert retaken.id == second.id
+    assert not mark_started(store, second, now=later)  # another worker's claim now
+    assert not give_back(store, third)  # recovery already gave it back
+    assert mark_started(store, retaken, now=later)
+
+
+def test_a_claim_lost_before_its_send_is_not_sent(store: Store) -> None:
+    # issue 8: the worker checks its claim in the database just before each send. Here a
+    # second worker, whose clock runs ahead, recovers and re-claims the first worker's next
+    # message while the first is still sending; the first must not send it as well.
+    put(store, message(1), message(2))
+    sender, clock = RecordingSender(), Clock()
+    worker = dispatcher(store, sender, clock, batch_size=2)
+    other = RecordingSender()
+    ahead = Clock(T0 + LEASE + timedelta(seconds=1))
+    rival = Dispatcher(store, {"telegram": other}, clock=ahead, worker_id="w2")
+    rival_reports: list[DispatchReport] = []
+
+    def send_while_a_rival_takes_over(recipient_id: str, text: str, key: str) -> None:
+        RecordingSender.send(sender, recipient_id, text, key)
+        if not rival_reports:
+            rival_reports.append(rival.run_once())
+
+    sender.send = send_while_a_rival_takes_over  # type: ignore[method-assign]
+    assert worker.run_once() == DispatchReport(delivered=1)
+    assert sender.keys == [message(1).idempotency_key]
+    # The rival's recovery failed message 1 as unknown (its send had begun, on a channel that
+    # does not deduplicate) and returned message 2, which the rival then delivered.
+    assert rival_reports == [DispatchReport(delivered=1, retried=1, failed=1)]
+    assert other.keys == [message(2).idempotency_key]
+    assert entry(store, message(1)).status == OutboxStatus.DELIVERED  # the late truth
+    assert entry(store, message(2)).claimed_by == "w2"
 
 
 def test_a_stale_worker_cannot_undo_recovery(store: Store) -> None:
     put(store, message(1), message(2, channel="wechat"))
     stale = {m.channel: m for m in claim(store, "slow", now=T0, lease=LEASE, limit=10)}
+    for held in stale.values():
+        assert mark_started(store, held, now=T0)
     later = T0 + LEASE + timedelta(seconds=1)
     recover_expired(store, now=later, idempotent_channels={"telegram"})
     retaken = claim(store, "fresh", now=later, lease=LEASE, limit=10)
@@ -420,10 +509,28 @@ def test_a_stopping_worker_gives_back_its_unsent_claims(store: Store) -> None:
     put(store, message())
     claimed = claim(store, "w1", now=Clock()(), lease=timedelta(minutes=1), limit=5)
     assert [m.idempotency_key for m in claimed] == [message().idempotency_key]
-    assert release(store, "w2") == 0  # only its own
-    assert release(store, "w1") == 1
+    assert release(store, "w2") == Recovery()  # only its own
+    assert release(store, "w1") == Recovery(returned=1)
     found = entry(store, message())
     assert (found.status, found.attempts, found.claimed_by) == (OutboxStatus.PENDING, 0, None)
+
+
+def test_a_stopping_worker_settles_a_send_in_flight_as_uncertain(store: Store) -> None:
+    # issue 8: at release, a row whose send began and was never recorded may have gone out.
+    idempotent, once_only, unsent = message(1), message(2, channel="wechat"), message(3)
+    put(store, idempotent, once_only, unsent)
+    held = {m.idempotency_key: m for m in claim(store, "w1", now=T0, lease=LEASE, limit=5)}
+    for msg in (idempotent, once_only):
+        assert mark_started(store, held[msg.idempotency_key], now=T0)
+    settled = release(store, "w1", idempotent_channels={"telegram"})
+    assert settled == Recovery(requeued=1, failed=1, returned=1)
+    found = entry(store, idempotent)
+    assert (found.status, found.attempts, found.started_at) == ("pending", 1, None)
+    assert found.last_error == RELEASED_RETRY
+    found = entry(store, once_only)
+    assert (found.status, found.last_error) == (OutboxStatus.FAILED, UNKNOWN_OUTCOME)
+    found = entry(store, unsent)
+    assert (found.status, found.attempts, found.last_error) == ("pending", 0, None)
 
 
 def test_an_unexpected_exception_is_retried_and_logged_without_the_text(
@@ -511,7 +618,8 @@ def test_console_sender_prints_a_notice_line(tmp_path: Path) -> None:
 
 def test_recovery_gives_up_when_attempts_are_used_up(store: Store) -> None:
     put(store, message())
-    claim(store, "dead", now=T0, lease=LEASE, limit=10)
+    [held] = claim(store, "dead", now=T0, lease=LEASE, limit=10)
+    assert mark_started(store, held, now=T0)
     later = T0 + LEASE + timedelta(seconds=1)
     recovery = recover_expired(store, now=later, idempotent_channels={"telegram"}, max_attempts=1)
     assert recovery == Recovery(failed=1)
@@ -521,3 +629,86 @@ def test_recovery_gives_up_when_attempts_are_used_up(store: Store) -> None:
         found.last_error
         == "租约过期且已尝试 1 次，不再重试 (lease expired after 1 attempts; not retried)"
     )
+
+
+# 8. One row that cannot be opened does not block the others (issue 8).
+
+
+def test_a_row_that_cannot_be_opened_is_quarantined_and_the_rest_delivered(
+    store: Store,
+) -> None:
+    msgs = [message(n) for n in range(1, 4)]
+    put(store, *msgs)
+    retired = Sealer([Sealer.new_key()])  # a key no longer in AWARDBOT_SECRET_KEY
+    with store.transaction() as conn:
+        conn.execute(
+            sa.update(box.outbox)
+            .where(box.outbox.c.idempotency_key == msgs[1].idempotency_key)
+            .values(text=retired.seal(TEXT))
+        )
+    sender, clock = RecordingSender(), Clock()
+    worker = dispatcher(store, sender, clock)
+    assert worker.run_once() == DispatchReport(delivered=2, failed=1, quarantined=1)
+    assert sender.keys == [msgs[0].idempotency_key, msgs[2].idempotency_key]
+    bad = entry(store, msgs[1])
+    assert (bad.status, bad.last_error, bad.claimed_until) == ("failed", QUARANTINED, None)
+    assert "\n" not in QUARANTINED
+    assert "张三" not in QUARANTINED
+    assert worker.run_once() == DispatchReport()  # never claimed again
+    with store.reading() as conn:
+        kept = conn.execute(
+            sa.select(box.outbox.c.text).where(box.outbox.c.id == bad.id)
+        ).scalar_one()
+    assert retired.open(kept) == TEXT  # still sealed, for an operator with the old key
+
+
+def test_a_claim_of_only_unopenable_rows_reports_them(store: Store) -> None:
+    put(store, message(1))
+    with store.transaction() as conn:
+        conn.execute(sa.update(box.outbox).values(text="fernet:damaged"))
+    taken = claim(store, "w1", now=T0, lease=LEASE, limit=10)
+    assert (len(taken), list(taken)) == (0, [])
+    assert taken.quarantined == (entry(store, message(1)).id,)
+    assert depth(store) == 0
+
+
+class SendOnly:
+    """A channel inside `serve` that only sends notifications (no routes)."""
+
+    channel = "telegram"
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def sender(self) -> Sender:
+        return self._sender
+
+
+async def test_serve_counts_quarantined_rows_in_metrics(store: Store) -> None:
+    put(store, message(1), message(2))
+    with store.transaction() as conn:
+        conn.execute(
+            sa.update(box.outbox)
+            .where(box.outbox.c.idempotency_key == message(2).idempotency_key)
+            .values(text=Sealer([Sealer.new_key()]).seal(TEXT))
+        )
+    sender = RecordingSender()
+    options: dict[str, object] = {"adapters": [SendOnly(sender)], "dispatch_every": 0.05}
+    async with serving(store, clock=Clock(), **options) as server:
+        for _ in range(100):
+            if server.metrics.value("awardbot_outbox_quarantined_total"):
+                break
+            await asyncio.sleep(0.05)
+        assert server.metrics.value("awardbot_outbox_quarantined_total") == 1
+        assert "awardbot_outbox_quarantined_total 1" in server.metrics.render()
+    assert sender.keys == [message(1).idempotency_key]
+    assert entry(store, message(2)).last_error == QUARANTINED
