@@ -10,6 +10,12 @@ platforms.md §1.1). So a step runs as a task and the request waits at most `rep
 Retries are deduplicated by the gateway: MsgId for messages, FromUserName:CreateTime for events.
 Every user action opens the customer-service window the outbox sender counts against
 (`storage.channels.open_window`).
+
+Before anything is recorded (issue 8): the signature (`inbound.Codec`: with an AES key only
+encrypted pushes), the shape of the push (`handlers.xmlgate.check_shape`), the timestamp window
+and the nonce (`handlers.pushes`). A retry whose answer was lost is answered with the answer
+kept with the first delivery (`Gateway.handle(..., replay=True)`). The store being down during
+the step is a 503 (the `serve` middleware), so WeChat retries it.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent
-from wechatpy.messages import ImageMessage, TextMessage
 from wechatpy.replies import TextReply
 
 from conversations.engine import Reply
@@ -33,20 +39,23 @@ from handlers.base import (
     MAX_FILE,
     Gateway,
     PushLedger,
+    Unavailable,
     cdata_safe,
+    note_outcome,
     read_capped,
     render_text,
     split_text,
     utf8_len,
 )
 from handlers.config import WechatSettings
+from handlers.pushes import PushGuard, PushRefused, handle_replayed
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
 from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
 from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
-from handlers.xmlgate import MAX_BODY, XmlRefused
+from handlers.xmlgate import MAX_BODY, MEMBER_MESSAGES, ShapeRefused, XmlRefused
 from storage.channels import Slot, WindowOpener, close_window, open_window, take_window_slot
-from storage.store import Store
+from storage.store import Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +65,22 @@ SUCCESS = "success"  # tells WeChat to stop retrying, shows nothing to the user
 
 UNSUPPORTED = "暂不支持语音、视频、位置和链接消息。请发送文字回答问题；提交材料请发送图片或文件。"
 TOO_LARGE = "文件超过 20 MB，无法接收。请压缩或拆分后重新发送。"
-DOWNLOAD_FAILED = "文件接收失败，请稍后重新发送。"
-NOTE_TYPES = frozenset({"voice", "video", "shortvideo", "location", "link", "miniprogrampage"})
+DOWNLOAD_FAILED = "文件接收失败，请重新发送。"  # the step records nothing (issue 8)
+NOTE_TYPES = MEMBER_MESSAGES - {"image", "file"}  # a person wrote, but nothing we can read
 WINDOW_EVENTS = frozenset({"click", "view", "scan", "scancode_push", "scancode_waitmsg"})
 MAX_FILENAME = 120
 
-Work = Coroutine[Any, Any, list[Reply] | None]
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a push is answered with; `repeat`: the answer kept for a delivery taken before."""
+
+    replies: list[Reply]
+    repeat: bool = False
+
+
+NOTHING = Answer([])
+Work = Coroutine[Any, Any, Answer]
 
 
 class WechatAdapter:
@@ -95,7 +114,8 @@ class WechatAdapter:
         )
         self.reply_budget = reply_budget
         self.passive_limit = passive_limit
-        self.pushes = pushes  # nonces seen (replays refused); None: this process only
+        # nonces seen (replays refused); None: this process only
+        self.guard = PushGuard(self.channel, pushes, max_age=settings.push_max_age, clock=clock)
 
     # ----- ChannelAdapter ---------------------------------------------------------------
 
@@ -124,8 +144,7 @@ class WechatAdapter:
         try:
             echo = self.codec.verify_url(request.query)
         except SignatureRefused:
-            self._error("signature")
-            return web.Response(status=403, text="forbidden")
+            return self._refused(403, "signature")
         return web.Response(text=echo)
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -133,50 +152,63 @@ class WechatAdapter:
             return web.Response(status=503, text="shutting down")
         body = await read_capped(request, MAX_BODY)
         if body is None:
-            self._error("too_large")
-            return web.Response(status=413, text="too large")
+            return self._refused(413, "too_large")
         try:
             push = self.codec.decode(request.query, body)
-        except SignatureRefused:
-            self._error("signature")
-            return web.Response(status=403, text="forbidden")
-        except XmlRefused as exc:
-            self._error("bad_xml")
+        except SignatureRefused as exc:
+            return self._refused(403, exc.reason)
+        except ShapeRefused as exc:
             log.warning("wechat push refused: %s", exc)
-            return web.Response(status=400, text="bad request")
+            return self._refused(400, "shape")
+        except XmlRefused as exc:
+            log.warning("wechat push refused: %s", exc)
+            return self._refused(400, "bad_xml")
+        try:
+            self.guard.check_time(request.query.get("timestamp", ""))
+            await self.guard.check_nonce(
+                self.gateway, request.query.get("nonce", ""), push.signature
+            )
+        except PushRefused as exc:
+            return self._refused(403, exc.reason)
         work = self._work(push)
         if work is None:
+            note_outcome("ignored")
             return web.Response(text=SUCCESS)
         task = asyncio.get_running_loop().create_task(work)
         try:
-            replies = await asyncio.wait_for(asyncio.shield(task), self.reply_budget)
+            answer = await asyncio.wait_for(asyncio.shield(task), self.reply_budget)
         except TimeoutError:
-            self.gateway.spawn(self._answer_later(task, push.message.source), channel=self.channel)
+            openid = push.fields["FromUserName"]
+            self.gateway.spawn(self._answer_later(task, openid), channel=self.channel)
             return web.Response(text=SUCCESS)
-        return self._passive(push, replies)
+        return self._passive(push, answer)
 
     # ----- what a push means ------------------------------------------------------------
 
     def _work(self, push: Push) -> Work | None:
-        """The coroutine answering `push`, or None when it needs no answer."""
-        message, fields = push.message, push.fields
+        """The coroutine answering `push`, or None when it needs no answer.
+
+        Read from the gated fields, whose shape `xmlgate.check_shape` vouched for.
+        """
+        message, fields, kind = push.message, push.fields, push.kind
         openid = fields["FromUserName"]
-        kind = fields["MsgType"].lower()
-        if isinstance(message, TextMessage):
-            return self._step(openid, message.content or "", None, fields, WindowOpener.MESSAGE)
-        if isinstance(message, ImageMessage):
-            return self._media(openid, message.media_id, None, fields)
-        if kind == "file":  # wechatpy has no file type: read the gated fields
-            return self._media(openid, fields.get("MediaId", ""), fields.get("FileName"), fields)
+        if kind == "text":
+            text = message.content or ""
+            return self._step(openid, text, None, fields, WindowOpener.MESSAGE)
+        if kind in ("image", "file"):  # wechatpy has no file type: the gated fields
+            filename = fields.get("FileName") if kind == "file" else None
+            return self._media(openid, fields["MediaId"].strip(), filename, fields)
         if kind in NOTE_TYPES:
             return self._note(openid, UNSUPPORTED, WindowOpener.MESSAGE)
+        if kind != "event":
+            return None  # a type no person sends from the chat: nothing to say
         if isinstance(message, SubscribeEvent | SubscribeScanEvent):
             return self._follow(openid, fields)
         if isinstance(message, ClickEvent):
             command = CLICK_COMMANDS.get(message.key or "")
             if command is not None:
                 return self._step(openid, command, None, fields, WindowOpener.EVENT)
-        if kind == "event" and fields.get("Event", "").lower() in WINDOW_EVENTS:
+        if fields["Event"].lower() in WINDOW_EVENTS:
             return self._touch(openid)  # a user action: it opens the window, says nothing
         return None  # unsubscribe, LOCATION, TEMPLATESENDJOBFINISH…: nothing to say
 
@@ -187,44 +219,57 @@ class WechatAdapter:
         upload: Upload | None,
         fields: dict[str, str],
         opener: WindowOpener,
-    ) -> list[Reply] | None:
-        replies = await self.gateway.handle(
-            self.channel, openid, text, upload, delivery_id=delivery_id(fields)
+    ) -> Answer:
+        """One step; a repeat gets the answer kept with the first (issue 8: its answer may
+        have been lost) and opens nothing: the window was counted the first time."""
+        replies, repeat = await handle_replayed(
+            self.gateway, self.channel, openid, text, upload, delivery_id=delivery_id(fields)
         )
-        if replies is not None:  # a repeat opens nothing: it was counted the first time
+        if not repeat:
             await self._open_window(openid, opener)
-        return replies
+        return Answer(replies or [], repeat)
 
-    async def _follow(self, openid: str, fields: dict[str, str]) -> list[Reply] | None:
+    async def _follow(self, openid: str, fields: dict[str, str]) -> Answer:
         """A new follower: point at the menu, then the engine's greeting and first question."""
-        replies = await self._step(openid, "/start", None, fields, WindowOpener.EVENT)
-        return None if replies is None else [Reply(FOLLOW_NOTE), *replies]
+        answer = await self._step(openid, "/start", None, fields, WindowOpener.EVENT)
+        return Answer([Reply(FOLLOW_NOTE), *answer.replies], answer.repeat)
 
     async def _media(
         self, openid: str, media_id: str, filename: str | None, fields: dict[str, str]
-    ) -> list[Reply] | None:
+    ) -> Answer:
         try:
             served, data = await self.gateway.run(
                 functools.partial(self.client.download, media_id, limit=MAX_FILE)
             )
         except MediaTooLarge:
-            return await self._note(openid, TOO_LARGE, WindowOpener.MESSAGE)
+            return await self._note(openid, TOO_LARGE, WindowOpener.MESSAGE, "media_too_large")
         except WechatApiError as exc:
             self._error("media")
             log.warning("wechat media download failed: errcode %s", exc.errcode)
-            return await self._note(openid, DOWNLOAD_FAILED, WindowOpener.MESSAGE)
+            return await self._note(openid, DOWNLOAD_FAILED, WindowOpener.MESSAGE, "media")
+        except StoreUnavailable as exc:  # the shared access token could not be read: 503
+            raise Unavailable(str(exc)) from None
+        except StoreError as exc:
+            self._error("media")
+            log.error("wechat media download failed: %s", type(exc).__name__)
+            return await self._note(openid, DOWNLOAD_FAILED, WindowOpener.MESSAGE, "media")
         name = _safe_name(filename or served) or (
-            "image.jpg" if fields["MsgType"] == "image" else "file"
+            "image.jpg" if fields["MsgType"].lower() == "image" else "file"
         )
         return await self._step(openid, "", Upload(name, data), fields, WindowOpener.MESSAGE)
 
-    async def _touch(self, openid: str) -> list[Reply]:
+    async def _touch(self, openid: str) -> Answer:
+        note_outcome("ignored")
         await self._open_window(openid, WindowOpener.EVENT)
-        return []
+        return NOTHING
 
-    async def _note(self, openid: str, text: str, opener: WindowOpener) -> list[Reply]:
+    async def _note(
+        self, openid: str, text: str, opener: WindowOpener, reason: str = ""
+    ) -> Answer:
+        """Answered without a step (nothing recorded but the window the user opened)."""
+        note_outcome("ignored", reason)
         await self._open_window(openid, opener)
-        return [Reply(text)]
+        return Answer([Reply(text)])
 
     async def _open_window(self, openid: str, opener: WindowOpener) -> None:
         try:
@@ -243,22 +288,22 @@ class WechatAdapter:
         text = "\n\n".join(render_text(reply) for reply in replies or [])
         return split_text(text, self.passive_limit, utf8_len) if text.strip() else []
 
-    def _passive(self, push: Push, replies: list[Reply] | None) -> web.Response:
-        pieces = self._pieces(replies)
+    def _passive(self, push: Push, answer: Answer) -> web.Response:
+        pieces = self._pieces(answer.replies)
         if not pieces:
             return web.Response(text=SUCCESS)
         first, rest = pieces[0], pieces[1:]
-        if rest:
-            openid = push.message.source
+        if rest and not answer.repeat:  # a repeat's rest went out with the first delivery
+            openid = push.fields["FromUserName"]
             self.gateway.spawn(self._send_pieces(openid, rest), channel=self.channel)
         xml = TextReply(message=push.message, content=cdata_safe(first)).render()
         body = self.codec.encode_reply(xml, encrypted=push.encrypted)
         self.gateway.metrics.inc("awardbot_replies_sent_total", channel=self.channel)
         return web.Response(text=body, content_type="application/xml")
 
-    async def _answer_later(self, task: asyncio.Task[list[Reply] | None], openid: str) -> None:
+    async def _answer_later(self, task: asyncio.Task[Answer], openid: str) -> None:
         """The slow step's replies, as customer-service messages once it has finished."""
-        await self._send_pieces(openid, self._pieces(await task))
+        await self._send_pieces(openid, self._pieces((await task).replies))
 
     async def _send_pieces(self, openid: str, pieces: list[str]) -> None:
         for piece in pieces:
@@ -295,10 +340,17 @@ class WechatAdapter:
     def _error(self, kind: str) -> None:
         self.gateway.metrics.inc("awardbot_errors_total", channel=self.channel, kind=kind)
 
+    def _refused(self, status: int, reason: str) -> web.Response:
+        """A push refused before anything was done, counted by its reason."""
+        self._error(reason)
+        note_outcome("refused", reason)
+        texts = {400: "bad request", 403: "forbidden", 413: "too large"}
+        return web.Response(status=status, text=texts.get(status, "refused"))
+
 
 def delivery_id(fields: dict[str, str]) -> str:
     """WeChat's retry key: MsgId for messages, FromUserName:CreateTime for events."""
-    msg_id = fields.get("MsgId", "").strip()
+    msg_id = fields.get("MsgId", "")
     if msg_id and msg_id != "0":
         return msg_id
     return f"{fields['FromUserName']}:{fields.get('CreateTime', '')}"

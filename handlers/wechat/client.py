@@ -182,9 +182,13 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
             raise WechatApiError(None, f"media download failed: {type(exc).__name__}") from None
         data = b"".join(chunks)
         if kind.startswith(("application/json", "text/plain")):
-            # An error answer ({"errcode": 40007, ...}) instead of the file.
-            self._handle_result(_json(data))  # raises WeChatClientException on an errcode
-            raise WechatApiError(-1, "media/get answered JSON instead of a file")
+            # An error answer ({"errcode": 40007, ...}) instead of the file. Not through
+            # wechatpy's `_handle_result`: it wants a response object, and a dict made it fail
+            # with an AttributeError, a 500 for every retry of the push (issue 8).
+            result = _json(data)
+            errcode = _int(result.get("errcode"))
+            detail = str(result.get("errmsg", ""))[:120]
+            raise WechatApiError(errcode if errcode else -1, detail or "media/get answered JSON")
         return _filename(disposition), data
 
 

@@ -6,10 +6,18 @@ Callbacks (always encrypted):
   envelope through the hostile-XML gate (400), the signature (403, nothing done), decryption,
   the inner XML through the gate again (400), then wechatpy parses it.
 
+Then (issue 8), before anything is recorded: the timestamp within ±`push_max_age` of our
+clock (403), the inner document's shape (`xmlgate.check_shape`: MsgId, CreateTime and AgentID
+numbers, an event's Event... else 400), the nonce (`handlers.pushes`: a replay is a 403).
+
 WeCom waits 5 s for an answer and then retries (3 times). A step that finishes within `budget`
 is answered passively (an encrypted reply to the callback); a slower one gets an empty answer
-at once and its replies follow as app messages. Retries are answered once: text messages by
-MsgId through the gateway, events by FromUserName+CreateTime.
+at once and its replies follow as app messages. A retry runs nothing twice and gets the answer
+the first got (its answer may have been lost): text messages by MsgId through the gateway,
+which keeps the answer with the delivery; entering the app by FromUserName+CreateTime, kept in
+this process. Only what a member writes is answered: system pushes (sender `sys`, contact
+changes, calendar, schedule, meeting and approval events, any type we do not know) are taken
+with an empty answer and nothing said.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import logging
 import struct
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
@@ -29,11 +38,28 @@ from wechatpy.messages import BaseMessage
 
 from conversations.engine import Reply
 from conversations.keys import Channel, ConversationKey
-from handlers.base import Gateway, PushLedger, cdata_safe, read_capped, render_text, utf8_len
+from handlers.base import (
+    Gateway,
+    PushLedger,
+    cdata_safe,
+    note_outcome,
+    read_capped,
+    render_text,
+    utf8_len,
+)
 from handlers.config import WecomSettings
+from handlers.pushes import PushGuard, PushRefused, handle_replayed
 from handlers.wecom.client import WecomApi, WecomApiError
 from handlers.wecom.sender import TEXT_LIMIT, MemberLimit, WecomSender, pieces_of
-from handlers.xmlgate import MAX_BODY, XmlRefused, parse_flat
+from handlers.xmlgate import (
+    MAX_BODY,
+    MEMBER_MESSAGES,
+    Fields,
+    ShapeRefused,
+    XmlRefused,
+    check_shape,
+    parse_flat,
+)
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,9 +69,20 @@ PATH = "/wecom"
 DEFAULT_BUDGET = 4.0  # seconds a step may take and still be answered passively (WeCom waits 5)
 MAX_WAITS = 3  # times a chat reply waits for the member's per-minute limit before giving up
 GREETING_EVENTS = frozenset({"enter_agent", "subscribe"})
+SYSTEM = "sys"  # the sender of WeCom's own pushes (contacts, calendar, approvals...)
+EVENTS_KEPT = 1024  # entries of recent greetings kept for retries
 TEXT_ONLY = "目前只支持文字消息，请直接输入文字或命令（发送 /help 查看可用命令）。"
 
-Work = Callable[[], Awaitable[list[Reply] | None]]
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a callback is answered with; `repeat`: the answer kept for one taken before."""
+
+    replies: list[Reply]
+    repeat: bool = False
+
+
+Work = Callable[[], Awaitable[Answer]]
 
 
 class WecomAdapter:
@@ -65,13 +102,16 @@ class WecomAdapter:
         pushes: PushLedger | None = None,
     ) -> None:
         self._gateway = gateway
+        self._clock = clock
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
         self._api = WecomApi(settings, store, clock=clock, timeout=api_timeout)
         self._limit = MemberLimit(store, clock)
         self._sender = WecomSender(self._api, self._limit)
         self._budget = budget
-        self._pushes = pushes  # nonces seen (replays refused); None: this process only
-        self._events: OrderedDict[str, None] = OrderedDict()  # recent events, for retries
+        # nonces seen (replays refused); None: this process only
+        self._guard = PushGuard(CHANNEL, pushes, max_age=settings.push_max_age, clock=clock)
+        # recent greetings (FromUserName:CreateTime), for retries: the answer, or its task
+        self._events: OrderedDict[str, asyncio.Future[list[Reply]]] = OrderedDict()
 
     # ----- ChannelAdapter ------------------------------------------------------------------
 
@@ -121,9 +161,9 @@ class WecomAdapter:
         try:
             encrypted = parse_flat(body).get("Encrypt")
         except XmlRefused:
-            return self._refused(400, "xml")
+            return self._refused(400, "bad_xml")
         if not encrypted:
-            return self._refused(400, "xml")
+            return self._refused(400, "bad_xml")
         try:
             inner = self._crypto.decrypt_message(
                 {"Encrypt": encrypted}, signature, timestamp, nonce
@@ -133,54 +173,87 @@ class WecomAdapter:
         except (WeChatException, ValueError, IndexError, struct.error):
             return self._refused(400, "decrypt")
         try:
+            self._guard.check_time(timestamp)
             fields = parse_flat(inner)
-        except XmlRefused:
-            return self._refused(400, "xml")
-        if not fields.get("MsgType") or not fields.get("FromUserName"):
-            return self._refused(400, "xml")
-        message = parse_message(inner)  # safe now: no DTD, no entities
-        work = self._work_for(message)
+            check_shape(fields)
+            message = parse_message(inner)  # safe now: no DTD, no entities, fields checked
+        except PushRefused as exc:
+            return self._refused(403, exc.reason)
+        except ShapeRefused as exc:
+            log.warning("wecom callback refused: %s", exc)
+            return self._refused(400, "shape")
+        except (XmlRefused, KeyError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("wecom callback refused: %s", type(exc).__name__)
+            return self._refused(400, "bad_xml")
+        try:
+            await self._guard.check_nonce(self._gateway, nonce, signature)
+        except PushRefused as exc:
+            return self._refused(403, exc.reason)
+        work = self._work_for(fields)
         if work is None:
+            note_outcome("ignored")
             return web.Response(text="")
         return await self._answer(message, work, nonce, timestamp)
 
     # ----- what a message means --------------------------------------------------------------
 
-    def _work_for(self, message: BaseMessage) -> Work | None:
-        user = str(message.source)
-        if message.type == "text":
-            delivery = str(message.id) if message.id else f"{user}:{message.time}"
-            content = str(message.content or "")
-            return lambda: self._gateway.handle(CHANNEL, user, content, delivery_id=delivery)
-        if message.type == "event":
-            if str(getattr(message, "event", "")).lower() not in GREETING_EVENTS:
+    def _work_for(self, fields: Fields) -> Work | None:
+        """What answers a callback (None: nothing), from its gated and shape-checked fields."""
+        user = fields["FromUserName"]
+        kind = fields["MsgType"].lower()
+        if user == SYSTEM:
+            return None  # WeCom's own pushes: contacts, calendar, meetings, approvals...
+        if kind == "text":
+            delivery = fields["MsgId"]
+            content = fields["Content"].strip()  # as wechatpy reads it
+            return lambda: self._step(user, content, delivery)
+        if kind == "event":
+            if fields["Event"].lower() not in GREETING_EVENTS:
                 return None  # location reports, menu views, leaving the app: nothing to say
-            if not self._first_event(f"{user}:{message.time}"):
-                return None
-            return lambda: self._open(user)
-        return self._note
+            key = f"{user}:{fields['CreateTime']}"
+            return lambda: self._greet(user, key)
+        if kind in MEMBER_MESSAGES:
+            return self._note  # a member's image, voice, file...: we only read text
+        return None  # a type wechatpy does not know: not a member writing
+
+    async def _step(self, user: str, content: str, delivery: str) -> Answer:
+        replies, repeat = await handle_replayed(
+            self._gateway, CHANNEL, user, content, delivery_id=delivery
+        )
+        return Answer(replies or [], repeat)
+
+    async def _greet(self, user: str, key: str) -> Answer:
+        """The member entered the app; a retry of that event gets the same greeting.
+
+        Events only greet or re-ask, which is harmless to repeat, so a retry reaching another
+        worker runs it again rather than being recorded in the database.
+        """
+        first = self._events.get(key)
+        if first is not None:
+            note_outcome("duplicate")
+            return Answer(list(await asyncio.shield(first)), repeat=True)
+        task = asyncio.ensure_future(self._open(user))
+        self._events[key] = task
+        while len(self._events) > EVENTS_KEPT:
+            self._events.popitem(last=False)
+        try:
+            replies = await asyncio.shield(task)
+        except BaseException:
+            if self._events.get(key) is task:  # failed (the store down: 503): retry it anew
+                del self._events[key]
+            raise
+        note_outcome("accepted")
+        return Answer(replies)
 
     async def _open(self, user: str) -> list[Reply]:
-        """The member entered the app: the greeting, or the question they were left at."""
+        """The greeting, or the question the member was left at."""
         self._gateway.metrics.inc("awardbot_updates_received_total", channel=CHANNEL)
         return await self._gateway.run(self._gateway.steps.open, ConversationKey(CHANNEL, user))
 
-    async def _note(self) -> list[Reply]:
+    async def _note(self) -> Answer:
+        note_outcome("ignored")
         self._gateway.metrics.inc("awardbot_updates_received_total", channel=CHANNEL)
-        return [Reply(TEXT_ONLY)]
-
-    def _first_event(self, key: str) -> bool:
-        """False for a retry of an event seen lately in this process.
-
-        Events only greet or re-ask, which is harmless to repeat, so a retry reaching another
-        worker is let through rather than recorded in the database.
-        """
-        if key in self._events:
-            return False
-        self._events[key] = None
-        while len(self._events) > 1024:
-            self._events.popitem(last=False)
-        return True
+        return Answer([Reply(TEXT_ONLY)])
 
     # ----- answering -------------------------------------------------------------------------
 
@@ -190,25 +263,26 @@ class WecomAdapter:
         user = str(message.source)
         task = asyncio.ensure_future(work())
         try:
-            replies = await asyncio.wait_for(asyncio.shield(task), self._budget)
+            answer = await asyncio.wait_for(asyncio.shield(task), self._budget)
         except TimeoutError:
             self._gateway.spawn(self._later(user, task), channel=CHANNEL)
             return web.Response(text="")  # WeCom stops retrying; the answer follows
-        if not replies:
-            return web.Response(text="")  # a retry answered before, or nothing to say
-        text = _joined(replies)
+        if not answer.replies:
+            return web.Response(text="")  # nothing to say
+        text = _joined(answer.replies)
         if utf8_len(text) > TEXT_LIMIT:
-            self._gateway.spawn(self._push(user, text), channel=CHANNEL)
+            if not answer.repeat:  # a repeat's app messages went out with the first
+                self._gateway.spawn(self._push(user, text), channel=CHANNEL)
             return web.Response(text="")
         reply = create_reply(cdata_safe(text), message)
         body = self._crypto.encrypt_message(reply.render(), nonce, timestamp)
         self._gateway.metrics.inc("awardbot_replies_sent_total", channel=CHANNEL)
         return web.Response(text=body, content_type="text/xml")
 
-    async def _later(self, user: str, task: asyncio.Future[list[Reply] | None]) -> None:
-        replies = await task
-        if replies:
-            await self._push(user, _joined(replies))
+    async def _later(self, user: str, task: asyncio.Future[Answer]) -> None:
+        answer = await task
+        if answer.replies:
+            await self._push(user, _joined(answer.replies))
 
     async def _push(self, user: str, text: str) -> None:
         """`text` as app messages, waiting for the member's per-minute limit if need be."""
@@ -232,8 +306,10 @@ class WecomAdapter:
     def _failed(self, kind: str) -> None:
         self._gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind=kind)
 
-    def _refused(self, status: int, kind: str) -> web.Response:
-        self._failed(kind)
+    def _refused(self, status: int, reason: str) -> web.Response:
+        """A callback refused before anything was done, counted by its reason."""
+        self._failed(reason)
+        note_outcome("refused", reason)
         return web.Response(status=status)
 
 

@@ -183,18 +183,29 @@ async def test_a_megabyte_of_text_is_refused_before_parsing(store: Store) -> Non
 # ----- retries --------------------------------------------------------------------------------
 
 
-async def test_a_retried_msgid_is_answered_once(store: Store) -> None:
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+@pytest.mark.parametrize("identical", [False, True], ids=["signed-anew", "identical-request"])
+async def test_a_retried_msgid_runs_once_and_gets_the_first_answer_again(
+    store: Store, safe: bool, identical: bool
+) -> None:
+    # Issue 8: WeChat retries a push whose answer it did not get; the retry used to be answered
+    # `success` (nothing), so the user never saw the question. A retry signed anew (another
+    # nonce) and the very same request again (the nonce ledger's RETRY) both get the answer
+    # kept with the first delivery; the step runs once.
     made, wrap = recording()
-    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+    async with wechat_stack(store, safe=safe, wrap_steps=wrap) as stack, stack.driver() as user:
         push = user.pusher.text(user.openid, "你好", msg_id="1000001")
+        signed = user.pusher.sign(push)
 
-        first = await user.post(push)
-        again = await user.post(push)
+        first = await user.post_signed(*signed)
+        again = await (user.post_signed(*signed) if identical else user.post(push))
 
         assert WELCOME in first.text
-        assert again.body == "success"
+        assert (again.status, again.text) == (200, first.text)
         assert made[0].ran == ["你好"]
         assert rows(store, inbound_deliveries) == 1
+        assert rows(store, reply_windows) == 1
+        assert stack.fake.sent_texts() == []
 
 
 async def test_a_retry_arriving_while_the_first_still_runs_is_answered_once(
@@ -209,7 +220,8 @@ async def test_a_retry_arriving_while_the_first_still_runs_is_answered_once(
         again = await user.post(push)
         first_answer = await first
 
-        assert again.body == "success"
+        # WeChat retries when it gave up on the first request: the retry carries the answer.
+        assert again.text == first_answer.text
         assert WELCOME in first_answer.text
         assert made[0].ran == ["你好"]
         await user.idle()
@@ -225,7 +237,7 @@ async def test_events_are_deduplicated_by_sender_and_create_time(store: Store) -
         again = await user.post(push)
 
         assert WELCOME in first.text
-        assert again.body == "success"
+        assert again.text == first.text  # the kept answer (issue 8)
         assert [c[1] for c in made[0].calls] == [f"{user.openid}:1666230001"] * 2
         assert made[0].ran == ["/start"]
 

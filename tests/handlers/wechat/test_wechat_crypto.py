@@ -123,7 +123,11 @@ def test_url_verification_refuses_vector_cs_wecom_style_signature() -> None:
 
 
 def test_plaintext_push_needs_its_signature() -> None:
-    body = b"<xml><FromUserName>u</FromUserName><MsgType>text</MsgType><Content>hi</Content></xml>"
+    body = (
+        b"<xml><ToUserName>gh_1</ToUserName><FromUserName>u</FromUserName>"
+        b"<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content>"
+        b"<MsgId>1</MsgId></xml>"
+    )
     query = {"timestamp": "1", "nonce": "2", "signature": signature(C_TOKEN, "1", "2")}
     codec = Codec(C_TOKEN, None, C_ID)
 

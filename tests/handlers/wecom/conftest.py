@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -128,18 +129,27 @@ class Rig:
             f"<AgentID>{self.fake.agent_id}</AgentID></xml>"
         )
 
-    async def post(
-        self, inner: str, *, nonce: str = "1372623149", timestamp: str = "1666229400", **query: str
-    ) -> tuple[int, str]:
-        """POST `inner` encrypted by WeCom's side; (status, raw body)."""
+    def signed(
+        self, inner: str, *, nonce: str | None = None, timestamp: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """(body, query) WeCom would POST for `inner`: encrypted, signed at the rig's clock
+        with a fresh nonce (the adapter refuses other times and seen nonces, issue 8)."""
+        nonce = nonce or str(secrets.randbelow(10**10))
+        timestamp = timestamp or str(int(self.clock().timestamp()))
         envelope = self.wecom.encrypt_message(inner, nonce, timestamp)
         params = {
             "msg_signature": parse_flat(envelope)["MsgSignature"],
             "timestamp": timestamp,
             "nonce": nonce,
-            **query,
         }
-        return await self.post_raw(envelope.encode(), params)
+        return envelope.encode(), params
+
+    async def post(
+        self, inner: str, *, nonce: str | None = None, timestamp: str | None = None, **query: str
+    ) -> tuple[int, str]:
+        """POST `inner` encrypted by WeCom's side; (status, raw body)."""
+        body, params = self.signed(inner, nonce=nonce, timestamp=timestamp)
+        return await self.post_raw(body, {**params, **query})
 
     async def post_raw(self, body: bytes, params: dict[str, str]) -> tuple[int, str]:
         response = await self.client.post("/wecom", params=params, data=io.BytesIO(body))

@@ -74,13 +74,25 @@ class Clock:
 
 
 class WechatPusher:
-    """Builds WeChat pushes for one account; `safe=True` encrypts them (安全模式)."""
+    """Builds WeChat pushes for one account; `safe=True` encrypts them (安全模式).
 
-    def __init__(self, settings: WechatSettings, *, safe: bool = False) -> None:
+    Pushes are signed with the time `clock` says (the adapter's: it refuses a timestamp
+    outside its window, issue 8; by default the tests' fixed clock, which `serving()` and
+    `wechat_stack()` use too) and a fresh nonce each.
+    """
+
+    def __init__(
+        self,
+        settings: WechatSettings,
+        *,
+        safe: bool = False,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         if safe and not settings.aes_key:
             raise ValueError("safe mode needs settings.aes_key")
         self.settings = settings
         self.safe = safe
+        self.clock = clock or (lambda: FIXED_NOW)
         self.crypto = (
             WeChatCrypto(settings.token, settings.aes_key, settings.app_id) if safe else None
         )
@@ -91,7 +103,12 @@ class WechatPusher:
         return str(next(self._ids))
 
     def next_time(self) -> str:
+        """A CreateTime: each push its own (events are deduplicated by sender and time)."""
         return str(next(self._times))
+
+    def timestamp(self) -> str:
+        """The query's signed timestamp: now, by the clock."""
+        return str(int(self.clock().timestamp()))
 
     def xml(
         self, openid: str, msg_type: str, create_time: str | None = None, **fields: str
@@ -132,10 +149,18 @@ class WechatPusher:
             MsgId=self.next_msg_id(),
         )
 
-    def sign(self, xml: str, *, token: str | None = None) -> tuple[dict[str, str], bytes]:
+    def sign(
+        self,
+        xml: str,
+        *,
+        token: str | None = None,
+        timestamp: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[dict[str, str], bytes]:
         """The query and body WeChat would POST for `xml` (signed with `token`)."""
         token = token if token is not None else self.settings.token
-        timestamp, nonce = self.next_time(), secrets.token_hex(5)
+        timestamp = timestamp or self.timestamp()
+        nonce = nonce or secrets.token_hex(5)
         query = {"timestamp": timestamp, "nonce": nonce, "openid": "x"}
         query["signature"] = signature(token, timestamp, nonce)
         if self.crypto is None:
@@ -194,10 +219,11 @@ class WechatDriver:
         openid: str = "o-golden-user",
         gateway: Gateway | None = None,
         settle: float = 0.2,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/wechat"
         self.fake = fake
-        self.pusher = WechatPusher(settings, safe=safe)
+        self.pusher = WechatPusher(settings, safe=safe, clock=clock)
         self.openid = openid
         self.gateway = gateway
         self.settle = settle  # without a gateway to watch: how long to wait for late messages
@@ -214,8 +240,11 @@ class WechatDriver:
 
     async def post(self, xml: str, *, token: str | None = None) -> Answer:
         """POST one push; the raw answer."""
+        return await self.post_signed(*self.pusher.sign(xml, token=token))
+
+    async def post_signed(self, query: dict[str, str], body: bytes) -> Answer:
+        """POST a push signed before (the identical request again: a platform retry)."""
         assert self._session is not None, "use `async with WechatDriver(...)`"
-        query, body = self.pusher.sign(xml, token=token)
         async with self._session.post(self.url, params=query, data=body) as response:
             text = await response.text()
             status = response.status
@@ -287,6 +316,7 @@ class WechatStack:
             safe=self.safe,
             openid=openid,
             gateway=self.gateway,
+            clock=self.clock,
         )
 
 
@@ -360,7 +390,13 @@ async def wechat_driver(
             settings = server.settings.wechat
             assert settings is not None
             driver = WechatDriver(
-                server.url, fake, settings, safe=safe, openid=openid, gateway=server.gateway
+                server.url,
+                fake,
+                settings,
+                safe=safe,
+                openid=openid,
+                gateway=server.gateway,
+                clock=server.clock,
             )
             async with driver:
                 yield driver
@@ -383,7 +419,7 @@ async def _push_once(argv: list[str]) -> int:
     settings = WechatSettings(
         args.app_id, "", args.token, args.aes_key, "http://unused", None, None
     )
-    pusher = WechatPusher(settings, safe=bool(args.aes_key))
+    pusher = WechatPusher(settings, safe=bool(args.aes_key), clock=lambda: dt.datetime.now(dt.UTC))
     query, body = pusher.sign(pusher.text(args.openid, args.text))
     async with (
         aiohttp.ClientSession() as session,
