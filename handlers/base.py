@@ -121,6 +121,10 @@ class Metrics:
             "awardbot_updates_duplicate_total": "Updates ignored as repeats, by channel.",
             "awardbot_replies_sent_total": "Messages sent to users, by channel.",
             "awardbot_errors_total": "Errors, by channel and kind.",
+            "awardbot_outbox_quarantined_total": (
+                "Notifications that could not be opened (sealed with a retired key), failed"
+                " so the rest are delivered."
+            ),
         }
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:

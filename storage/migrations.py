@@ -347,6 +347,8 @@ def _step_6(conn: Connection) -> None:
     )
     md.create_all(conn, checkfirst=False)
     conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN started_at TIMESTAMP"))
+    # A row `sending` while the upgrade runs may have gone out: it stays uncertain.
+    conn.execute(sa.text("UPDATE outbox SET started_at = claimed_until WHERE status = 'sending'"))
     conn.execute(sa.text("ALTER TABLE inbound_deliveries ADD COLUMN answer TEXT"))
     conn.execute(sa.text("ALTER TABLE attachments RENAME COLUMN sha256 TO file_ref"))
 
