@@ -482,3 +482,35 @@ def test_a_conversation_step_and_other_writes_commit_together(store: Store) -> N
     assert store.load_state(KEY) is None
     with store.reading() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM side")).scalar_one() == 0
+
+
+def test_step_6_keeps_a_row_sending_during_the_upgrade_uncertain(tmp_path: Path) -> None:
+    # Issue 8: rows never started go back to pending after a crash, rows started are uncertain.
+    # A row `sending` when the upgrade runs may have gone out, so it must count as started.
+    url = f"sqlite:///{tmp_path / 'v5.db'}"
+    engine = sa.create_engine(url)
+    claimed_until = "2026-11-30 08:00:00.000000"  # as step 5 stored naive UTC
+    with engine.begin() as conn:
+        migrations.schema_version.create(conn)
+        for step in migrations.STEPS[:5]:
+            step.apply(conn)
+        conn.execute(sa.insert(migrations.schema_version).values(id=1, version=5))
+        for key, status in (("a", "sending"), ("b", "pending")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (idempotency_key, channel, recipient_id, text, status,"
+                    " attempts, next_attempt_at, claimed_by, claimed_until, created_at)"
+                    " VALUES (:key, 'telegram', '1', 'x', :status, 1, :at, 'w', :at, :at)"
+                ),
+                {"key": key, "status": status, "at": claimed_until},
+            )
+    engine.dispose()
+    Store(url, sealer=TEST_SEALER).close()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        started = dict(
+            conn.execute(sa.text("SELECT idempotency_key, started_at FROM outbox")).all()
+        )
+    engine.dispose()
+    assert started["a"] is not None
+    assert started["b"] is None
