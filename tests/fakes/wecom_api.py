@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any
+from xml.sax.saxutils import escape
 
 from aiohttp import web
 
@@ -201,6 +205,83 @@ def _error(errcode: int) -> web.Response:
     return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error")})
 
 
+# ----- WeCom's side of the callbacks ----------------------------------------------------------
+
+
+class WecomPusher:
+    """What WeCom POSTs to `/wecom`: inner documents encrypted and signed (wechatpy's crypto),
+    at the time `clock` says with a fresh nonce each, and our encrypted answers opened."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        aes_key: str,
+        corp_id: str = CORP_ID,
+        agent_id: int = AGENT_ID,
+        clock: Callable[[], datetime],
+    ) -> None:
+        from wechatpy.enterprise.crypto import WeChatCrypto
+
+        self.crypto = WeChatCrypto(token, aes_key, corp_id)
+        self.corp_id = corp_id
+        self.agent_id = agent_id
+        self.clock = clock
+        self._ids = itertools.count(7_100_000_000_000_000_001)
+
+    def text(self, user: str, content: str, msg_id: str | None = None) -> str:
+        return self.xml(user, "text", Content=content, MsgId=msg_id or str(next(self._ids)))
+
+    def event(self, user: str, event: str, create_time: str | None = None) -> str:
+        return self.xml(user, "event", create_time, Event=event, EventKey="")
+
+    def xml(
+        self, user: str, msg_type: str, create_time: str | None = None, **fields: str
+    ) -> str:
+        parts = [
+            f"<ToUserName><![CDATA[{self.corp_id}]]></ToUserName>",
+            f"<FromUserName><![CDATA[{user}]]></FromUserName>",
+            f"<CreateTime>{create_time or self.timestamp()}</CreateTime>",
+            f"<MsgType><![CDATA[{msg_type}]]></MsgType>",
+            *(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items()),
+            f"<AgentID>{self.agent_id}</AgentID>",
+        ]
+        return "<xml>" + "".join(parts) + "</xml>"
+
+    def timestamp(self) -> str:
+        return str(int(self.clock().timestamp()))
+
+    def sign(
+        self, inner: str, *, nonce: str | None = None, timestamp: str | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """(query, body) of the callback carrying `inner`."""
+        from handlers.xmlgate import parse_flat
+
+        nonce = nonce or str(secrets.randbelow(10**10))
+        timestamp = timestamp or self.timestamp()
+        envelope = self.crypto.encrypt_message(inner, nonce, timestamp)
+        query = {
+            "msg_signature": parse_flat(envelope)["MsgSignature"],
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
+        return query, envelope.encode()
+
+    def open_reply(self, body: str) -> str:
+        """The text of our passive reply ('' for an empty answer)."""
+        from wechatpy.enterprise import parse_message
+
+        from handlers.xmlgate import parse_flat
+
+        if not body:
+            return ""
+        fields = parse_flat(body)
+        inner = self.crypto.decrypt_message(
+            body, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
+        )
+        return str(parse_message(inner).content)
+
+
 # ----- trying the channel by hand (README: "Try it locally") --------------------------------
 
 
@@ -238,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AWARDBOT_WECOM_AES_KEY"],
         os.environ.get("AWARDBOT_WECOM_CORP_ID", CORP_ID),
     )
-    nonce, timestamp = "1234567890", str(int(time.time()))
+    # A fresh nonce each time: the bot refuses one it has seen (issue 8).
+    nonce, timestamp = str(secrets.randbelow(10**10)), str(int(time.time()))
     if args.command == "verify":
         envelope = parse_flat(crypto.encrypt_message("<xml>echo</xml>", nonce, timestamp))
         echostr = envelope["Encrypt"]

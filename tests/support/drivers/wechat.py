@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
@@ -227,6 +228,7 @@ class WechatDriver:
         self.openid = openid
         self.gateway = gateway
         self.settle = settle  # without a gateway to watch: how long to wait for late messages
+        self.server: Any = None  # the `awardbot serve` Server, when `wechat_driver` made it
         self._session: aiohttp.ClientSession | None = None
         self._media = itertools.count(1)
 
@@ -370,9 +372,11 @@ async def wechat_driver(
     files_dir: Path | None = None,
     openid: str = "o-golden-user",
     clock: Callable[[], dt.datetime] | None = None,
+    **options: Any,
 ) -> AsyncIterator[WechatDriver]:
     """The golden driver on `awardbot serve` (tests/support/serving.py), configured like a user
-    would (AWARDBOT_WECHAT_*), against a fake WeChat API; `mode` is "plaintext" or "safe"."""
+    would (AWARDBOT_WECHAT_*), against a fake WeChat API; `mode` is "plaintext" or "safe".
+    `options` go to `serving` (and the Server); the driver's `server` is the one running."""
     from support.serving import serving
 
     if mode not in ("plaintext", "safe"):
@@ -386,7 +390,7 @@ async def wechat_driver(
             "AWARDBOT_WECHAT_AES_KEY": AES_KEY if safe else "",
             "AWARDBOT_WECHAT_API_BASE": fake.url,
         }
-        async with serving(store, env, clock=clock, files_dir=files_dir) as server:
+        async with serving(store, env, clock=clock, files_dir=files_dir, **options) as server:
             settings = server.settings.wechat
             assert settings is not None
             driver = WechatDriver(
@@ -398,8 +402,103 @@ async def wechat_driver(
                 gateway=server.gateway,
                 clock=server.clock,
             )
+            driver.server = server
             async with driver:
                 yield driver
+
+
+# ----- WeChat and WeCom pushes through `awardbot serve` (tests/reliability) -------------------
+
+WECOM_TOKEN = "fake-wecom-token"
+PUSH_TARGETS = ("wechat-plaintext", "wechat-safe", "wecom")
+
+
+@dataclass
+class PushTarget:
+    """One signed-push channel of a running `serve`: build, sign and post pushes, open answers.
+
+    `sign(inner, nonce=..., timestamp=...)` gives the (query, body) the platform would POST;
+    `open_reply(body)` the text of our passive reply ('' for `success` or an empty answer).
+    """
+
+    name: str  # one of PUSH_TARGETS
+    server: Any  # bot.server.Server
+    path: str
+    text: Callable[..., str]  # (user, content, msg_id=None) -> inner XML
+    xml: Callable[..., str]  # (user, msg_type, create_time=None, **fields) -> inner XML
+    sign: Callable[..., tuple[dict[str, str], bytes]]
+    open_reply: Callable[[str], str]
+    session: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}{self.path}"
+
+    async def post(self, query: dict[str, str], body: bytes) -> tuple[int, str]:
+        async with self.session.post(self.url, params=query, data=body) as response:
+            return response.status, await response.text()
+
+    async def push(self, inner: str, **signing: str) -> tuple[int, str]:
+        """POST `inner` signed now (or with the given nonce/timestamp); (status, reply text)."""
+        status, body = await self.post(*self.sign(inner, **signing))
+        return status, self.open_reply(body) if status == 200 else body
+
+
+@asynccontextmanager
+async def push_target(
+    store: Store,
+    name: str,
+    *,
+    clock: Callable[[], dt.datetime],
+    files_dir: Path | None = None,
+    **options: Any,
+) -> AsyncIterator[PushTarget]:
+    """`serve` over `store` with one channel configured as a user would (env), against its
+    fake API, and the platform's side of its pushes (`name`: one of PUSH_TARGETS)."""
+    from fakes.wecom_api import FakeWecomApi, WecomPusher
+
+    from support.serving import serving
+
+    if name not in PUSH_TARGETS:
+        raise ValueError(f"unknown push target {name!r}")
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        if name == "wecom":
+            wecom = await stack.enter_async_context(FakeWecomApi())
+            env = {
+                "AWARDBOT_WECOM_CORP_ID": wecom.corp_id,
+                "AWARDBOT_WECOM_SECRET": wecom.secret,
+                "AWARDBOT_WECOM_AGENT_ID": str(wecom.agent_id),
+                "AWARDBOT_WECOM_TOKEN": WECOM_TOKEN,
+                "AWARDBOT_WECOM_AES_KEY": AES_KEY,
+                "AWARDBOT_WECOM_API_BASE": wecom.url,
+            }
+            pusher = WecomPusher(
+                token=WECOM_TOKEN,
+                aes_key=AES_KEY,
+                corp_id=wecom.corp_id,
+                agent_id=wecom.agent_id,
+                clock=clock,
+            )
+            text, xml, sign, opened = pusher.text, pusher.xml, pusher.sign, pusher.open_reply
+        else:
+            fake = await stack.enter_async_context(FakeWechatApi())
+            safe = name == "wechat-safe"
+            env = {
+                "AWARDBOT_WECHAT_APP_ID": APP_ID,
+                "AWARDBOT_WECHAT_APP_SECRET": SECRET,
+                "AWARDBOT_WECHAT_TOKEN": TOKEN,
+                "AWARDBOT_WECHAT_AES_KEY": AES_KEY if safe else "",
+                "AWARDBOT_WECHAT_API_BASE": fake.url,
+            }
+            wechat = WechatPusher(fake.settings(aes_key=AES_KEY if safe else None), safe=safe)
+            wechat.clock = clock
+            text, xml, sign, opened = wechat.text, wechat.xml, wechat.sign, wechat.open_reply
+        server = await stack.enter_async_context(
+            serving(store, env, clock=clock, files_dir=files_dir, **options)
+        )
+        path = "/wecom" if name == "wecom" else "/wechat"
+        yield PushTarget(name, server, path, text, xml, sign, opened, session)
 
 
 # ----- by hand: push one message to a running `awardbot serve` --------------------------------
