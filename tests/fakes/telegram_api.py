@@ -11,7 +11,8 @@ getMe, getUpdates (long poll honouring offset and timeout), setWebhook, deleteWe
 getWebhookInfo, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
 getFile, sendDocument; `/file/bot<token>/<file_path>` downloads. Every call is recorded with
 its decoded parameters and a monotonic timestamp. `fail(method, times, retry_after)` answers 429
-like Telegram; `block(chat)` answers 403 as for a user who blocked the bot. Responses are real
+like Telegram; `block(chat)` answers 403 as for a user who blocked the bot; `slow(method, s)`
+answers that method `s` seconds late (a slow getMe keeps a bot starting). Responses are real
 Bot API objects (message_id, date, chat, from...) so both libraries parse them.
 """
 
@@ -89,6 +90,7 @@ class FakeTelegram:
         )
         self._callback_ids = itertools.count(1)
         self._failures: dict[str, deque[ApiError]] = defaultdict(deque)
+        self._delays: dict[str, float] = {}
         self._arrived = asyncio.Event()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -133,6 +135,10 @@ class FakeTelegram:
         """The next `times` calls of `method` fail with this Bot API error."""
         for _ in range(times):
             self._failures[method].append(ApiError(code, description))
+
+    def slow(self, method: str, seconds: float) -> None:
+        """Every call of `method` is answered `seconds` late (recorded when it arrives)."""
+        self._delays[method] = seconds
 
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
@@ -249,6 +255,16 @@ class FakeTelegram:
         }
         return self._update(message=self._user_message(chat_id, document=document))
 
+    def service_update(
+        self, chat_id: int, *, chat_type: str = "group", **body: Any
+    ) -> dict[str, Any]:
+        """A service message (`pinned_message=...`, `new_chat_members=[...]`...) in a chat."""
+        return self._update(message=self._user_message(chat_id, chat_type, **body))
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        """A person as updates carry them (`from`, `new_chat_members`...)."""
+        return self._user(user_id)
+
     def sticker_update(self, chat_id: int) -> dict[str, Any]:
         sticker = {
             "file_id": "sticker1", "file_unique_id": "st1", "type": "regular", "width": 512,
@@ -279,6 +295,9 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append(Call(method, params))
+        delay = self._delays.get(method)
+        if delay:
+            await asyncio.sleep(delay)
         failures = self._failures.get(method)
         if failures:
             return self._error(failures.popleft())

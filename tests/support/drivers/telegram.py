@@ -22,7 +22,7 @@ from fakes.telegram_api import FakeTelegram
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.base import ChannelAdapter, Gateway
+from handlers.base import ChannelAdapter, Gateway, Steps
 from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram import RateLimiter, TelegramAdapter, make_adapter
 from storage.store import Store
@@ -175,36 +175,20 @@ async def telegram_bot(
     clock: Callable[[], dt.datetime] | None = None,
     limiter: RateLimiter | None = None,
     fake: FakeTelegram | None = None,
+    wrap_steps: Callable[[Steps], Steps] | None = None,
+    store_retry: tuple[float, float, float] | None = None,
 ) -> AsyncIterator[TelegramBot]:
     """A whole bot: `awardbot serve` (tests/support/serving.py) configured like a user would
     (AWARDBOT_TELEGRAM_*) against the fake Bot API; the webhook registered in webhook mode.
 
     Only the flood limiter and the poll timeout are the test's own: a scripted user answers
-    at once, and the real 1 message/s per chat would make every test wait.
+    at once, and the real 1 message/s per chat would make every test wait. `wrap_steps`
+    wraps the runtime as the gateway sees it (a store that fails, a slow step);
+    `store_retry` shortens polling's wait for the store (first, longest, total seconds).
     """
     async with _fake(fake) as tg:
-        env = {
-            "AWARDBOT_TELEGRAM_TOKEN": tg.token,
-            "AWARDBOT_TELEGRAM_LIBRARY": library,
-            "AWARDBOT_TELEGRAM_MODE": mode,
-            "AWARDBOT_TELEGRAM_API_BASE": tg.url,
-            "AWARDBOT_TELEGRAM_WEBHOOK_SECRET": SECRET,
-        }
-
-        def adapters(
-            settings: Settings, gateway: Gateway, store: Store, *, clock: Any
-        ) -> list[ChannelAdapter]:
-            assert settings.telegram is not None
-            return [
-                make_adapter(
-                    settings.telegram,
-                    gateway,
-                    clock=clock,
-                    limiter=limiter or fast_limiter(),
-                    polling_timeout=1,
-                )
-            ]
-
+        env = telegram_env(tg, library=library, mode=mode)
+        adapters = adapter_factory(limiter=limiter, wrap_steps=wrap_steps, store_retry=store_retry)
         async with serving(
             store, env, clock=clock, files_dir=files_dir, adapters=adapters
         ) as server:
@@ -215,6 +199,46 @@ async def telegram_bot(
             if settings.mode is TelegramMode.WEBHOOK:
                 tg.webhook = {"url": f"{server.url}/telegram", "secret_token": SECRET}
             yield TelegramBot(tg, adapter, server.gateway, server.runtime, settings, server.url)
+
+
+def telegram_env(fake: FakeTelegram, *, library: str, mode: str) -> dict[str, str]:
+    """The channel's settings as a user writes them in .env, pointed at the fake Bot API."""
+    return {
+        "AWARDBOT_TELEGRAM_TOKEN": fake.token,
+        "AWARDBOT_TELEGRAM_LIBRARY": library,
+        "AWARDBOT_TELEGRAM_MODE": mode,
+        "AWARDBOT_TELEGRAM_API_BASE": fake.url,
+        "AWARDBOT_TELEGRAM_WEBHOOK_SECRET": SECRET,
+    }
+
+
+def adapter_factory(
+    *,
+    limiter: RateLimiter | None = None,
+    wrap_steps: Callable[[Steps], Steps] | None = None,
+    store_retry: tuple[float, float, float] | None = None,
+) -> Callable[..., list[ChannelAdapter]]:
+    """`Server(adapters=...)`: the Telegram adapter from the settings, with the test's limiter
+    and short poll timeout; `wrap_steps` wraps what the gateway runs."""
+
+    def adapters(
+        settings: Settings, gateway: Gateway, store: Store, *, clock: Any
+    ) -> list[ChannelAdapter]:
+        assert settings.telegram is not None
+        if wrap_steps is not None:
+            gateway.steps = wrap_steps(gateway.steps)
+        retry = {} if store_retry is None else {"store_retry": store_retry}
+        adapter = make_adapter(
+            settings.telegram,
+            gateway,
+            clock=clock,
+            limiter=limiter or fast_limiter(),
+            polling_timeout=1,
+            **retry,
+        )
+        return [adapter]
+
+    return adapters
 
 
 @asynccontextmanager
