@@ -37,12 +37,16 @@ def make_adapter(
     clock: Callable[[], dt.datetime],
     limiter: RateLimiter | None = None,
     polling_timeout: int = POLLING_TIMEOUT,
+    store_retry: tuple[float, float, float] | None = None,
 ) -> TelegramAdapter:
     """The adapter `awardbot serve` runs (see `handlers.base.ChannelAdapter`).
 
     `clock` is the engine's; the flood limits keep their own monotonic time. Tests pass a fast
-    `limiter` and a short `polling_timeout`.
+    `limiter`, a short `polling_timeout`, and a short `store_retry` (first wait, longest wait,
+    total seconds of polling's retries while the store is down).
     """
     del clock  # nothing here reads wall-clock time
     client = make_client(settings, polling_timeout=polling_timeout)
-    return TelegramAdapter(settings, gateway, client, limiter=limiter)
+    if store_retry is None:
+        return TelegramAdapter(settings, gateway, client, limiter=limiter)
+    return TelegramAdapter(settings, gateway, client, limiter=limiter, store_retry=store_retry)

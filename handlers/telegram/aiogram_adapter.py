@@ -37,7 +37,7 @@ from aiogram.types import (
 
 from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram.core import ALLOWED_UPDATES, POLLING_TIMEOUT, FileTooBig, OnUpdate
-from handlers.telegram.render import Outgoing, incoming
+from handlers.telegram.render import Outgoing, read_update
 from notifications.senders import DeliveryError
 
 
@@ -108,7 +108,7 @@ class AiogramClient:
     ) -> None:
         assert self._on_update is not None
         if isinstance(event, Update):
-            await self._on_update(incoming(event, Message))
+            await self._on_update(read_update(event, Message))
 
     async def start(self, on_update: OnUpdate) -> None:
         self._on_update = on_update
@@ -150,6 +150,8 @@ class AiogramClient:
             update = Update.model_validate(data, context={"bot": self.bot})
         except pydantic.ValidationError as exc:
             raise ValueError(f"not a Telegram update: {exc.error_count()} errors") from None
+        except Exception as exc:  # noqa: BLE001 - whatever else parsing raises: malformed
+            raise ValueError(f"not a Telegram update: {type(exc).__name__}") from None
         await self.dispatcher.feed_update(self.bot, update)
 
     async def send_message(self, chat_id: int | str, message: Outgoing) -> int:

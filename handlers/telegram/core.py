@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
+import contextvars
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,8 +24,10 @@ from aiohttp import web
 
 from conversations.engine import Reply
 from conversations.filing import Upload
-from handlers.base import MAX_FILE, Gateway
+from conversations.texts import render
+from handlers.base import MAX_FILE, Gateway, Unavailable, note_outcome
 from handlers.config import TelegramMode, TelegramSettings
+from handlers.telegram import shape
 from handlers.telegram.limits import RateLimiter
 from handlers.telegram.render import (
     DOWNLOAD_FAILED,
@@ -50,6 +54,29 @@ REPLY_ATTEMPTS = 5  # a reply survives this many retryable failures (429s, timeo
 SEND_TIMEOUT = 60.0  # seconds an outbox send may take, waits for the rate limit included
 POLLING_TIMEOUT = 25  # seconds of getUpdates long polling
 REMEMBERED_UPDATES = 2048
+# Polling has no HTTP answer to make Telegram send an update again: while the store is down the
+# step is retried here, backing off, for about a minute, before the user is asked to resend.
+STORE_RETRY_FOR = 60.0  # seconds
+STORE_RETRY_FIRST = 1.0  # the first wait; doubled after each failure...
+STORE_RETRY_CAP = 10.0  # ...up to this
+
+
+class _Outcome:
+    """What became of the webhook update being fed, carried back from `_on_update` past the
+    library (PTB's `process_update` and aiogram's `feed_update` swallow handler errors)."""
+
+    __slots__ = ("malformed", "unavailable")
+
+    def __init__(self) -> None:
+        self.unavailable = False  # the store was down: nothing recorded, answer 503
+        self.malformed = False  # a field read was not what the Bot API says: answer 400
+
+
+# Set by `_webhook` around `client.feed`; the library runs the handler in the same task (or a
+# copy of its context), so `_on_update` finds it. None in polling mode.
+_FEEDING: contextvars.ContextVar[_Outcome | None] = contextvars.ContextVar(
+    "telegram_feeding", default=None
+)
 
 
 class FileTooBig(Exception):
@@ -110,6 +137,11 @@ class TelegramAdapter:
         limiter: RateLimiter | None = None,
         reply_attempts: int = REPLY_ATTEMPTS,
         send_timeout: float = SEND_TIMEOUT,
+        store_retry: tuple[float, float, float] = (
+            STORE_RETRY_FIRST,
+            STORE_RETRY_CAP,
+            STORE_RETRY_FOR,
+        ),
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -122,6 +154,9 @@ class TelegramAdapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._done: collections.OrderedDict[int, None] = collections.OrderedDict()
         self._changed = asyncio.Event()  # replaced by a new one at each settle
+        self._store_retry = store_retry  # first wait, longest wait, total (polling mode)
+        self._ready = False  # the client started: the webhook takes updates (issue 8)
+        self._stopping = asyncio.Event()  # cuts a polling retry short at shutdown
 
     # ----- ChannelAdapter ---------------------------------------------------------------
 
@@ -132,9 +167,15 @@ class TelegramAdapter:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stopping.clear()
         await self.client.start(self._on_update)
+        # Only now: `serve` listens before the channels start, and python-telegram-bot cannot
+        # process an update before `Application.initialize()` has finished (issue 8).
+        self._ready = True
 
     async def stop(self) -> None:
+        self._ready = False
+        self._stopping.set()  # a polling update waiting for the store gives up now
         await self.client.stop()  # no new updates from polling
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=self._send_timeout)
@@ -147,39 +188,94 @@ class TelegramAdapter:
     # ----- inbound ----------------------------------------------------------------------
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        """Telegram's POST: 503 while not ready (it retries), 403 without the secret, 400 for
+        anything that is not a well-formed update (nothing recorded), else 200."""
         if self.gateway.closing:
             return web.Response(status=503, text="shutting down")
+        if not self._ready:
+            note_outcome("refused", "starting")
+            return web.Response(status=503, text="starting")
         secret = (self.settings.webhook_secret or "").encode()
-        given = request.headers.get(SECRET_HEADER, "").encode()
+        # aiohttp hands undecodable header bytes over as surrogates: encode them back as such.
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
         if not secret or not hmac.compare_digest(given, secret):
             self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="bad_secret")
+            note_outcome("refused", "bad_secret")
             return web.Response(status=403, text="forbidden")
         try:
-            data = await request.json()
-        except ValueError:
-            return web.Response(status=400, text="bad json")
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return web.Response(status=400, text="not an update")
+            data = shape.parse_update(await request.read())
+        except shape.Malformed as exc:
+            return self._refuse(exc.reason, str(exc))
+        outcome = _Outcome()
+        feeding = _FEEDING.set(outcome)
         try:
             await self.client.feed(data)
-        except ValueError:
-            self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="bad_update")
-            return web.Response(status=400, text="bad update")
+        except ValueError:  # the library's own parsing refused it
+            return self._refuse(shape.SHAPE, "bad update")
+        finally:
+            _FEEDING.reset(feeding)
+        if outcome.unavailable:
+            # Nothing was recorded and nothing sent: Telegram sends the update again later.
+            note_outcome("unavailable", "store")
+            return web.Response(status=503, text="temporarily unavailable, retry")
+        if outcome.malformed:
+            return self._refuse(shape.SHAPE, "bad update")
         return web.Response(text="ok")
+
+    def _refuse(self, reason: str, text: str) -> web.Response:
+        self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="bad_update")
+        note_outcome("refused", reason)
+        return web.Response(status=400, text=text)
 
     async def _on_update(self, update: Incoming) -> None:
         """Every update of both modes and libraries; never raises (logged, counted)."""
         try:
             if update.update_id in self._done:
-                return  # a repeat this process has just handled (the store dedupes the rest)
+                # A repeat this process has just handled (the store dedupes the rest).
+                self.gateway.metrics.inc("awardbot_updates_duplicate_total", channel=CHANNEL)
+                note_outcome("duplicate")
+                return
             await self._dispatch(update)
+        except Unavailable:
+            self._unavailable(update)
         except Exception as exc:  # noqa: BLE001 - one bad update must not stop the others
             self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="update")
             log.error("telegram update failed: %s", type(exc).__name__)
             self._settle(update.update_id)
 
+    def _unavailable(self, update: Incoming) -> None:
+        """The step could not run: the store is down (nothing was recorded)."""
+        self.gateway.metrics.inc(
+            "awardbot_errors_total", channel=CHANNEL, kind="store_unavailable"
+        )
+        outcome = _FEEDING.get()
+        if outcome is not None:
+            # Webhook: a 503, and Telegram sends the update again. Not settled, so the retry
+            # is not taken for a repeat; nothing is sent to the user.
+            outcome.unavailable = True
+            return
+        # Polling: `_step` kept trying for about a minute (or the bot is stopping); the library
+        # takes the next update once this one returns, so the user is asked to send it again.
+        log.warning("telegram update %s given up: the store stayed unavailable", update.update_id)
+        if update.chat_id is None:
+            self._settle(update.update_id)
+            return
+        self._note(update.update_id, update.chat_id, render("step_failed"))
+
     async def _dispatch(self, update: Incoming) -> None:
+        if update.kind is Kind.MALFORMED:
+            outcome = _FEEDING.get()
+            if outcome is not None:
+                outcome.malformed = True  # the webhook answers 400 and counts it
+            else:
+                self.gateway.metrics.inc(
+                    "awardbot_errors_total", channel=CHANNEL, kind="bad_update"
+                )
+                log.warning("telegram update %s not understood: ignored", update.update_id)
+            self._settle(update.update_id)
+            return
         if update.kind is Kind.IGNORED or update.chat_id is None:
+            note_outcome("ignored")  # a service message, an edit...: no step, nothing sent
             self._settle(update.update_id)
             return
         chat = update.chat_id
@@ -202,10 +298,28 @@ class TelegramAdapter:
     async def _step(
         self, update: Incoming, text: str, upload: Upload | None = None
     ) -> list[Reply] | None:
+        """The step; Unavailable when the store is down — at once in a webhook request (the
+        503 makes Telegram retry), after about a minute of retries in polling mode (the chat's
+        next update waits: both libraries hand updates over one after the other)."""
         assert update.chat_id is not None
-        return await self.gateway.handle(
-            CHANNEL, str(update.chat_id), text, upload, delivery_id=str(update.update_id)
-        )
+        first, cap, total = self._store_retry
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + total
+        wait = first
+        while True:
+            try:
+                return await self.gateway.handle(
+                    CHANNEL, str(update.chat_id), text, upload, delivery_id=str(update.update_id)
+                )
+            except Unavailable:
+                if _FEEDING.get() is not None or self._stopping.is_set():
+                    raise
+                if loop.time() + wait > deadline:
+                    raise
+                log.warning("telegram step waits for the store: retrying in %gs", wait)
+                with contextlib.suppress(TimeoutError):  # waited, or stopping: try once more
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                wait = min(wait * 2, cap)
 
     async def _on_press(self, update: Incoming, chat: int) -> None:
         live = self._live.get(chat, update.message_id)  # unknown (restart): trust the press
@@ -217,6 +331,7 @@ class TelegramAdapter:
         except DeliveryError as exc:
             self._error("answer_callback", exc)
         if stale:
+            note_outcome("ignored")  # answered by the adapter, no step
             if update.message_id is not None and update.text:
                 await self._quietly(self.client.remove_keyboard(chat, update.message_id))
             self._settle(update.update_id)
@@ -275,7 +390,9 @@ class TelegramAdapter:
         self._deliver(update_id, chat, messages, before=before)
 
     def _note(self, update_id: int, chat: int, text: str) -> None:
-        """A word from the adapter itself; the conversation and its keyboard stay as they were."""
+        """A word from the adapter itself; the conversation and its keyboard stay as they were
+        (for /metrics the request was "ignored": answered without a step)."""
+        note_outcome("ignored")
         self._deliver(update_id, chat, [Outgoing(text)], step=False)
 
     def _deliver(

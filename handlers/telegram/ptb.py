@@ -25,7 +25,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram.core import ALLOWED_UPDATES, POLLING_TIMEOUT, FileTooBig, OnUpdate
-from handlers.telegram.render import Outgoing, incoming
+from handlers.telegram.render import Outgoing, read_update
 from notifications.senders import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class PtbClient:
 
     async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert self._on_update is not None
-        await self._on_update(incoming(update, Message))
+        await self._on_update(read_update(update, Message))
 
     async def start(self, on_update: OnUpdate) -> None:
         self._on_update = on_update
@@ -134,7 +134,7 @@ class PtbClient:
     async def feed(self, data: dict[str, Any]) -> None:
         try:
             update = Update.de_json(data, self.bot)
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - TypeError, KeyError, OverflowError...: malformed
             raise ValueError(f"not a Telegram update: {type(exc).__name__}") from None
         await self.application.process_update(update)
 

@@ -98,7 +98,8 @@ class Kind(StrEnum):
     CALLBACK = "callback"
     FILE = "file"  # a photo or a document
     OTHER = "other"  # stickers, voice, locations...
-    IGNORED = "ignored"  # edits, channel posts, anything not for us
+    IGNORED = "ignored"  # edits, channel posts, service messages: anything not for us
+    MALFORMED = "malformed"  # the library took it, but a field we read is not what it says
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +122,59 @@ class Incoming:
     filename: str | None = None
 
 
+# Service messages: what a chat tells about itself (a pin, members joined or left, a new title,
+# a topic opened, a video chat...), not a person writing; answered with nothing (issue 8).
+SERVICE_FIELDS = (
+    "new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo",
+    "delete_chat_photo", "group_chat_created", "supergroup_chat_created", "channel_chat_created",
+    "message_auto_delete_timer_changed", "migrate_to_chat_id", "migrate_from_chat_id",
+    "pinned_message", "successful_payment", "refunded_payment", "users_shared", "user_shared",
+    "chat_shared", "gift", "unique_gift", "gift_upgrade_sent", "connected_website",
+    "write_access_allowed", "passport_data", "proximity_alert_triggered", "boost_added",
+    "chat_background_set", "checklist_tasks_done", "checklist_tasks_added",
+    "direct_message_price_changed", "paid_message_price_changed", "forum_topic_created",
+    "forum_topic_edited", "forum_topic_closed", "forum_topic_reopened",
+    "general_forum_topic_hidden", "general_forum_topic_unhidden", "giveaway_created",
+    "giveaway_completed", "giveaway_winners", "video_chat_scheduled", "video_chat_started",
+    "video_chat_ended", "video_chat_participants_invited", "web_app_data", "chat_owner_left",
+    "chat_owner_changed", "managed_bot_created", "suggested_post_approved",
+    "suggested_post_approval_failed", "suggested_post_declined", "suggested_post_paid",
+    "suggested_post_refunded", "poll_option_added", "poll_option_deleted",
+)  # fmt: skip
+
+
+def is_service(message: Any) -> bool:
+    """Whether the message is a service message, in either library's object.
+
+    A field this library version does not know is still seen: PTB keeps it in `api_kwargs`,
+    aiogram in `model_extra`.
+    """
+    unknown = {**(getattr(message, "api_kwargs", None) or {})}
+    unknown.update(getattr(message, "model_extra", None) or {})
+    for name in SERVICE_FIELDS:
+        value = getattr(message, name, None)
+        if value is None:
+            value = unknown.get(name)
+        if value is not None and value is not False and value != () and value != []:
+            return True
+    return False
+
+
 def photo_name(file_unique_id: str | None) -> str:
     return f"photo_{file_unique_id or 'telegram'}.jpg"
+
+
+def read_update(update: Any, message_type: type) -> Incoming:
+    """`incoming`, or MALFORMED when a field it reads is not what the Bot API says.
+
+    The webhook's shape check (`shape.check_update`) refuses such bodies before they get here;
+    this is for what it does not cover (and for polling, whose updates it does not see).
+    """
+    try:
+        return incoming(update, message_type)
+    except Exception:  # noqa: BLE001 - any failure to read it means it is not a valid update
+        update_id = getattr(update, "update_id", None)
+        return Incoming(update_id if isinstance(update_id, int) else -1, Kind.MALFORMED)
 
 
 def incoming(update: Any, message_type: type) -> Incoming:
@@ -157,6 +209,8 @@ def incoming(update: Any, message_type: type) -> Incoming:
     if message is None:
         return Incoming(uid, Kind.IGNORED)
     chat_id, private = message.chat.id, message.chat.type == "private"
+    if is_service(message):
+        return Incoming(uid, Kind.IGNORED, chat_id=chat_id, private=private)
     if message.text is not None:
         return Incoming(uid, Kind.TEXT, chat_id=chat_id, private=private, text=message.text)
     if message.photo:
