@@ -7,7 +7,10 @@ import asyncio
 import io
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+from xml.sax.saxutils import escape
 
 import aiohttp
 import pytest
@@ -16,15 +19,21 @@ from support.drivers.wechat import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
     HUGE_TEXT,
+    Unreachable,
     WechatStack,
     signature,
+    wechat_driver,
     wechat_stack,
 )
+from support.keys import TEST_SEALER
+from support.outage import BlinkingProxy, own_database
 
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from handlers.base import Repeat, Steps
+from handlers.wechat import make_adapter
+from handlers.wechat.adapter import DOWNLOAD_FAILED
 from storage.channels import inbound_deliveries, reply_windows
 from storage.store import Store
 
@@ -392,3 +401,254 @@ async def test_shutting_down_refuses_new_pushes_with_503(store: Store) -> None:
         stack.gateway.closing = False
 
         assert answer.status == 503
+
+
+# ----- shape before state (issue 8) -------------------------------------------------------------
+
+MALFORMED = {
+    "text-without-MsgId": ("text", {"Content": "你好"}),
+    "text-without-Content": ("text", {"MsgId": "6800000000000000901"}),
+    "text-with-empty-Content": ("text", {"Content": "", "MsgId": "6800000000000000902"}),
+    "MsgId-not-a-number": ("text", {"Content": "你好", "MsgId": "abc"}),
+    "MsgId-a-boolean": ("text", {"Content": "你好", "MsgId": "true"}),
+    "image-without-MediaId": ("image", {"PicUrl": "http://x/y", "MsgId": "6800000000000000903"}),
+    "file-without-MediaId": ("file", {"FileName": "a.pdf", "MsgId": "6800000000000000904"}),
+    "voice-without-MsgId": ("voice", {"MediaId": "M1"}),
+    "event-without-Event": ("event", {"EventKey": "SELF_CHECK"}),
+}
+
+
+def malformed_push(user: Any, case: str) -> str:
+    msg_type, fields = MALFORMED[case]
+    return user.pusher.xml(user.openid, msg_type, **fields)
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+async def test_a_malformed_push_is_refused_before_anything_is_recorded(
+    store: Store, case: str, safe: bool
+) -> None:
+    # Issue 8: a signed text push without MsgId (or CreateTime, or Content) used to run a step
+    # and create a user; a MsgId that is not a number made wechatpy raise later.
+    made, wrap = recording()
+    async with wechat_stack(store, safe=safe, wrap_steps=wrap) as stack, stack.driver() as user:
+        answer = await user.post(malformed_push(user, case))
+
+        assert answer.status == 400
+        assert made[0].calls == []
+        assert stack.fake.calls == []  # no media fetched either
+        for table in ("users", "conversation_sessions", inbound_deliveries, reply_windows):
+            assert rows(store, table) == 0
+        assert stack.gateway.metrics.value("awardbot_errors_total", channel="wechat", kind="shape")
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        "<CreateTime>yesterday</CreateTime>",
+        "<CreateTime></CreateTime>",
+        "<CreateTime>99999999999999999999</CreateTime>",
+        "",  # none at all
+    ],
+    ids=["words", "empty", "out-of-range", "missing"],
+)
+async def test_a_push_without_a_numeric_create_time_is_refused(
+    store: Store, envelope: str
+) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        push = user.pusher.text(user.openid, "你好")
+        push = push.replace(
+            push[push.index("<CreateTime>") : push.index("</CreateTime>") + 13], envelope
+        )
+
+        answer = await user.post(push)
+
+        assert answer.status == 400
+        assert made[0].calls == []
+        assert rows(store, "users") == 0
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["", "  ", "o-user<x>", "o-user]]>", "用户"],
+    ids=["empty", "blank", "markup", "cdata-end", "not-ascii"],
+)
+async def test_a_push_from_no_valid_openid_is_refused(store: Store, sender: str) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        push = user.pusher.text("PLACEHOLDER", "你好").replace(
+            "<![CDATA[PLACEHOLDER]]>", escape(sender)
+        )
+
+        answer = await user.post(push)
+
+        assert answer.status == 400
+        assert made[0].calls == []
+        assert rows(store, "users") == 0
+
+
+# ----- media/get answering an error (issue 8) -------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["image", "file"])
+async def test_media_get_answering_an_errcode_tells_the_user_and_records_nothing(
+    store: Store, kind: str
+) -> None:
+    # Issue 8: wechatpy's `_handle_result` was handed a dict and raised AttributeError: a 500
+    # for WeChat's every retry, and the user never heard of it.
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        push = (
+            user.pusher.image(user.openid, "EXPIRED")
+            if kind == "image"
+            else user.pusher.file(user.openid, "EXPIRED", "证书.pdf", 10)
+        )  # no such media: the fake answers {"errcode": 40007, ...}
+
+        answer = await user.post(push)
+
+        assert answer.status == 200
+        assert answer.text == DOWNLOAD_FAILED == "文件接收失败，请重新发送。"
+        assert [c.errcode for c in stack.fake.calls_to("/cgi-bin/media/get")] == [40007]
+        assert made[0].calls == []
+        assert rows(store, inbound_deliveries) == 0
+        assert rows(store, "users") == 0
+        kind_count = stack.gateway.metrics.value(
+            "awardbot_errors_total", channel="wechat", kind="media"
+        )
+        assert kind_count == 1
+
+
+async def test_media_get_refusing_the_token_fetches_it_again_and_goes_on(store: Store) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        stack.fake.add_media("M-OK", b"scan", filename="scan.png", content_type="image/png")
+        await user.send("你好")  # a token is fetched and used
+        stack.fake.fail_next("/cgi-bin/media/get", 40001)  # as if another worker refreshed it
+
+        await user.exchange(user.pusher.image(user.openid, "M-OK"))
+
+        assert [c.errcode for c in stack.fake.calls_to("/cgi-bin/media/get")] == [40001, 0]
+        assert made[0].calls[-1][3] == Upload("scan.png", b"scan")
+
+
+# ----- what nobody wrote: answered `success`, nothing said (issue 8) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "fields"),
+    [
+        ("event", {"Event": "unsubscribe"}),
+        ("event", {"Event": "TEMPLATESENDJOBFINISH", "MsgID": "200163836", "Status": "success"}),
+        ("event", {"Event": "LOCATION", "Latitude": "23.1", "Longitude": "113.3"}),
+        ("event", {"Event": "MASSSENDJOBFINISH"}),
+        ("event", {"Event": "some_event_wechat_adds_next_year"}),
+        ("device_text", {"DeviceType": "gh_1", "DeviceID": "d", "Content": "x"}),
+        ("a_new_message_type", {"MsgId": "6800000000000000999"}),
+    ],
+    ids=["unsubscribe", "template-finished", "location", "mass-send", "unknown-event",
+         "device", "unknown-type"],
+)  # fmt: skip
+async def test_pushes_that_are_not_a_person_writing_say_nothing(
+    store: Store, msg_type: str, fields: dict[str, str]
+) -> None:
+    made, wrap = recording()
+    async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
+        answer = await user.post(user.pusher.xml(user.openid, msg_type, **fields))
+
+        assert (answer.status, answer.body) == (200, "success")
+        assert made[0].calls == []
+        assert rows(store, "users") == 0
+        assert rows(store, reply_windows) == 0
+        await user.idle()
+        assert stack.fake.sent_texts() == []
+
+
+# ----- the store down (issue 8) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "safe"])
+async def test_the_store_down_during_the_step_is_a_fast_503_and_the_retry_is_answered(
+    store: Store, mode: str
+) -> None:
+    # A 200 with an apology would stop WeChat's retries and lose the message (issue 8).
+    async with wechat_driver(store, mode=mode) as user:
+        server = user.server
+        down = Unreachable()
+        server.gateway.steps = down
+        push = user.pusher.text(user.openid, "你好")
+        started = time.perf_counter()
+
+        answer = await user.post(push)
+
+        assert answer.status == 503
+        assert time.perf_counter() - started < 1.0  # well within WeChat's 5 s
+        assert down.calls == 1
+        assert rows(store, inbound_deliveries) == 0
+        assert rows(store, "users") == 0
+        unavailable = server.metrics.value(
+            "awardbot_requests_total", channel="wechat", outcome="unavailable", reason=""
+        )
+        assert unavailable == 1
+        # The store is back: WeChat's retry (signed anew) gets the answer.
+        server.gateway.steps = server.runtime
+        again = await user.post(push)
+        assert (again.status, WELCOME in again.text) == (200, True)
+
+
+def _no_ledger(settings: Any, gateway: Any, store: Store, *, clock: Any) -> list[Any]:
+    """The WeChat channel with this process's nonce ledger (the store's would fail first)."""
+    return [make_adapter(settings.wechat, gateway, store, clock=clock)]
+
+
+@asynccontextmanager
+async def blinking_store() -> AsyncIterator[tuple[Store, BlinkingProxy]]:
+    with own_database() as url, BlinkingProxy(url) as proxy:
+        blinking = Store(proxy.url, sealer=TEST_SEALER)
+        try:
+            yield blinking, proxy
+        finally:
+            proxy.restore()
+            blinking.close()
+
+
+async def test_the_store_down_while_fetching_media_is_a_503_not_a_500() -> None:
+    # The shared access token lives in the database: reading it failed with StoreUnavailable,
+    # which escaped the route as an unexpected error (500).
+    async with (
+        blinking_store() as (blinking, proxy),
+        wechat_driver(blinking, adapters=_no_ledger) as user,
+    ):
+        user.fake.add_media("M-1", b"scan", filename="scan.png")
+        assert WELCOME in await user.send("你好")
+        proxy.cut()
+        try:
+            answer = await user.post(user.pusher.image(user.openid, "M-1"))
+        finally:
+            proxy.restore()
+
+        assert answer.status == 503
+        errors = user.server.metrics.value(
+            "awardbot_errors_total", channel="wechat", kind="unhandled"
+        )
+        assert errors == 0
+
+
+async def test_the_store_down_after_the_step_still_answers() -> None:
+    # Counting the reply window is a side call: failing, it must not turn the answer into a 500.
+    async with blinking_store() as (blinking, proxy), wechat_driver(blinking) as user:
+        runtime = user.server.runtime
+
+        class CutAfterTheStep(RecordingSteps):
+            def handle_once(self, *args: Any, **kwargs: Any) -> list[Reply] | Repeat:
+                replies = super().handle_once(*args, **kwargs)
+                proxy.cut()  # the database goes away before the window is counted
+                return replies
+
+        user.server.gateway.steps = CutAfterTheStep(runtime)
+        answer = await user.post(user.pusher.text(user.openid, "你好"))
+        proxy.restore()
+
+        assert (answer.status, WELCOME in answer.text) == (200, True)
+        metrics = user.server.metrics
+        assert metrics.value("awardbot_errors_total", channel="wechat", kind="window") == 1

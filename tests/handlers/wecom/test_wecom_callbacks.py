@@ -8,12 +8,16 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING
 
+import pytest
 import sqlalchemy as sa
+from support.drivers.wechat import Clock, Unreachable, push_target
 
 from conversations.engine import Option, Reply
 from conversations.keys import ConversationKey
 from handlers.base import Repeat, render_text, utf8_len
+from handlers.wecom.adapter import TEXT_ONLY
 from storage.channels import inbound_deliveries
+from storage.store import Store
 
 if TYPE_CHECKING:
     from conftest import Rig
@@ -230,3 +234,145 @@ async def test_new_callbacks_are_refused_while_shutting_down(rig: Rig) -> None:
     assert status == 503
     assert rig.steps.steps == []
     rig.gateway.closing = False
+
+
+# ----- malformed documents with valid signatures (issue 8) ------------------------------------
+
+HEAD = f"<ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+FROM = "<FromUserName><![CDATA[zhangsan]]></FromUserName>"
+TIME = "<CreateTime>1666229400</CreateTime>"
+TEXT = "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[/help]]></Content>"
+MSG_ID = "<MsgId>5100000000000000001</MsgId>"
+AGENT = "<AgentID>1000002</AgentID>"
+MALFORMED = {
+    "MsgId-not-a-number": HEAD + FROM + TIME + TEXT + "<MsgId>abc</MsgId>" + AGENT,
+    "CreateTime-not-a-number": HEAD + FROM + "<CreateTime>now</CreateTime>" + TEXT + MSG_ID,
+    "AgentID-not-a-number": HEAD + FROM + TIME + TEXT + MSG_ID + "<AgentID>app</AgentID>",
+    "event-without-Event": HEAD + FROM + TIME + "<MsgType>event</MsgType>" + AGENT,
+    "event-with-nested-EventKey": (
+        HEAD + FROM + TIME + "<MsgType>event</MsgType><Event>enter_agent</Event>"
+        "<EventKey><a>1</a></EventKey>" + AGENT
+    ),
+    "MsgType-with-an-attribute": (
+        HEAD + FROM + TIME + '<MsgType kind="x">text</MsgType><Content>hi</Content>' + MSG_ID
+    ),
+    "Content-with-children": (
+        HEAD + FROM + TIME + "<MsgType>text</MsgType><Content><b>hi</b></Content>" + MSG_ID
+    ),
+    "text-without-MsgId": HEAD + FROM + TIME + TEXT + AGENT,
+    "text-without-Content": HEAD + FROM + TIME + "<MsgType>text</MsgType>" + MSG_ID,
+    "no-sender": HEAD + "<FromUserName></FromUserName>" + TIME + TEXT + MSG_ID,
+    "no-CreateTime": HEAD + FROM + TEXT + MSG_ID + AGENT,
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_a_malformed_message_with_a_valid_signature_is_a_400_and_changes_nothing(
+    rig: Rig, case: str
+) -> None:
+    # Issue 8: wechatpy int()s MsgId, CreateTime and AgentID when they are first read, and
+    # reads Event without looking: each of these was a 500 for WeCom's every retry.
+    status, body = await rig.post(f"<xml>{MALFORMED[case]}</xml>")
+
+    assert (status, body) == (400, "")
+    assert rig.steps.steps == []
+    assert rig.steps.opened == []
+    assert deliveries(rig) == []
+    with rig.store.reading() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one() == 0
+    assert rig.gateway.metrics.value("awardbot_errors_total", channel="wecom", kind="shape") == 1
+
+
+# ----- not a person writing (issue 8) ---------------------------------------------------------
+
+
+def _system(event: str, extra: str = "", sender: str = "sys") -> str:
+    return (
+        f"<xml>{HEAD}<FromUserName><![CDATA[{sender}]]></FromUserName>{TIME}"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{extra}</xml>"
+    )
+
+
+SYSTEM_PUSHES = {
+    "contact-change": _system(
+        "change_contact", "<ChangeType>update_user</ChangeType><UserID>zhangsan</UserID>"
+    ),
+    "calendar": _system("add_calendar", "<CalId>wcjgewCwAAqeJcPI1d8Pwbjt7nttzAAA</CalId>"),
+    "schedule": _system("modify_schedule", "<CalId>c1</CalId><ScheduleId>s1</ScheduleId>"),
+    "meeting": _system("book_meeting_room", "<MeetingRoomId>1</MeetingRoomId>"),
+    "approval": _system(
+        "sys_approval_change",
+        f"{AGENT}<ApprovalInfo><SpNo>202210200001</SpNo><SpStatus>1</SpStatus></ApprovalInfo>",
+    ),
+    "batch-job": _system("batch_job_result", "<BatchJob><JobId>j</JobId></BatchJob>"),
+    "sys-text": f"<xml>{HEAD}<FromUserName>sys</FromUserName>{TIME}{TEXT}{MSG_ID}</xml>",
+    "unknown-member-event": _system("template_card_event", AGENT, sender="zhangsan"),
+    "unknown-type": (
+        f"<xml>{HEAD}{FROM}{TIME}<MsgType>update_button</MsgType>{MSG_ID}{AGENT}</xml>"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SYSTEM_PUSHES))
+async def test_system_pushes_are_ignored_quietly(rig: Rig, case: str) -> None:
+    status, body = await rig.post(SYSTEM_PUSHES[case])
+
+    assert (status, body) == (200, "")  # never 「目前只支持文字消息」
+    assert rig.steps.steps == []
+    assert rig.steps.opened == []
+    await rig.settle()
+    assert rig.fake.texts() == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        ("voice", "<MediaId>m</MediaId><Format>amr</Format>"),
+        ("video", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>"),
+        ("file", "<MediaId>m</MediaId><FileName>a.pdf</FileName>"),
+        ("location", "<Location_X>43.8</Location_X><Location_Y>125.3</Location_Y>"),
+        ("link", "<Title>t</Title><Url>http://x</Url>"),
+    ],
+)
+async def test_a_members_own_non_text_message_gets_the_note(
+    rig: Rig, kind: str, fields: str
+) -> None:
+    inner = f"<xml>{HEAD}{FROM}{TIME}<MsgType>{kind}</MsgType>{fields}{MSG_ID}{AGENT}</xml>"
+
+    status, body = await rig.post(inner)
+
+    assert status == 200
+    assert rig.opened(body).content == TEXT_ONLY
+    assert rig.steps.steps == []
+
+
+# ----- the store down (issue 8) ---------------------------------------------------------------
+
+
+async def test_the_store_down_is_a_fast_503_and_the_retry_is_answered(store: Store) -> None:
+    clock = Clock()
+    async with push_target(store, "wecom", clock=clock) as target:
+        server = target.server
+        server.gateway.steps = Unreachable()
+        message = target.text("zhangsan", "/help")
+        entered = target.xml("zhangsan", "event", Event="enter_agent", EventKey="")
+        started = time.monotonic()
+
+        answers = [await target.push(message), await target.push(entered)]
+
+        assert [status for status, _ in answers] == [503, 503]
+        assert time.monotonic() - started < 1.0
+        with store.reading() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one() == 0
+            assert (
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(inbound_deliveries)
+                ).scalar_one()
+                == 0
+            )
+        # Back up: WeCom's retries (signed anew) are answered, the greeting too.
+        server.gateway.steps = server.runtime
+        status, shown = await target.push(message)
+        assert (status, bool(shown)) == (200, True)
+        status, greeting = await target.push(entered)
+        assert (status, bool(greeting)) == (200, True)
