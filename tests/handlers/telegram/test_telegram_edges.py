@@ -513,3 +513,27 @@ async def test_store_down_polling_stopping_cuts_the_wait_short(
         assert time.monotonic() - stopping < 10
         assert texts(fake) == [render("step_failed")]
         assert state(store) == before
+
+
+async def test_a_secret_header_that_is_not_utf8_is_403(store: Store, tmp_path: Path) -> None:
+    """Issue 8: header bytes that are not UTF-8 (aiohttp passes them on as surrogates) made the
+    secret comparison raise UnicodeEncodeError: a 500."""
+    async with telegram_bot(store, library="ptb", mode="webhook", files_dir=tmp_path) as tg:
+        host, port = tg.url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        body = fake_body(tg.fake.text_update(CHAT, "/start"))
+        writer.write(
+            b"POST /telegram HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n"
+            + SECRET_HEADER.encode()
+            + b": \xff\xfe"
+            + SECRET.encode()
+            + b"\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        status_line = (await reader.readline()).decode()
+        writer.close()
+        await writer.wait_closed()
+        assert status_line.split()[1] == "403"
+        assert state(store) == {table: 0 for table in TABLES}
