@@ -32,7 +32,10 @@ from support.killing import (
 )
 
 FAST = ConversationPlan(users=3, messages=8, kills=2, seed=3, uptime=(1.5, 3.0), budget=60)
-LONG = ConversationPlan(users=8, messages=12, kills=6, seed=8, uptime=(1.0, 2.5), budget=300)
+LONG = ConversationPlan(users=8, messages=12, kills=6, seed=8, uptime=(0.8, 2.0), budget=300)
+AT_CONFIRM = ConversationPlan(
+    users=4, messages=10, kills=4, seed=5, uptime=(0.5, 1.5), on_confirm=True, budget=240
+)
 
 
 async def _run(tmp_path: Path, database: str, library: str, plan: ConversationPlan) -> None:
@@ -50,15 +53,20 @@ async def _run(tmp_path: Path, database: str, library: str, plan: ConversationPl
                 store.close()
     print()
     print(report.details())
-    problems = report.details()
-    assert not report.replies_duplicated, problems
-    assert not report.unexplained, problems
-    assert not report.applied_twice, problems
-    assert not report.diverged, problems
-    assert not report.answers_lost, problems
-    assert not report.never_taken, problems
-    assert len(report.replies_lost) <= report.lost_bound, problems
-    assert report.kills >= 1, f"the run ended before any kill: {problems}"
+    counts, problems = report.counts(), report.details()
+    assert counts["kills"] >= 1, f"the users were done before the first kill\n{problems}"
+    for name in (
+        "replies duplicated",
+        "replies unexplained",
+        "answers applied twice",
+        "states diverged",
+        "answers lost",
+        "updates never taken",
+    ):
+        assert counts[name] == 0, f"{name}\n{problems}"
+    # Issue 9 (replies as effects of the step) makes this 0; until then at most one reply per
+    # user talking at the moment of each kill.
+    assert counts["replies lost"] <= report.lost_bound, f"replies lost\n{problems}"
 
 
 async def test_kill_serve_while_three_users_talk_sqlite(tmp_path: Path) -> None:
@@ -74,3 +82,14 @@ async def test_kill_serve_while_eight_users_talk(
 ) -> None:
     """8 users x 12 messages, 6 kills, on both databases and both libraries."""
     await _run(tmp_path, database, library, LONG)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("database", DATABASES)
+async def test_kill_serve_the_moment_telegram_is_told_an_update_is_done(
+    tmp_path: Path, database: str, library: str
+) -> None:
+    """Killed inside the getUpdates whose offset confirms an update: Telegram never sends that
+    update again, so its step must have committed by then, or the answer is lost."""
+    await _run(tmp_path, database, library, AT_CONFIRM)

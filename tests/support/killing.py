@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import random
 import re
@@ -36,7 +38,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,7 @@ TRANSCRIPTS = 4  # chats shown in full when something went wrong in them
 TAIL = 40  # lines of a serve's stderr kept for failure messages
 # The lease the real dispatcher takes on a claimed batch: rows a killed worker left `sending`
 # are settled by the next worker only after it (storage.outbox.recover_expired).
+SEED_VARIABLE = "AWARDBOT_TEST_KILL_SEED"  # set: every run uses this seed instead of its own
 DISPATCH_LEASE = Dispatcher.__init__.__kwdefaults__["lease"]  # type: ignore[index]
 
 
@@ -84,14 +87,35 @@ class RecordingTelegram(FakeTelegram):
 
     def __init__(self) -> None:
         super().__init__()
+        self._server_log = logging.getLogger("aiohttp.server")
+        self._server_level = self._server_log.level
         self.confirmed_below = 0  # every update_id below this was confirmed by an offset
         self.handed: dict[int, set[int]] = defaultdict(set)  # update_id -> serve generations
         self.generation: int | None = None
+        # Called (in the fake's handler, before it answers) when an offset confirms updates
+        # that were handed out: the moment Telegram forgets them.
+        self.on_confirm: Callable[[list[int]], None] | None = None
+
+    async def __aenter__(self) -> RecordingTelegram:
+        # A killed serve drops its connections mid-request: aiohttp logs each as an error with
+        # a traceback, which is what this suite does on purpose, not a fault of the fake.
+        self._server_log.setLevel(logging.CRITICAL)
+        await super().__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            self._server_log.setLevel(self._server_level)
 
     async def _m_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
-        if offset > 0:  # Telegram: an offset confirms every update below it
-            self.confirmed_below = max(self.confirmed_below, offset)
+        if offset > self.confirmed_below:  # Telegram: an offset confirms every update below it
+            newly = [u for u in self.handed if self.confirmed_below <= u < offset]
+            self.confirmed_below = offset
+            if newly and self.on_confirm is not None:
+                self.on_confirm(newly)
         asked_by = self.generation
         updates = await super()._m_getUpdates(params)
         if asked_by is not None and asked_by == self.generation:
@@ -140,6 +164,12 @@ def open_store(url: str, key: str) -> Store:
     return Store(url, sealer=Sealer([key]))
 
 
+def seed_of(default: int) -> int:
+    """The run's seed: its own, or the one in AWARDBOT_TEST_KILL_SEED (to try other moments)."""
+    value = os.environ.get(SEED_VARIABLE, "")
+    return int(value) if value.strip().isdigit() else default
+
+
 # ----- the serve process ------------------------------------------------------------------------
 
 
@@ -186,10 +216,12 @@ class ServeProcess:
         self._readers: list[asyncio.Task[None]] = []
         self._exited: asyncio.Task[int] | None = None
         self._log: Any = None
+        self._signalled = False  # kill_at_once sent SIGKILL; not reaped yet
+        self._spawned = 0.0
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
+        return self._proc is not None and self._proc.returncode is None and not self._signalled
 
     @property
     def pid(self) -> int | None:
@@ -198,8 +230,10 @@ class ServeProcess:
     async def start(self) -> None:
         """Start the next generation and wait until it listens (its channels started)."""
         assert not self.alive, "a serve is already running"
+        self._signalled = False
         self.generation += 1
         self._log = (self.workdir / f"serve-{self.generation}.log").open("w", encoding="utf-8")
+        self._spawned = time.monotonic()
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -249,7 +283,8 @@ class ServeProcess:
         while line := await stream.readline():
             text = line.decode("utf-8", "replace").rstrip("\n")
             if self._log is not None:
-                self._log.write(f"[{name}] {text}\n")
+                at = time.monotonic() - self._spawned
+                self._log.write(f"[{name} +{at:.3f}s] {text}\n")
             if name == "err":
                 self.tail = [*self.tail[-(TAIL - 1) :], text]
             if listening is not None and not listening.done() and "listening on" in text:
@@ -258,12 +293,24 @@ class ServeProcess:
     def stderr_tail(self) -> str:
         return "\n".join(self.tail) or "(nothing)"
 
+    def kill_at_once(self) -> None:
+        """SIGKILL now, from a synchronous callback (the fake's handler, mid-request); the
+        next `kill` or `restart` reaps the process."""
+        if self._proc is None or self._proc.returncode is not None or self._signalled:
+            return
+        self._signalled = True
+        self.fake.generation = None
+        uptime = time.monotonic() - self.started_at
+        self.kills.append(Kill(self.generation, time.monotonic(), uptime))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._proc.pid, signal.SIGKILL)
+
     async def kill(self, *, count: bool = True) -> None:
         """SIGKILL: the process ends where it stands."""
         if self._proc is None:
             return
         self.fake.generation = None
-        if self._proc.returncode is None:
+        if self._proc.returncode is None and not self._signalled:
             if count:
                 uptime = time.monotonic() - self.started_at
                 self.kills.append(Kill(self.generation, time.monotonic(), uptime))
@@ -277,6 +324,8 @@ class ServeProcess:
             return None
         self.fake.generation = None
         if self._proc.returncode is None:
+            if self._log is not None:
+                self._log.write(f"[test +{time.monotonic() - self._spawned:.3f}s] SIGTERM\n")
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGTERM)
             try:
@@ -328,6 +377,9 @@ class ConversationPlan:
     uptime: tuple[float, float] = (1.5, 4.0)  # seconds a serve lives before its kill
     think: tuple[float, float] = (0.0, 0.8)  # seconds a user reads before answering
     reply_timeout: float = 15.0  # a user gives up waiting (then sends /start)
+    # Kill at the moment Telegram is told an update is done (the getUpdates whose offset
+    # confirms it) instead of at a random moment: after `uptime`, the next confirmation.
+    on_confirm: bool = False
     budget: float = 240.0  # the whole run, drain included
     first_chat: int = 810_001
 
@@ -430,6 +482,7 @@ async def talk_while_killing(
     """Users talk (one message at a time, each waiting for its answer) while serve is killed
     at seeded random moments and restarted; then a last serve drains what is left and stops
     gracefully. Bounded: `plan.budget` seconds, `plan.users * plan.messages` updates."""
+    plan = dataclasses.replace(plan, seed=seed_of(plan.seed))
     rng = random.Random(plan.seed)
     started = time.monotonic()
     people = _Users(serve, fake, plan)
@@ -444,6 +497,16 @@ async def talk_while_killing(
                         await done.wait()
                 if done.is_set():
                     return
+                if plan.on_confirm:
+                    generation = serve.generation
+                    fake.on_confirm = lambda _ids: serve.kill_at_once()
+                    try:
+                        while serve.alive and serve.generation == generation:
+                            if done.is_set():
+                                return
+                            await asyncio.sleep(0.05)
+                    finally:
+                        fake.on_confirm = None
                 await serve.restart()
 
         killing = asyncio.create_task(killer())
@@ -615,7 +678,7 @@ def conversation_report(
         replayed = _replay(engine, [f for f in chat_fates if f.applied])
         stored = store.load_state(ConversationKey(CHANNEL, str(chat)))
         actual = [m.get("text", "") for m in fake.bot_messages(chat)]
-        leftover = _align([f for f in chat_fates if f.applied], actual)
+        leftover = align_replies([f for f in chat_fates if f.applied], actual)
         if leftover:
             unexplained[chat] = leftover
         count = sum(f.applied for f in chat_fates)
@@ -667,7 +730,7 @@ def _replay(engine: Engine, fates: list[UpdateFate]) -> dict[str, Any] | None:
     return state
 
 
-def _align(fates: list[UpdateFate], actual: list[str]) -> list[str]:
+def align_replies(fates: list[UpdateFate], actual: list[str]) -> list[str]:
     """Match the committed updates' expected replies, in order, to the chat's bot messages
     (a longest common subsequence: a reply cut short by a kill matches its first messages).
 
@@ -781,6 +844,7 @@ async def send_while_killing(
     its progress (after so many sendMessage calls) and restarted; then a last serve runs until
     nothing is pending or left `sending` (a killed worker's rows settle after the dispatcher's
     lease) and stops gracefully."""
+    plan = dataclasses.replace(plan, seed=seed_of(plan.seed))
     rng = random.Random(plan.seed)
     started = time.monotonic()
     points = sorted(rng.sample(range(3, plan.notifications - 3), plan.kills))
