@@ -23,6 +23,7 @@ from defusedxml.ElementTree import fromstring
 
 MAX_BODY = 64 * 1024  # bytes; pushes are a few KiB (safe mode ~3x the plaintext)
 MAX_ELEMENTS = 256  # events such as pic_sysphoto nest a short list; nothing needs more
+_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?\bencoding\s*=\s*[\"']([^\"']*)[\"']")
 
 
 class XmlRefused(ValueError):
@@ -51,11 +52,16 @@ def parse_flat(data: bytes | str, *, limit: int = MAX_BODY) -> Fields:
         raise XmlRefused(f"body of {len(raw)} bytes exceeds {limit}")
     if not raw.strip():
         raise XmlRefused("empty body")
+    declared = _DECLARED_ENCODING.match(raw)
+    if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        # The platforms send UTF-8. Another declared encoding would make this gate and
+        # wechatpy's parser (given the decoded text) read different documents (issue 8).
+        raise XmlRefused("declared encoding is not UTF-8")
     try:
         root = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise XmlRefused(f"forbidden XML construct: {type(exc).__name__}") from None
-    except (ParseError, ValueError) as exc:
+    except (ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding
         raise XmlRefused(f"malformed XML: {type(exc).__name__}") from None
     if root.tag != "xml":
         raise XmlRefused("root element is not <xml>")
@@ -124,7 +130,7 @@ def check_shape(fields: Fields) -> str:
     kind = kind.lower()
     if "MsgId" in fields and not _MSG_ID.fullmatch(fields["MsgId"]):
         raise ShapeRefused("MsgId not a number")
-    if "AgentID" in fields and not _AGENT_ID.fullmatch(fields["AgentID"].strip()):
+    if "AgentID" in fields and not _AGENT_ID.fullmatch(fields["AgentID"]):
         raise ShapeRefused("AgentID not a number")
     if kind == "event":
         if not _NAME.fullmatch(fields.get("Event", "")):

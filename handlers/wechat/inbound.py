@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
@@ -73,7 +74,7 @@ class Codec:
         kind = check_shape(fields)
         try:
             message = parse_message(text)
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, ExpatError) as exc:
             raise XmlRefused(f"unparsable message: {type(exc).__name__}") from None
         if encrypted:  # msg_signature covers the ciphertext: the same value is the same push
             signature = query.get("msg_signature", "")

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from xml.parsers.expat import ExpatError
 
 from aiohttp import web
 from wechatpy.enterprise import create_reply, parse_message
@@ -182,7 +183,7 @@ class WecomAdapter:
         except ShapeRefused as exc:
             log.warning("wecom callback refused: %s", exc)
             return self._refused(400, "shape")
-        except (XmlRefused, KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (XmlRefused, KeyError, ValueError, TypeError, AttributeError, ExpatError) as exc:
             log.warning("wecom callback refused: %s", type(exc).__name__)
             return self._refused(400, "bad_xml")
         try:
