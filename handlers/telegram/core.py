@@ -266,12 +266,12 @@ class TelegramAdapter:
         if update.kind is Kind.MALFORMED:
             outcome = _FEEDING.get()
             if outcome is not None:
-                outcome.malformed = True  # the webhook answers 400 and counts it
-            else:
-                self.gateway.metrics.inc(
-                    "awardbot_errors_total", channel=CHANNEL, kind="bad_update"
-                )
-                log.warning("telegram update %s not understood: ignored", update.update_id)
+                # The webhook answers 400 and counts it. Not settled: a real update with this
+                # id is still new (a 400 records nothing, here as in the store).
+                outcome.malformed = True
+                return
+            self.gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind="bad_update")
+            log.warning("telegram update %s not understood: ignored", update.update_id)
             self._settle(update.update_id)
             return
         if update.kind is Kind.IGNORED or update.chat_id is None:
