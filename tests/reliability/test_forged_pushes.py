@@ -215,3 +215,50 @@ async def test_the_identical_retry_gets_the_same_answer_and_later_is_a_replay(
             "awardbot_updates_duplicate_total", channel=target.path[1:]
         )
         assert duplicate == 1
+
+
+# ----- every request counted (issue 8) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PUSH_TARGETS)
+async def test_every_request_is_counted_by_outcome_and_reason(store: Store, name: str) -> None:
+    clock = Clock()
+    async with push_target(store, name, clock=clock) as target:
+        channel = target.path[1:]
+        text = target.text("u-counted", "你好", "5400000000000000001")
+        query, body = target.sign(text)
+        answers = [
+            await target.post(query, body),  # accepted
+            await target.push(text),  # duplicate: the same MsgId signed anew
+            await target.push(target.xml("u-counted", "event", Event="unsubscribe")),  # ignored
+            await target.push(target.xml("u-counted", "voice", MediaId="m", MsgId="54001")),
+            await target.push(target.xml("u-counted", "text", Content="你好")),  # no MsgId
+            await target.push("<xml><ToUserName>"),  # malformed XML
+            await target.post(query, b"<xml>" + b"x" * 70_000 + b"</xml>"),  # too large
+            await target.post({**query, "timestamp": "1"}, body),  # signature over another time
+            await target.push(text, timestamp=str(int(clock().timestamp()) - 3600)),  # stale
+            await target.push(target.text("u-other", "你好"), nonce=query["nonce"]),  # replay
+        ]
+
+        assert [status for status, _ in answers] == [
+            200, 200, 200, 200, 400, 400, 413, 403, 403, 403,
+        ]  # fmt: skip
+        expected = {
+            ("accepted", ""): 1,
+            ("duplicate", ""): 1,
+            ("ignored", ""): 2,
+            ("refused", "shape"): 1,
+            ("refused", "bad_xml"): 1,
+            ("refused", "too_large"): 1,
+            ("refused", "signature"): 1,
+            ("refused", "stale"): 1,
+            ("refused", "replay"): 1,
+        }
+        metrics = target.server.metrics
+        counted = {
+            key: metrics.value(
+                "awardbot_requests_total", channel=channel, outcome=key[0], reason=key[1]
+            )
+            for key in expected
+        }
+        assert counted == expected
