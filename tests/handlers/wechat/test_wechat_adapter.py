@@ -652,3 +652,21 @@ async def test_the_store_down_after_the_step_still_answers() -> None:
         assert (answer.status, WELCOME in answer.text) == (200, True)
         metrics = user.server.metrics
         assert metrics.value("awardbot_errors_total", channel="wechat", kind="window") == 1
+
+
+async def test_the_store_down_at_the_nonce_check_is_a_503_and_nothing_ran() -> None:
+    # The nonce ledger is the store's: unreachable, the push is a 503 (WeChat retries it),
+    # not an unexpected error.
+    async with blinking_store() as (blinking, proxy), wechat_driver(blinking) as user:
+        push = user.pusher.text(user.openid, "你好")
+        proxy.cut()
+        try:
+            answer = await user.post(push)
+        finally:
+            proxy.restore()
+        metrics = user.server.metrics
+
+        assert answer.status == 503
+        assert metrics.value("awardbot_updates_received_total", channel="wechat") == 0
+        assert metrics.value("awardbot_errors_total", channel="wechat", kind="unhandled") == 0
+        assert WELCOME in (await user.post(push)).text  # the retry, once the store is back
