@@ -173,22 +173,20 @@ async def test_plaintext_mode_refuses_a_seen_query_string_with_another_body(
 
 
 @pytest.mark.parametrize("name", PUSH_TARGETS)
-@pytest.mark.parametrize("skew", [-(MAX_AGE + 1), MAX_AGE + 1, -3600 * 24])
-async def test_a_timestamp_outside_the_window_is_refused(
-    store: Store, name: str, skew: int
-) -> None:
+async def test_a_timestamp_outside_the_window_is_refused(store: Store, name: str) -> None:
     clock = Clock()
     async with push_target(store, name, clock=clock) as target:
-        timestamp = str(int(clock().timestamp()) + skew)
+        now = int(clock().timestamp())
+        for skew in (-(MAX_AGE + 1), MAX_AGE + 1, -3600 * 24, 3600 * 24 * 365):
+            status, _ = await target.push(target.text("u-late", "你好"), timestamp=str(now + skew))
+            assert status == 403, skew
 
-        status, _ = await target.push(target.text("u-late", "你好"), timestamp=timestamp)
-
-        assert status == 403
         assert counts(store) == dict.fromkeys(COUNTED, 0)
-        assert refused(target, "stale") == 1
-        # At the window's edge the same push is taken.
-        edge = str(int(clock().timestamp()) + (MAX_AGE - 1) * (1 if skew > 0 else -1))
-        assert (await target.push(target.text("u-late", "你好"), timestamp=edge))[0] == 200
+        assert refused(target, "stale") == 4
+        # At the window's edges the same push is taken.
+        for edge in (now - MAX_AGE + 1, now + MAX_AGE - 1):
+            status, _ = await target.push(target.text("u-late", "你好"), timestamp=str(edge))
+            assert status == 200, edge
 
 
 @pytest.mark.parametrize("name", PUSH_TARGETS)
