@@ -79,7 +79,6 @@ class Answer:
     repeat: bool = False
 
 
-NOTHING = Answer([])
 Work = Coroutine[Any, Any, Answer]
 
 
@@ -261,7 +260,7 @@ class WechatAdapter:
     async def _touch(self, openid: str) -> Answer:
         note_outcome("ignored")
         await self._open_window(openid, WindowOpener.EVENT)
-        return NOTHING
+        return Answer([])
 
     async def _note(
         self, openid: str, text: str, opener: WindowOpener, reason: str = ""

@@ -103,7 +103,6 @@ class WecomAdapter:
         pushes: PushLedger | None = None,
     ) -> None:
         self._gateway = gateway
-        self._clock = clock
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
         self._api = WecomApi(settings, store, clock=clock, timeout=api_timeout)
         self._limit = MemberLimit(store, clock)

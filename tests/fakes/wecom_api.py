@@ -235,9 +235,7 @@ class WecomPusher:
     def event(self, user: str, event: str, create_time: str | None = None) -> str:
         return self.xml(user, "event", create_time, Event=event, EventKey="")
 
-    def xml(
-        self, user: str, msg_type: str, create_time: str | None = None, **fields: str
-    ) -> str:
+    def xml(self, user: str, msg_type: str, create_time: str | None = None, **fields: str) -> str:
         parts = [
             f"<ToUserName><![CDATA[{self.corp_id}]]></ToUserName>",
             f"<FromUserName><![CDATA[{user}]]></FromUserName>",
