@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Callable
 
 from bot.settings import Settings
-from handlers.base import ChannelAdapter, Gateway, PushSeen
+from handlers.base import ChannelAdapter, Gateway, PushSeen, Unavailable
 from storage import channels
-from storage.store import Store
+from storage.store import Store, StoreUnavailable
 
 PUSH_RETRY_SPAN = dt.timedelta(seconds=60)  # WeChat/WeCom retry 3 times, 5 s apart
 
@@ -21,9 +21,12 @@ class StorePushLedger:
         self._retry_span = retry_span
 
     def seen(self, channel: str, nonce: str, signature: str, *, now: dt.datetime) -> PushSeen:
-        found = channels.seen_push(
-            self._store, channel, nonce, signature, now=now, retry_span=self._retry_span
-        )
+        try:
+            found = channels.seen_push(
+                self._store, channel, nonce, signature, now=now, retry_span=self._retry_span
+            )
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None  # answered 503: the platform retries
         return PushSeen(found.value)
 
 

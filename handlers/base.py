@@ -187,12 +187,13 @@ class Gateway:
         *,
         delivery_id: str | None = None,
         replay: bool = False,
-    ) -> list[Reply] | None:
+    ) -> list[Reply] | Repeat | None:
         """One inbound message; raises Unavailable when the store is down (nothing recorded).
 
         A delivery seen before answers None — or, with `replay` (channels whose answer is the
-        HTTP response: WeChat, WeCom), the answer the first one got, so a platform retry whose
-        answer was lost still shows the user the question.
+        HTTP response: WeChat, WeCom), a `Repeat` carrying the answer the first one got, so a
+        platform retry whose answer was lost still shows the user the question (and the
+        caller knows not to repeat the first one's side effects).
         """
         self.metrics.inc("awardbot_updates_received_total", channel=channel)
         marker = (channel, delivery_id) if delivery_id is not None else None
@@ -205,8 +206,8 @@ class Gateway:
             try:
                 first = await asyncio.shield(running)
             except Exception:  # noqa: BLE001 - the first one's request reports its failure
-                return None
-            return first if isinstance(first, list) else list(first.replies)
+                return Repeat()
+            return Repeat(tuple(first)) if isinstance(first, list) else first
         key = ConversationKey(channel, user_id)
         future: asyncio.Future[list[Reply] | Repeat] | None = None
         if marker is not None:
@@ -234,7 +235,7 @@ class Gateway:
         if isinstance(result, Repeat):
             self.metrics.inc("awardbot_updates_duplicate_total", channel=channel)
             note_outcome("duplicate")
-            return list(result.replies) if replay else None
+            return result if replay else None
         note_outcome("accepted")
         return result
 

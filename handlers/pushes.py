@@ -20,18 +20,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from conversations.engine import Reply
-from conversations.filing import Upload
 from handlers.base import (
     Gateway,
     PushLedger,
     PushSeen,
-    Unavailable,
-    note_outcome,
-    track_outcome,
-    untrack_outcome,
 )
-from storage.store import StoreUnavailable
 
 RETRY_SPAN = dt.timedelta(seconds=60)  # WeChat and WeCom retry 3 times, 5 s apart
 LOCAL_KEPT = dt.timedelta(hours=2)  # longer than any accepted timestamp's age
@@ -117,38 +110,7 @@ class PushGuard:
         seen = functools.partial(
             self.ledger.seen, self.channel, nonce, signature, now=self.clock()
         )
-        try:
-            found = await gateway.run(seen)
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from None
+        found = await gateway.run(seen)  # the store away: Unavailable, a 503
         if found is PushSeen.REPLAY:
             raise PushRefused("replay")
         return found
-
-
-async def handle_replayed(
-    gateway: Gateway,
-    channel: str,
-    user_id: str,
-    text: str,
-    upload: Upload | None = None,
-    *,
-    delivery_id: str,
-) -> tuple[list[Reply] | None, bool]:
-    """`Gateway.handle(..., replay=True)` and whether the gateway took it for a repeat.
-
-    A repeat's answer is the one kept with the first delivery (the platform retried because
-    that answer was lost); the caller shows it again but repeats none of the first's side
-    effects (the reply window it opened, the pieces it sent as separate messages).
-    The outcome the gateway notes is passed on to the request's own.
-    """
-    holder, token = track_outcome()
-    try:
-        replies = await gateway.handle(
-            channel, user_id, text, upload, delivery_id=delivery_id, replay=True
-        )
-    finally:
-        untrack_outcome(token)
-        if "outcome" in holder:
-            note_outcome(holder["outcome"], holder.get("reason", ""))
-    return replies, holder.get("outcome") == "duplicate"

@@ -39,6 +39,7 @@ from handlers.base import (
     MAX_FILE,
     Gateway,
     PushLedger,
+    Repeat,
     Unavailable,
     cdata_safe,
     note_outcome,
@@ -48,7 +49,7 @@ from handlers.base import (
     utf8_len,
 )
 from handlers.config import WechatSettings
-from handlers.pushes import PushGuard, PushRefused, handle_replayed
+from handlers.pushes import PushGuard, PushRefused
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
 from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
@@ -221,12 +222,13 @@ class WechatAdapter:
     ) -> Answer:
         """One step; a repeat gets the answer kept with the first (issue 8: its answer may
         have been lost) and opens nothing: the window was counted the first time."""
-        replies, repeat = await handle_replayed(
-            self.gateway, self.channel, openid, text, upload, delivery_id=delivery_id(fields)
+        result = await self.gateway.handle(
+            self.channel, openid, text, upload, delivery_id=delivery_id(fields), replay=True
         )
-        if not repeat:
-            await self._open_window(openid, opener)
-        return Answer(replies or [], repeat)
+        if isinstance(result, Repeat):
+            return Answer(list(result.replies), repeat=True)
+        await self._open_window(openid, opener)
+        return Answer(result or [], repeat=False)
 
     async def _follow(self, openid: str, fields: dict[str, str]) -> Answer:
         """A new follower: point at the menu, then the engine's greeting and first question."""

@@ -42,6 +42,7 @@ from conversations.keys import Channel, ConversationKey
 from handlers.base import (
     Gateway,
     PushLedger,
+    Repeat,
     cdata_safe,
     note_outcome,
     read_capped,
@@ -49,7 +50,7 @@ from handlers.base import (
     utf8_len,
 )
 from handlers.config import WecomSettings
-from handlers.pushes import PushGuard, PushRefused, handle_replayed
+from handlers.pushes import PushGuard, PushRefused
 from handlers.wecom.client import WecomApi, WecomApiError
 from handlers.wecom.sender import TEXT_LIMIT, MemberLimit, WecomSender, pieces_of
 from handlers.xmlgate import (
@@ -217,10 +218,12 @@ class WecomAdapter:
         return None  # a type wechatpy does not know: not a member writing
 
     async def _step(self, user: str, content: str, delivery: str) -> Answer:
-        replies, repeat = await handle_replayed(
-            self._gateway, CHANNEL, user, content, delivery_id=delivery
+        result = await self._gateway.handle(
+            CHANNEL, user, content, delivery_id=delivery, replay=True
         )
-        return Answer(replies or [], repeat)
+        if isinstance(result, Repeat):
+            return Answer(list(result.replies), repeat=True)
+        return Answer(result or [], repeat=False)
 
     async def _greet(self, user: str, key: str) -> Answer:
         """The member entered the app; a retry of that event gets the same greeting.

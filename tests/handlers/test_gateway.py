@@ -54,10 +54,10 @@ async def test_a_retry_arriving_mid_step_gets_the_first_answer_with_replay() -> 
     await asyncio.sleep(0.05)
     steps.release.set()
     assert await first == [Reply("answer to 1")]
-    assert await retry == [Reply("answer to 1")]  # not silence: the platform shows this one
+    assert await retry == Repeat((Reply("answer to 1"),))  # not silence: the platform shows it
     assert steps.ran == ["1"]
     later = await gateway.handle("wechat", "u", "1", delivery_id="m1", replay=True)
-    assert later == [Reply("answer to 1")]  # the kept answer, after the first finished
+    assert later == Repeat((Reply("answer to 1"),))  # the kept answer, after the first finished
     gateway.shutdown()
 
 
