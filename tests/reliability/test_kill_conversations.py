@@ -56,6 +56,7 @@ async def _run(tmp_path: Path, database: str, library: str, plan: ConversationPl
     counts, problems = report.counts(), report.details()
     assert counts["kills"] >= 1, f"the users were done before the first kill\n{problems}"
     for name in (
+        "crashes",
         "replies duplicated",
         "replies unexplained",
         "answers applied twice",

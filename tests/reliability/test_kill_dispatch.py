@@ -58,6 +58,7 @@ async def test_kill_serve_while_the_dispatcher_sends(
     print(report.details())
     counts, problems = report.counts(), report.details()
     assert counts["kills"] == PLAN.kills, f"fewer kills than planned\n{problems}"
+    assert counts["crashes"] == 0, f"a serve exited by itself\n{problems}"
     assert counts["sent twice"] == 0, f"sent twice\n{problems}"
     assert counts["marked delivered, never sent"] == 0, f"delivered, never sent\n{problems}"
     uncertain = counts["failed unknown"] + counts["still sending"]

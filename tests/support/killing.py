@@ -68,9 +68,9 @@ START_TIMEOUT = 60.0  # seconds for a serve to say it listens (imports, migratio
 STOP_TIMEOUT = 40.0  # graceful stop: serve drains for up to 30 s
 TRANSCRIPTS = 4  # chats shown in full when something went wrong in them
 TAIL = 40  # lines of a serve's stderr kept for failure messages
+SEED_VARIABLE = "AWARDBOT_TEST_KILL_SEED"  # set: every run uses this seed instead of its own
 # The lease the real dispatcher takes on a claimed batch: rows a killed worker left `sending`
 # are settled by the next worker only after it (storage.outbox.recover_expired).
-SEED_VARIABLE = "AWARDBOT_TEST_KILL_SEED"  # set: every run uses this seed instead of its own
 DISPATCH_LEASE = Dispatcher.__init__.__kwdefaults__["lease"]  # type: ignore[index]
 
 
@@ -217,7 +217,9 @@ class ServeProcess:
         self._exited: asyncio.Task[int] | None = None
         self._log: Any = None
         self._signalled = False  # kill_at_once sent SIGKILL; not reaped yet
+        self._ended_by_us = False  # SIGKILL or SIGTERM sent to the current generation
         self._spawned = 0.0
+        self.crashes: list[str] = []  # generations that exited without being told to
 
     @property
     def alive(self) -> bool:
@@ -230,7 +232,7 @@ class ServeProcess:
     async def start(self) -> None:
         """Start the next generation and wait until it listens (its channels started)."""
         assert not self.alive, "a serve is already running"
-        self._signalled = False
+        self._signalled = self._ended_by_us = False
         self.generation += 1
         self._log = (self.workdir / f"serve-{self.generation}.log").open("w", encoding="utf-8")
         self._spawned = time.monotonic()
@@ -298,7 +300,7 @@ class ServeProcess:
         next `kill` or `restart` reaps the process."""
         if self._proc is None or self._proc.returncode is not None or self._signalled:
             return
-        self._signalled = True
+        self._signalled = self._ended_by_us = True
         self.fake.generation = None
         uptime = time.monotonic() - self.started_at
         self.kills.append(Kill(self.generation, time.monotonic(), uptime))
@@ -310,7 +312,9 @@ class ServeProcess:
         if self._proc is None:
             return
         self.fake.generation = None
+        self._note_crash()
         if self._proc.returncode is None and not self._signalled:
+            self._ended_by_us = True
             if count:
                 uptime = time.monotonic() - self.started_at
                 self.kills.append(Kill(self.generation, time.monotonic(), uptime))
@@ -323,7 +327,9 @@ class ServeProcess:
         if self._proc is None:
             return None
         self.fake.generation = None
+        self._note_crash()
         if self._proc.returncode is None:
+            self._ended_by_us = True
             if self._log is not None:
                 self._log.write(f"[test +{time.monotonic() - self._spawned:.3f}s] SIGTERM\n")
             with contextlib.suppress(ProcessLookupError):
@@ -336,6 +342,15 @@ class ServeProcess:
                     self._proc.send_signal(signal.SIGKILL)
         await self._reap()
         return self._proc.returncode
+
+    def _note_crash(self) -> None:
+        assert self._proc is not None
+        if self._proc.returncode is not None and not self._ended_by_us:
+            self._ended_by_us = True  # noted once
+            self.crashes.append(
+                f"serve {self.generation} exited by itself with {self._proc.returncode}:"
+                f" {self.stderr_tail()}"
+            )
 
     async def _reap(self) -> None:
         assert self._proc is not None
@@ -403,6 +418,7 @@ class ConversationRun:
     kills: list[Kill]
     seconds: float
     timeouts: int
+    crashes: list[str]  # serves that exited without being killed or stopped
 
 
 def question_like(message: dict[str, Any]) -> bool:
@@ -486,7 +502,11 @@ async def talk_while_killing(
     rng = random.Random(plan.seed)
     started = time.monotonic()
     people = _Users(serve, fake, plan)
-    async with asyncio.timeout(plan.budget):
+
+    def progress() -> str:
+        return f"{len(people.sent)} updates sent, {len(serve.kills)} kills"
+
+    async with within(plan.budget, serve, progress):
         await serve.start()
         done = asyncio.Event()
 
@@ -531,7 +551,23 @@ async def talk_while_killing(
         kills=list(serve.kills),
         seconds=time.monotonic() - started,
         timeouts=people.timeouts,
+        crashes=list(serve.crashes),
     )
+
+
+@asynccontextmanager
+async def within(
+    budget: float, serve: ServeProcess, progress: Callable[[], str]
+) -> AsyncIterator[None]:
+    """The run's time budget: past it, a readable failure (how far it got), not a hang."""
+    try:
+        async with asyncio.timeout(budget):
+            yield
+    except TimeoutError:
+        raise AssertionError(
+            f"the run took more than its {budget:g} s ({progress()}); last serve's stderr:\n"
+            f"{serve.stderr_tail()}"
+        ) from None
 
 
 async def _drain_updates(serve: ServeProcess, fake: RecordingTelegram, ids: list[int]) -> None:
@@ -595,6 +631,7 @@ class ConversationReport:
             "updates": len(self.fates),
             "applied": sum(f.applied for f in self.fates),
             "kills": self.kills,
+            "crashes": len(self.run.crashes),
             "user timeouts": self.run.timeouts,
             "replies lost": len(self.replies_lost),
             "replies duplicated": len(self.replies_duplicated),
@@ -618,6 +655,7 @@ class ConversationReport:
         lines: list[str] = [self.summary()]
         kills = ", ".join(f"serve {k.generation} after {k.uptime:.1f} s" for k in self.run.kills)
         lines.append(f"kills: {kills or 'none'}")
+        lines.extend(self.run.crashes)
         for title, fates in (
             ("replies lost (step committed, reply never reached the chat)", self.replies_lost),
             ("replies duplicated", self.replies_duplicated),
@@ -804,6 +842,7 @@ class DispatchRun:
     database: str
     kills: list[Kill]
     seconds: float
+    crashes: list[str]  # serves that exited without being killed or stopped
 
 
 def marker(number: int) -> str:
@@ -848,7 +887,11 @@ async def send_while_killing(
     rng = random.Random(plan.seed)
     started = time.monotonic()
     points = sorted(rng.sample(range(3, plan.notifications - 3), plan.kills))
-    async with asyncio.timeout(plan.budget):
+
+    def progress() -> str:
+        return f"{fake.sends()} sends, {len(serve.kills)} kills, outbox {dict(_statuses(store))}"
+
+    async with within(plan.budget, serve, progress):
         await serve.start()
         for point in points:
             await _progress(fake, store, max(point, fake.sends() + 1))
@@ -863,7 +906,12 @@ async def send_while_killing(
         code = await serve.stop()
         assert code == 0, f"the last serve did not stop cleanly ({code}):\n{serve.stderr_tail()}"
     return DispatchRun(
-        plan, serve.library, database, list(serve.kills), time.monotonic() - started
+        plan,
+        serve.library,
+        database,
+        list(serve.kills),
+        time.monotonic() - started,
+        list(serve.crashes),
     )
 
 
@@ -932,6 +980,7 @@ class DispatchReport:
         return {
             "notifications": len(self.rows),
             "kills": len(self.run.kills),
+            "crashes": len(self.run.crashes),
             "sent twice": len(self.twice),
             "delivered": len(self.delivered),
             "failed unknown": len(self.unknown),
@@ -956,6 +1005,7 @@ class DispatchReport:
         lines = [self.summary()]
         kills = ", ".join(f"serve {k.generation} after {k.uptime:.1f} s" for k in self.run.kills)
         lines.append(f"kills: {kills or 'none'}")
+        lines.extend(self.run.crashes)
         for title, markers in (
             ("sent twice", self.twice),
             ("uncertain (failed outcome unknown, or left sending)", self.uncertain),
