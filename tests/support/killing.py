@@ -225,10 +225,6 @@ class ServeProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.returncode is None and not self._signalled
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     async def start(self) -> None:
         """Start the next generation and wait until it listens (its channels started)."""
         assert not self.alive, "a serve is already running"
