@@ -6,6 +6,8 @@ turns `telegram.error.*` into `DeliveryError` at this edge.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import warnings
@@ -92,11 +94,16 @@ class PtbClient:
             .base_url(f"{settings.api_base}/bot")
             .base_file_url(f"{settings.api_base}/file/bot")
         )
-        if not self._polling:
-            builder = builder.updater(None)  # webhook: updates come from our own route
+        # No PTB Updater in either mode: webhook updates come from our own route, and polling is
+        # our own loop (`_poll`), because the Updater confirms an update to Telegram as soon as
+        # it has queued it, before its step committed: a kill -9 in between lost the answer
+        # (issue 8, found by tests/reliability/test_kill_conversations.py).
+        builder = builder.updater(None)
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._handle))
         self._on_update: OnUpdate | None = None
+        self._stopping = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
 
     @property
     def bot(self) -> Bot:
@@ -112,19 +119,55 @@ class PtbClient:
         async with _edge():
             await self.application.initialize()  # getMe
             if self._polling:
-                assert self.application.updater is not None
-                await self.application.updater.start_polling(
-                    poll_interval=0.0,
+                await self.bot.delete_webhook()  # getUpdates is refused while one is set
+            await self.application.start()
+        if self._polling:
+            self._stopping.clear()
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        """getUpdates; each update handled to its end, in order; then the next getUpdates,
+        whose offset tells Telegram those updates are done. An update whose step had not
+        committed when the process died is therefore sent again (and deduplicated by its
+        update_id if it had)."""
+        offset: int | None = None
+        delay = 1.0
+        while not self._stopping.is_set():
+            fetch = asyncio.ensure_future(
+                self.bot.get_updates(
+                    offset=offset,
                     timeout=timedelta(seconds=self._polling_timeout),
                     allowed_updates=list(ALLOWED_UPDATES),
-                    error_callback=_polling_failed,  # one line, not PTB's traceback
                 )
-            await self.application.start()
+            )
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not fetch.done():  # stopping: what this call would return stays unconfirmed
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, tg.TelegramError):
+                    await fetch
+                return
+            try:
+                updates = fetch.result()
+            except tg.TelegramError as exc:
+                _polling_failed(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            for update in updates:
+                await self.application.process_update(update)
+                offset = update.update_id + 1
+                if self._stopping.is_set():
+                    return  # the rest of the batch stays unconfirmed for the next process
 
     async def stop(self) -> None:
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        self._stopping.set()
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            await poller
         if self.application.running:
             await self.application.stop()
 
