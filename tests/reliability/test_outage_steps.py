@@ -6,11 +6,16 @@ The database is one of this test's own behind a TCP proxy that the test cuts
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from support.console_harness import FIXED_NOW, ConsoleHarness, catalog
+from support.drivers.telegram import CHAT, telegram_bot
+from support.drivers.wechat import PUSH_TARGETS, push_target
 from support.keys import TEST_SEALER
 from support.outage import BlinkingProxy, own_database
 from support.serving import settings_for
@@ -85,3 +90,51 @@ def test_the_console_says_the_store_is_away_and_keeps_the_conversation(
     after = console.send("1")  # sent again, it is answered
     assert "数据库暂时无法访问" not in after
     assert store.load_state(key) != before
+
+
+# ----- through `awardbot serve`, on every channel ---------------------------------------------
+
+
+@pytest.mark.parametrize("library", ["ptb", "aiogram"])
+async def test_telegram_gets_503_while_the_store_is_away_and_its_retry_is_answered_once(
+    blinking: tuple[Store, BlinkingProxy], library: str, tmp_path: Path
+) -> None:
+    store, proxy = blinking
+    async with telegram_bot(store, library=library, mode="webhook", files_dir=tmp_path) as bot:
+        update = bot.fake.text_update(CHAT, "/start")
+        proxy.cut()
+        assert await bot.fake.post_webhook(update) == 503  # Telegram delivers it again later
+        assert bot.fake.sent(CHAT) == []
+        proxy.restore()
+        assert await bot.fake.post_webhook(update) == 200  # the retry
+        await bot.adapter.settled(update["update_id"])
+        greeted = len(bot.fake.sent(CHAT))
+        assert greeted >= 1
+        assert await bot.fake.post_webhook(update) == 200  # and a retry of that: nothing more
+        await asyncio.sleep(0.2)
+        assert len(bot.fake.sent(CHAT)) == greeted
+        page = await _metrics(bot.url)
+    assert 'outcome="unavailable"' in page
+
+
+@pytest.mark.parametrize("name", PUSH_TARGETS)
+async def test_signed_pushes_get_503_while_the_store_is_away_and_their_retry_is_answered(
+    blinking: tuple[Store, BlinkingProxy], name: str, tmp_path: Path
+) -> None:
+    store, proxy = blinking
+    async with push_target(store, name, clock=lambda: FIXED_NOW, files_dir=tmp_path) as target:
+        push = target.text("o-user-9", "/start", msg_id="4242")
+        proxy.cut()
+        status, _ = await target.push(push)
+        assert status == 503  # WeChat/WeCom retry it; 200 with an apology would end it here
+        proxy.restore()
+        status, answer = await target.push(push)  # the platform's retry, newly signed
+        assert status == 200
+        assert "您好！这里是吉林省评选表彰申报助手" in answer
+    with store.reading() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 1
+
+
+async def _metrics(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+        return await response.text()
