@@ -193,7 +193,7 @@ class TelegramAdapter:
         if self.gateway.closing:
             return web.Response(status=503, text="shutting down")
         if not self._ready:
-            note_outcome("refused", "starting")
+            note_outcome("unavailable", "starting")  # like shutdown: retried
             return web.Response(status=503, text="starting")
         secret = (self.settings.webhook_secret or "").encode()
         # aiohttp hands undecodable header bytes over as surrogates: encode them back as such.

@@ -156,7 +156,7 @@ async def test_an_update_while_starting_gets_503_then_is_processed(
             assert state(store) == before
             assert fake.calls_of("sendMessage") == []
             assert server.metrics.value(
-                REQUESTS, channel="telegram", outcome="refused", reason="starting"
+                REQUESTS, channel="telegram", outcome="unavailable", reason="starting"
             ) == 1  # fmt: skip
 
             # Telegram's retry, now that the bot is up, is processed.
