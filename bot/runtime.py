@@ -51,6 +51,9 @@ class Runtime:
                 self._apply(tx, step)
         except StoreUnavailable as exc:
             raise Unavailable(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - answered, as a step is (never a 500)
+            _log_failure("open", key, exc)
+            return [Reply(render("step_failed"))]
         return step.replies
 
     def handle(self, key: ConversationKey, text: str, upload: Upload | None = None) -> list[Reply]:
@@ -105,14 +108,7 @@ class Runtime:
             log.warning("step for %s not run: the store is unavailable", key.channel)
             raise Unavailable(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the user gets an answer whatever broke
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            log.error(
-                "step failed for %s: %s at %s:%s",
-                key.channel,
-                type(exc).__name__,
-                frame.filename,
-                frame.lineno,
-            )
+            _log_failure("step", key, exc)
             return [Reply(render("step_failed"))]
         return step.replies
 
@@ -144,6 +140,19 @@ class Runtime:
                 result=event.result,
                 completed_at=event.completed_at,
             )
+
+
+def _log_failure(what: str, key: ConversationKey, exc: Exception) -> None:
+    """Where it failed, never what the user typed."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    log.error(
+        "%s failed for %s: %s at %s:%s",
+        what,
+        key.channel,
+        type(exc).__name__,
+        frame.filename,
+        frame.lineno,
+    )
 
 
 def _dump_replies(replies: list[Reply]) -> str:

@@ -138,3 +138,19 @@ async def test_signed_pushes_get_503_while_the_store_is_away_and_their_retry_is_
 async def _metrics(url: str) -> str:
     async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
         return await response.text()
+
+
+def test_opening_a_conversation_that_cannot_be_opened_is_answered_not_raised(
+    tmp_path: Path,
+) -> None:
+    # WeCom's enter_agent opens the conversation (Runtime.open); a failure there was a 500,
+    # which WeCom retries forever. Now it is answered like a failed step.
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}", sealer=TEST_SEALER)
+    runtime = build_runtime(settings_for({}), catalog(), store, clock=lambda: FIXED_NOW)
+    key = ConversationKey("wecom", "zhangsan")
+    with store.conversation(key) as tx:
+        tx.save({"flow": "filing", "stage": "no-such-stage"})
+    [reply] = runtime.open(key)
+    assert "处理这条消息时出错了" in reply.text
+    assert store.load_state(key) == {"flow": "filing", "stage": "no-such-stage"}  # kept
+    store.close()
