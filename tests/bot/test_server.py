@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from support.outage import FailingSteps
 from support.process import awardbot_env
 from support.serving import serving
 
-from conversations.engine import Reply
 from conversations.keys import ConversationKey
-from handlers.base import Gateway, Unavailable
+from handlers.base import Gateway
 from notifications.senders import DeliveryError, Sender
 from storage import outbox
 from storage.store import Store
@@ -129,16 +129,6 @@ async def test_metrics_count_updates_duplicates_and_outbox_depth(store: Store) -
     assert "# TYPE awardbot_outbox_depth gauge" in page
 
 
-class _AwaySteps:
-    """The runtime when its database is unreachable (what Runtime raises then)."""
-
-    def open(self, key: ConversationKey) -> list[Reply]:
-        raise Unavailable("database unavailable")
-
-    def handle_once(self, *args: object, **kwargs: object) -> list[Reply]:
-        raise Unavailable("database unavailable")
-
-
 async def test_every_request_is_counted_by_outcome(store: Store) -> None:
     # Issue 8: awardbot_updates_received_total counted only updates that reached the gateway
     # (861 of 1320 posts in one run); refused and failed requests went uncounted.
@@ -153,7 +143,7 @@ async def test_every_request_is_counted_by_outcome(store: Store) -> None:
                     assert response.status == 200
             async with http.post(f"{server.url}/echo/u1", data=b"x" * 4096) as response:
                 assert response.status == 413
-            server.gateway.steps = _AwaySteps()
+            server.gateway.steps = FailingSteps()  # the store away
             async with http.post(
                 f"{server.url}/echo/u1", data="/help", headers={"X-Id": "3"}
             ) as response:

@@ -24,6 +24,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from conversations.engine import Reply
+from conversations.filing import Upload
+from conversations.keys import ConversationKey
+from handlers.base import Repeat, Steps, Unavailable
+
 POSTGRES_URL_VAR = "AWARDBOT_TEST_POSTGRES_URL"
 
 
@@ -128,3 +133,53 @@ class BlinkingProxy:
             for sock in (source, sink):
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+class FailingSteps:
+    """The runtime with its store unreachable for the first `failures` steps (None: all of
+    them): each raises Unavailable as the runtime does, having recorded nothing. For tests of
+    what an edge does then; `tests/reliability/test_outage_steps.py` cuts a real database."""
+
+    def __init__(self, inner: Steps | None = None, failures: int | None = None) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.tries: list[str] = []  # texts of every step attempted, failed or not
+        self.ran: list[str] = []  # texts of the steps that ran
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        return len(self.tries)
+
+    def _fail(self, text: str) -> bool:
+        with self._lock:
+            self.tries.append(text)
+            if self.inner is None or self.failures is None:
+                return True
+            if self.failures > 0:
+                self.failures -= 1
+                return True
+            return False
+
+    def open(self, key: ConversationKey) -> list[Reply]:
+        if self._fail("(open)"):
+            raise Unavailable("the store is unreachable (test)")
+        assert self.inner is not None
+        return self.inner.open(key)
+
+    def handle_once(
+        self,
+        key: ConversationKey,
+        delivery_id: str | None,
+        text: str,
+        upload: Upload | None = None,
+        *,
+        keep_answer: bool = False,
+    ) -> list[Reply] | Repeat:
+        if self._fail(text):
+            raise Unavailable("the store is unreachable (test)")
+        assert self.inner is not None
+        replies = self.inner.handle_once(key, delivery_id, text, upload, keep_answer=keep_answer)
+        if not isinstance(replies, Repeat):
+            self.ran.append(text)
+        return replies

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,16 +24,14 @@ from support.drivers.telegram import (
     telegram_bot,
     telegram_env,
 )
+from support.outage import FailingSteps
 from support.serving import settings_for
 from support.stores import store_url_for
 
 from bot.server import Server
 from bot.wiring import build_runtime
-from conversations.engine import Reply
-from conversations.filing import Upload
-from conversations.keys import ConversationKey
 from conversations.texts import render
-from handlers.base import Repeat, Steps, Unavailable
+from handlers.base import Steps
 from handlers.telegram.render import PRIVATE_ONLY
 from storage.store import Store
 
@@ -66,40 +63,6 @@ def texts(fake: FakeTelegram, chat: int = CHAT) -> list[str]:
     """What the bot sent to `chat`, in order."""
     calls = fake.calls_of("sendMessage")
     return [str(c.params.get("text")) for c in calls if c.params.get("chat_id") == chat]
-
-
-class FailingSteps:
-    """The runtime, its store unreachable for the first `failures` steps (issue 8): each raises
-    Unavailable as the runtime does, having recorded nothing."""
-
-    def __init__(self, inner: Steps, failures: int) -> None:
-        self.inner = inner
-        self.failures = failures
-        self.tries: list[str] = []  # texts of every step attempted, failed or not
-        self.ran: list[str] = []  # texts of the steps that ran
-        self._lock = threading.Lock()
-
-    def open(self, key: ConversationKey) -> list[Reply]:
-        return self.inner.open(key)
-
-    def handle_once(
-        self,
-        key: ConversationKey,
-        delivery_id: str | None,
-        text: str,
-        upload: Upload | None = None,
-        *,
-        keep_answer: bool = False,
-    ) -> list[Reply] | Repeat:
-        with self._lock:
-            self.tries.append(text)
-            if self.failures > 0:
-                self.failures -= 1
-                raise Unavailable("the store is unreachable (test)")
-        replies = self.inner.handle_once(key, delivery_id, text, upload, keep_answer=keep_answer)
-        if not isinstance(replies, Repeat):
-            self.ran.append(text)
-        return replies
 
 
 def failing(failures: int) -> tuple[list[FailingSteps], Any]:

@@ -33,16 +33,15 @@ from wechatpy.crypto import WeChatCrypto
 from bot.runtime import Runtime
 from bot.wiring import workday_end_from
 from conversations.assistant import Assistant
-from conversations.engine import Engine, Reply
-from conversations.filing import Upload
-from conversations.keys import ConversationKey
-from handlers.base import Gateway, Repeat, Steps, Unavailable
+from conversations.engine import Engine
+from handlers.base import Gateway, Steps
 from handlers.config import WechatSettings
 from handlers.wechat import WechatAdapter, make_adapter
 from notifications.calendar import WorkdayCalendar
 from storage.files import FileStore
 from storage.store import Store
 from support.console_harness import CAMPAIGNS, FIXED_NOW, SHARED_FILES, catalog, regions
+from support.outage import FailingSteps
 
 ACCOUNT = "gh_fakeaccount0"  # the account's original id: ToUserName of every push
 SUCCESS = "success"
@@ -503,27 +502,9 @@ async def push_target(
         yield PushTarget(name, server, path, text, xml, sign, opened, session)
 
 
-class Unreachable:
-    """The runtime while its database is down: it raises Unavailable and records nothing."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def open(self, key: ConversationKey) -> list[Reply]:
-        self.calls += 1
-        raise Unavailable("database unreachable")
-
-    def handle_once(
-        self,
-        key: ConversationKey,
-        delivery_id: str | None,
-        text: str,
-        upload: Upload | None = None,
-        *,
-        keep_answer: bool = False,
-    ) -> list[Reply] | Repeat:
-        self.calls += 1
-        raise Unavailable("database unreachable")
+def Unreachable() -> FailingSteps:  # noqa: N802 - reads as the state it stands for
+    """The runtime while its database is down: every step raises Unavailable."""
+    return FailingSteps()
 
 
 # ----- by hand: push one message to a running `awardbot serve` --------------------------------
