@@ -17,7 +17,7 @@ from support.console_harness import FIXED_NOW, ConsoleHarness, catalog
 from support.drivers.telegram import CHAT, telegram_bot
 from support.drivers.wechat import PUSH_TARGETS, push_target
 from support.keys import TEST_SEALER
-from support.outage import BlinkingProxy, own_database
+from support.outage import BlinkingProxy, blinking_store
 from support.serving import settings_for
 
 from bot.wiring import build_runtime
@@ -32,13 +32,8 @@ KEY = ConversationKey("wechat", "o-user-1")
 
 @pytest.fixture
 def blinking() -> Iterator[tuple[Store, BlinkingProxy]]:
-    with own_database() as url, BlinkingProxy(url) as proxy:
-        store = Store(proxy.url, sealer=TEST_SEALER)
-        try:
-            yield store, proxy
-        finally:
-            proxy.restore()
-            store.close()
+    with blinking_store() as pair:
+        yield pair
 
 
 def counts(store: Store) -> tuple[int, int]:

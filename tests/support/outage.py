@@ -28,6 +28,8 @@ from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from handlers.base import Repeat, Steps, Unavailable
+from storage.store import Store
+from support.keys import TEST_SEALER
 
 POSTGRES_URL_VAR = "AWARDBOT_TEST_POSTGRES_URL"
 
@@ -133,6 +135,30 @@ class BlinkingProxy:
             for sock in (source, sink):
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+class blinking_store:  # noqa: N801 - used like a function: `with blinking_store() as (s, p)`
+    """A store on a database of this test's own, behind a proxy the test can cut; a context
+    manager for `with` and `async with` alike."""
+
+    def __enter__(self) -> tuple[Store, BlinkingProxy]:
+        self._database = own_database()
+        url = self._database.__enter__()
+        self._proxy = BlinkingProxy(url).__enter__()
+        self._store = Store(self._proxy.url, sealer=TEST_SEALER)
+        return self._store, self._proxy
+
+    def __exit__(self, *exc: object) -> None:
+        self._proxy.restore()
+        self._store.close()
+        self._proxy.__exit__(*exc)
+        self._database.__exit__(None, None, None)
+
+    async def __aenter__(self) -> tuple[Store, BlinkingProxy]:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
 
 
 class FailingSteps:

@@ -7,8 +7,6 @@ import asyncio
 import io
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -25,8 +23,7 @@ from support.drivers.wechat import (
     wechat_driver,
     wechat_stack,
 )
-from support.keys import TEST_SEALER
-from support.outage import BlinkingProxy, own_database
+from support.outage import blinking_store
 
 from conversations.engine import Reply
 from conversations.filing import Upload
@@ -605,17 +602,6 @@ async def test_the_store_down_during_the_step_is_a_fast_503_and_the_retry_is_ans
 def _no_ledger(settings: Any, gateway: Any, store: Store, *, clock: Any) -> list[Any]:
     """The WeChat channel with this process's nonce ledger (the store's would fail first)."""
     return [make_adapter(settings.wechat, gateway, store, clock=clock)]
-
-
-@asynccontextmanager
-async def blinking_store() -> AsyncIterator[tuple[Store, BlinkingProxy]]:
-    with own_database() as url, BlinkingProxy(url) as proxy:
-        blinking = Store(proxy.url, sealer=TEST_SEALER)
-        try:
-            yield blinking, proxy
-        finally:
-            proxy.restore()
-            blinking.close()
 
 
 async def test_the_store_down_while_fetching_media_is_a_503_not_a_500() -> None:
