@@ -7,16 +7,15 @@ from collections.abc import Callable
 
 from bot.settings import Settings
 from handlers.base import ChannelAdapter, Gateway, PushSeen, Unavailable
+from handlers.pushes import RETRY_SPAN
 from storage import channels
 from storage.store import Store, StoreUnavailable
-
-PUSH_RETRY_SPAN = dt.timedelta(seconds=60)  # WeChat/WeCom retry 3 times, 5 s apart
 
 
 class StorePushLedger:
     """`handlers.base.PushLedger` on the store: every worker sees every nonce."""
 
-    def __init__(self, store: Store, retry_span: dt.timedelta = PUSH_RETRY_SPAN) -> None:
+    def __init__(self, store: Store, retry_span: dt.timedelta = RETRY_SPAN) -> None:
         self._store = store
         self._retry_span = retry_span
 
