@@ -40,7 +40,6 @@ from handlers.base import (
     Gateway,
     PushLedger,
     Repeat,
-    Unavailable,
     cdata_safe,
     note_outcome,
     read_capped,
@@ -56,7 +55,7 @@ from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
 from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
 from handlers.xmlgate import MAX_BODY, MEMBER_MESSAGES, ShapeRefused, XmlRefused
 from storage.channels import Slot, WindowOpener, close_window, open_window, take_window_slot
-from storage.store import Store, StoreError, StoreUnavailable
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +246,6 @@ class WechatAdapter:
         except WechatApiError as exc:
             self._error("media")
             log.warning("wechat media download failed: errcode %s", exc.errcode)
-            return await self._note(openid, DOWNLOAD_FAILED, WindowOpener.MESSAGE, "media")
-        except StoreUnavailable as exc:  # the shared access token could not be read: 503
-            raise Unavailable(str(exc)) from None
-        except StoreError as exc:
-            self._error("media")
-            log.error("wechat media download failed: %s", type(exc).__name__)
             return await self._note(openid, DOWNLOAD_FAILED, WindowOpener.MESSAGE, "media")
         name = _safe_name(filename or served) or (
             "image.jpg" if fields["MsgType"].lower() == "image" else "file"

@@ -25,8 +25,9 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from handlers.base import Unavailable
 from storage.channels import Token, cached_token, refresh_token
-from storage.store import Store
+from storage.store import Store, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -153,9 +154,16 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
         """A temporary media file (`media/get`) as (its file name if given, content).
 
         Streams it and stops past `limit` bytes (raises MediaTooLarge): wechatpy's
-        `media.download` would read any size into memory first.
+        `media.download` would read any size into memory first. The shared access token
+        unreadable (its store away) raises Unavailable, so the push is answered 503 and
+        retried; another store failure is a WechatApiError like any failed download.
         """
-        return self.call(lambda: self._download(media_id, limit))
+        try:
+            return self.call(lambda: self._download(media_id, limit))
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        except StoreError as exc:
+            raise WechatApiError(None, f"token store failed: {type(exc).__name__}") from None
 
     def _download(self, media_id: str, limit: int) -> tuple[str | None, bytes]:
         try:
