@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from bot.edges import StoreReplyWindow, StoreSendBudget, StoreTokenCache
 from bot.settings import Settings
 from handlers.base import ChannelAdapter, Gateway, PushSeen, Unavailable
 from handlers.pushes import RETRY_SPAN
@@ -49,12 +50,26 @@ def build_adapters(
         from handlers.wechat import make_adapter as wechat
 
         adapters.append(
-            wechat(settings.wechat, gateway, store, clock=clock, pushes=StorePushLedger(store))
+            wechat(
+                settings.wechat,
+                gateway,
+                tokens=StoreTokenCache(store),
+                windows=StoreReplyWindow(store),
+                clock=clock,
+                pushes=StorePushLedger(store),
+            )
         )
     if settings.wecom is not None:
         from handlers.wecom import make_adapter as wecom
 
         adapters.append(
-            wecom(settings.wecom, gateway, store, clock=clock, pushes=StorePushLedger(store))
+            wecom(
+                settings.wecom,
+                gateway,
+                tokens=StoreTokenCache(store),
+                sends=StoreSendBudget(store),
+                clock=clock,
+                pushes=StorePushLedger(store),
+            )
         )
     return adapters

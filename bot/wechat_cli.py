@@ -26,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run a `wechat` command; 0, or 2 after one line on stderr."""
+    from bot.edges import StoreTokenCache
     from bot.wiring import open_store
+    from handlers.base import Unavailable
+    from handlers.ports import EdgeError
     from handlers.wechat.client import WechatApiError, WechatClient
     from handlers.wechat.menu import MENU, menu_definition
     from storage.store import StoreError
@@ -42,14 +45,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         wechat.app_id,
         wechat.app_secret,
         api_base=wechat.api_base,
-        store=store,
+        tokens=StoreTokenCache(store),
         clock=lambda: dt.datetime.now(dt.UTC),
     )
     try:
         client.create_menu(menu_definition())
     except WechatApiError as exc:
         return _fail(f"menu not created: WeChat API error {exc.errcode}: {exc.detail}")
-    except StoreError as exc:
+    except (Unavailable, EdgeError) as exc:  # the shared token's store failed
         return _fail(str(exc))
     finally:
         client._http.close()

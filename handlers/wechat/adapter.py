@@ -9,7 +9,7 @@ platforms.md §1.1). So a step runs as a task and the request waits at most `rep
   customer-service messages when the step finishes (`Gateway.spawn`).
 Retries are deduplicated by the gateway: MsgId for messages, FromUserName:CreateTime for events.
 Every user action opens the customer-service window the outbox sender counts against
-(`storage.channels.open_window`).
+(`handlers.ports.ReplyWindow`; the adapter is given it, and the token cache, never the store).
 
 Before anything is recorded (issue 8): the signature (`inbound.Codec`: with an AES key only
 encrypted pushes), the shape of the push (`handlers.xmlgate.check_shape`), the timestamp window
@@ -48,14 +48,13 @@ from handlers.base import (
     utf8_len,
 )
 from handlers.config import WechatSettings
+from handlers.ports import ReplyWindow, Slot, TokenCache, WindowOpener
 from handlers.pushes import PushGuard, PushRefused
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
 from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
 from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
 from handlers.xmlgate import MAX_BODY, MEMBER_MESSAGES, ShapeRefused, XmlRefused
-from storage.channels import Slot, WindowOpener, close_window, open_window, take_window_slot
-from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +90,9 @@ class WechatAdapter:
         self,
         settings: WechatSettings,
         gateway: Gateway,
-        store: Store,
         *,
+        tokens: TokenCache,
+        windows: ReplyWindow,
         clock: Callable[[], dt.datetime],
         client: WechatClient | None = None,
         reply_budget: float = REPLY_BUDGET,
@@ -101,14 +101,14 @@ class WechatAdapter:
     ) -> None:
         self.settings = settings
         self.gateway = gateway
-        self.store = store
+        self.windows = windows
         self.clock = clock
         self.codec = Codec(settings.token, settings.aes_key, settings.app_id)
         self.client = client or WechatClient(
             settings.app_id,
             settings.app_secret,
             api_base=settings.api_base,
-            store=store,
+            tokens=tokens,
             clock=clock,
         )
         self.reply_budget = reply_budget
@@ -130,7 +130,7 @@ class WechatAdapter:
     def sender(self) -> WechatSender:
         return WechatSender(
             self.client,
-            self.store,
+            self.windows,
             clock=self.clock,
             template_status=self.settings.template_status,
             template_deadline=self.settings.template_deadline,
@@ -269,7 +269,7 @@ class WechatAdapter:
         try:
             await self.gateway.run(
                 functools.partial(
-                    open_window, self.store, self.channel, openid, opener, now=self.clock()
+                    self.windows.open, self.channel, openid, opener, now=self.clock()
                 )
             )
         except Exception as exc:  # noqa: BLE001 - the answer matters more than the count
@@ -307,7 +307,7 @@ class WechatAdapter:
     async def _send_custom(self, openid: str, text: str) -> bool:
         """One customer-service message counted against the user's window; False if refused."""
         slot = await self.gateway.run(
-            functools.partial(take_window_slot, self.store, self.channel, openid, now=self.clock())
+            functools.partial(self.windows.take, self.channel, openid, now=self.clock())
         )
         if slot is not Slot.TAKEN:
             self._error("window_closed")
@@ -320,8 +320,7 @@ class WechatAdapter:
             if exc.errcode in (OUT_OF_WINDOW, WINDOW_USED_UP):
                 await self.gateway.run(
                     functools.partial(
-                        close_window,
-                        self.store,
+                        self.windows.close,
                         self.channel,
                         openid,
                         used_up=exc.errcode == WINDOW_USED_UP,
@@ -360,10 +359,11 @@ def _safe_name(name: str | None) -> str:
 def make_adapter(
     settings: WechatSettings,
     gateway: Gateway,
-    store: Store,
     *,
+    tokens: TokenCache,
+    windows: ReplyWindow,
     clock: Callable[[], dt.datetime],
     **options: Any,
 ) -> WechatAdapter:
     """The WeChat channel for `bot.channels` (options: `client`, `reply_budget`, ...)."""
-    return WechatAdapter(settings, gateway, store, clock=clock, **options)
+    return WechatAdapter(settings, gateway, tokens=tokens, windows=windows, clock=clock, **options)

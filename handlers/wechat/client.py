@@ -1,9 +1,9 @@
 """The WeChat API client: wechatpy's `WeChatClient` on our API base and our shared token.
 
 wechatpy keeps its access_token per process and refreshes it without a lock, while a new token
-invalidates the old one (platforms.md §1.3). Here the token lives in the database instead
-(`storage.channels.refresh_token`): one worker fetches under the token row's lock, every other
-worker and process reads what it stored. wechatpy's own `fetch_access_token` calls the public
+invalidates the old one (platforms.md §1.3). Here the token lives in a shared `TokenCache`
+instead (`handlers.ports`; the database's in `serve`): one worker fetches at a time, every other
+worker and process reads what it kept. wechatpy's own `fetch_access_token` calls the public
 host whatever `API_BASE_URL` says, so this subclass replaces it with a fetch from `api_base`.
 
 Every call goes through `WechatClient.call`, the edge where wechatpy's and requests' exceptions
@@ -25,9 +25,7 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from handlers.base import Unavailable
-from storage.channels import Token, cached_token, refresh_token
-from storage.store import Store, StoreError, StoreUnavailable
+from handlers.ports import EdgeError, Token, TokenCache
 
 T = TypeVar("T")
 
@@ -50,7 +48,7 @@ class MediaTooLarge(Exception):
 
 
 class WechatClient(WeChatClient):  # type: ignore[misc]
-    """wechatpy's client against `api_base`, with the database-shared access_token."""
+    """wechatpy's client against `api_base`, with the access_token shared through `tokens`."""
 
     def __init__(
         self,
@@ -58,14 +56,14 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
         secret: str,
         *,
         api_base: str,
-        store: Store,
+        tokens: TokenCache,
         clock: Callable[[], dt.datetime],
         timeout: float = TIMEOUT,
     ) -> None:
         super().__init__(app_id, secret, timeout=timeout, auto_retry=False)
         self.api_base = api_base.rstrip("/")
         self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
-        self._store = store
+        self._tokens = tokens
         self._clock = clock
         self._used = threading.local()  # the token the current thread's call carried
 
@@ -85,11 +83,10 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
     def token(self, *, stale: str | None = None) -> Token:
         """A valid token; `stale` is one the platform just refused (never returned again)."""
         now = self._now()
-        cached = cached_token(self._store, self.token_name, now=now, margin=TOKEN_MARGIN)
+        cached = self._tokens.cached(self.token_name, now=now, margin=TOKEN_MARGIN)
         if cached is not None and cached.value != stale:
             return cached
-        return refresh_token(
-            self._store,
+        return self._tokens.refresh(
             self.token_name,
             self._fetch_token,
             now=self._now,
@@ -104,7 +101,7 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
         return {"access_token": token.value}
 
     def _fetch_token(self) -> tuple[str, int]:
-        """GET {api_base}/cgi-bin/token: called by `refresh_token` under the row lock."""
+        """GET {api_base}/cgi-bin/token: called by `TokenCache.refresh`, one worker at a time."""
         try:
             response = self._http.get(
                 f"{self.api_base}/cgi-bin/token",
@@ -155,14 +152,13 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
 
         Streams it and stops past `limit` bytes (raises MediaTooLarge): wechatpy's
         `media.download` would read any size into memory first. The shared access token
-        unreadable (its store away) raises Unavailable, so the push is answered 503 and
-        retried; another store failure is a WechatApiError like any failed download.
+        unreadable (its store away) raises the cache's Unavailable, so the push is answered
+        503 and retried; another token-cache failure is a WechatApiError like any failed
+        download.
         """
         try:
             return self.call(lambda: self._download(media_id, limit))
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from None
-        except StoreError as exc:
+        except EdgeError as exc:
             raise WechatApiError(None, f"token store failed: {type(exc).__name__}") from None
 
     def _download(self, media_id: str, limit: int) -> tuple[str | None, bytes]:

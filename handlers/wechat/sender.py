@@ -2,7 +2,8 @@
 
 DESIGN §6: a customer-service message (客服消息) reaches a user only inside the window their own
 action opened (a message: 5 sends within 48 h; a menu click or a follow: 3 within a minute).
-The window is counted in the database (`storage.channels`) so every worker shares the quota.
+The window is counted by a shared `ReplyWindow` (`handlers.ports`) so every worker shares the
+quota.
 Outside it, or when WeChat says it is closed (45015) or used up (45047), a template message
 (模板消息, status template) goes instead if the account has one; otherwise the notification is
 recorded undeliverable with the reason — never dropped silently.
@@ -23,10 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from conversations.keys import Channel
+from handlers.ports import ReplyWindow, Slot
 from handlers.wechat.client import TOKEN_ERRORS, WechatApiError, WechatClient
 from notifications.senders import DeliveryError
-from storage.channels import Slot, close_window, take_window_slot
-from storage.store import Store
 
 OUT_OF_WINDOW = 45015  # response out of time limit: the window is closed
 WINDOW_USED_UP = 45047  # customer-service send count exceeded
@@ -69,20 +69,20 @@ class WechatSender:
     def __init__(
         self,
         client: WechatClient,
-        store: Store,
+        windows: ReplyWindow,
         *,
         clock: Callable[[], dt.datetime],
         template_status: str | None,
         template_deadline: str | None = None,
     ) -> None:
         self._client = client
-        self._store = store
+        self._windows = windows
         self._clock = clock
         self._template_status = template_status
         self._template_deadline = template_deadline  # reserved, see the module docstring
 
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
-        slot = take_window_slot(self._store, self.channel, recipient_id, now=self._clock())
+        slot = self._windows.take(self.channel, recipient_id, now=self._clock())
         if slot is Slot.TAKEN:
             try:
                 self._client.send_text(recipient_id, text)
@@ -90,11 +90,8 @@ class WechatSender:
             except WechatApiError as exc:
                 if exc.errcode not in (OUT_OF_WINDOW, WINDOW_USED_UP):
                     raise delivery_error(exc, "customer-service message") from None
-                close_window(
-                    self._store,
-                    self.channel,
-                    recipient_id,
-                    used_up=exc.errcode == WINDOW_USED_UP,
+                self._windows.close(
+                    self.channel, recipient_id, used_up=exc.errcode == WINDOW_USED_UP
                 )
         self._send_template(recipient_id, text)
 

@@ -50,6 +50,7 @@ from handlers.base import (
     utf8_len,
 )
 from handlers.config import WecomSettings
+from handlers.ports import SendBudget, TokenCache
 from handlers.pushes import PushGuard, PushRefused
 from handlers.wecom.client import WecomApi, WecomApiError
 from handlers.wecom.sender import TEXT_LIMIT, MemberLimit, WecomSender, pieces_of
@@ -62,7 +63,6 @@ from handlers.xmlgate import (
     check_shape,
     parse_flat,
 )
-from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,9 @@ class WecomAdapter:
         self,
         settings: WecomSettings,
         gateway: Gateway,
-        store: Store,
         *,
+        tokens: TokenCache,
+        sends: SendBudget,
         clock: Callable[[], datetime],
         budget: float = DEFAULT_BUDGET,
         api_timeout: float = 10.0,
@@ -105,8 +106,8 @@ class WecomAdapter:
     ) -> None:
         self._gateway = gateway
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
-        self._api = WecomApi(settings, store, clock=clock, timeout=api_timeout)
-        self._limit = MemberLimit(store, clock)
+        self._api = WecomApi(settings, tokens, clock=clock, timeout=api_timeout)
+        self._limit = MemberLimit(sends, clock)
         self._sender = WecomSender(self._api, self._limit)
         self._budget = budget
         # nonces seen (replays refused); None: this process only
@@ -323,11 +324,14 @@ def _joined(replies: list[Reply]) -> str:
 def make_adapter(
     settings: WecomSettings,
     gateway: Gateway,
-    store: Store,
     *,
+    tokens: TokenCache,
+    sends: SendBudget,
     clock: Callable[[], datetime],
     budget: float = DEFAULT_BUDGET,
     pushes: PushLedger | None = None,
 ) -> WecomAdapter:
     """The WeCom channel for `awardbot serve` (see `bot.channels`)."""
-    return WecomAdapter(settings, gateway, store, clock=clock, budget=budget, pushes=pushes)
+    return WecomAdapter(
+        settings, gateway, tokens=tokens, sends=sends, clock=clock, budget=budget, pushes=pushes
+    )

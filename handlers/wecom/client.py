@@ -2,8 +2,8 @@
 base, one access token shared by every worker, and WeChat errors turned into our own.
 
 wechatpy keeps the token in a per-process session and refreshes it without a lock; we keep it
-in the database instead (`storage.channels.refresh_token`): one worker fetches it under the
-token row's lock, the others read it. A call the platform refuses for its token (40001 / 40014
+in a shared `TokenCache` instead (`handlers.ports`; the database's in `serve`): one worker
+fetches it at a time, the others read it. A call the platform refuses for its token (40001 / 40014
 / 42001) refreshes once with that token named stale, then is tried again.
 """
 
@@ -19,8 +19,7 @@ from wechatpy.enterprise import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from handlers.config import WecomSettings
-from storage.channels import Token, cached_token, refresh_token
-from storage.store import Store
+from handlers.ports import Token, TokenCache
 
 T = TypeVar("T")
 
@@ -90,14 +89,14 @@ class WecomApi:
     def __init__(
         self,
         settings: WecomSettings,
-        store: Store,
+        tokens: TokenCache,
         *,
         clock: Callable[[], datetime],
         timeout: float = 10.0,
     ) -> None:
         self.agent_id = settings.agent_id
         self.token_name = f"wecom:{settings.corp_id}:{settings.agent_id}"
-        self._store = store
+        self._tokens = tokens
         self._clock = clock
         self._client = _Client(settings, self._token, timeout)
         self._lock = threading.Lock()
@@ -127,7 +126,7 @@ class WecomApi:
             current = self._current
         if current is not None and current.expires_at - TOKEN_MARGIN > self._clock():
             return current.value
-        token = cached_token(self._store, self.token_name, now=self._clock(), margin=TOKEN_MARGIN)
+        token = self._tokens.cached(self.token_name, now=self._clock(), margin=TOKEN_MARGIN)
         if token is None:
             token = self._refresh(stale=None)
         with self._lock:
@@ -135,8 +134,7 @@ class WecomApi:
         return token.value
 
     def _refresh(self, *, stale: str | None) -> Token:
-        token = refresh_token(
-            self._store,
+        token = self._tokens.refresh(
             self.token_name,
             self._fetch,
             now=self._clock,

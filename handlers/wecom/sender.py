@@ -4,7 +4,8 @@ WeCom takes at most 30 messages a minute to the same member and silently DROPS t
 the limit is kept here, before sending: a sliding window of send times per member. A message
 that does not fit is not sent; the outbox is told when a slot frees (`retry_after`).
 
-The window is kept in the database, so several `serve` workers share one count per member.
+The window is kept by a shared `SendBudget` (`handlers.ports`; the database's in `serve`), so
+several `serve` workers share one count per member.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from handlers.base import split_text, utf8_len
+from handlers.ports import SendBudget
 from handlers.wecom.client import RATE_LIMITED, WecomApi, WecomApiError
 from notifications.senders import DeliveryError
-from storage.channels import reserve_sends
-from storage.store import Store
 
 CHANNEL = "wecom"
 TEXT_LIMIT = 2048  # bytes of UTF-8 in one text message (WeCom truncates longer ones)
@@ -26,19 +26,19 @@ RATE_LIMIT_WAIT = timedelta(minutes=1)  # after 45009, which says no more
 
 
 class MemberLimit:
-    """At most `limit` sends to one member in any `window`, counted in the database so every
-    `serve` worker shares it (`storage.channels.reserve_sends`). Blocking: call it from a
+    """At most `limit` sends to one member in any `window`, counted by `sends` so every
+    `serve` worker shares it (`handlers.ports.SendBudget`). Blocking: call it from a
     worker thread (the outbox's, or `Gateway.run`)."""
 
     def __init__(
         self,
-        store: Store,
+        sends: SendBudget,
         clock: Callable[[], datetime],
         *,
         limit: int = PER_MEMBER,
         window: timedelta = WINDOW,
     ) -> None:
-        self._store = store
+        self._sends = sends
         self._clock = clock
         self._limit = limit
         self._window = window
@@ -52,8 +52,7 @@ class MemberLimit:
         they free up. `count` above the limit can never fit: ValueError."""
         if count > self._limit:
             raise ValueError(f"{count} messages exceed the limit of {self._limit} per window")
-        return reserve_sends(
-            self._store,
+        return self._sends.reserve(
             CHANNEL,
             member,
             count=count,

@@ -25,6 +25,7 @@ from support.drivers.wechat import (
 )
 from support.outage import blinking_store
 
+from bot.edges import StoreReplyWindow, StoreTokenCache
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
@@ -601,7 +602,8 @@ async def test_the_store_down_during_the_step_is_a_fast_503_and_the_retry_is_ans
 
 def _no_ledger(settings: Any, gateway: Any, store: Store, *, clock: Any) -> list[Any]:
     """The WeChat channel with this process's nonce ledger (the store's would fail first)."""
-    return [make_adapter(settings.wechat, gateway, store, clock=clock)]
+    edges = {"tokens": StoreTokenCache(store), "windows": StoreReplyWindow(store)}
+    return [make_adapter(settings.wechat, gateway, clock=clock, **edges)]
 
 
 async def test_the_store_down_while_fetching_media_is_a_503_not_a_500() -> None:

@@ -13,6 +13,7 @@ import pytest
 from fakes.wechat_api import APP_ID, SECRET, FakeWechatApi
 from support.drivers.wechat import Clock
 
+from bot.edges import StoreReplyWindow, StoreTokenCache
 from handlers.wechat.client import WechatApiError, WechatClient
 from handlers.wechat.sender import NO_WINDOW_NO_TEMPLATE, WechatSender
 from notifications.outbox import Dispatcher
@@ -38,8 +39,12 @@ async def wechat(
     store: Store, clock: Clock, *, template: str | None = TEMPLATE, token_delay: float = 0.0
 ) -> AsyncIterator[tuple[FakeWechatApi, WechatClient, Dispatcher]]:
     async with FakeWechatApi(token_delay=token_delay) as fake:
-        client = WechatClient(APP_ID, SECRET, api_base=fake.url, store=store, clock=clock)
-        sender = WechatSender(client, store, clock=clock, template_status=template)
+        client = WechatClient(
+            APP_ID, SECRET, api_base=fake.url, tokens=StoreTokenCache(store), clock=clock
+        )
+        sender = WechatSender(
+            client, StoreReplyWindow(store), clock=clock, template_status=template
+        )
         dispatcher = Dispatcher(store, {"wechat": sender}, clock=clock, worker_id="test-worker")
         try:
             yield fake, client, dispatcher
@@ -202,7 +207,9 @@ async def test_two_workers_needing_a_token_at_once_fetch_it_once(
     store: Store, clock: Clock
 ) -> None:
     async with wechat(store, clock, token_delay=0.3) as (fake, first, _):
-        second = WechatClient(APP_ID, SECRET, api_base=fake.url, store=store, clock=clock)
+        second = WechatClient(
+            APP_ID, SECRET, api_base=fake.url, tokens=StoreTokenCache(store), clock=clock
+        )
         barrier = threading.Barrier(2)
 
         def worker(client: WechatClient) -> str:

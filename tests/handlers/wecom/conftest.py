@@ -22,6 +22,7 @@ from support.console_harness import CAMPAIGNS, FIXED_NOW, catalog, regions
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 
+from bot.edges import StoreSendBudget, StoreTokenCache
 from bot.runtime import Runtime
 from bot.wiring import workday_end_from
 from conversations.assistant import Assistant
@@ -196,7 +197,12 @@ async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
     gateway = Gateway(steps)
     async with FakeWecomApi(corp_id=CORP_ID) as fake:
         adapter = WecomAdapter(
-            fake.settings(token=TOKEN, aes_key=AES_KEY), gateway, store, clock=clock, budget=2.0
+            fake.settings(token=TOKEN, aes_key=AES_KEY),
+            gateway,
+            tokens=StoreTokenCache(store),
+            sends=StoreSendBudget(store),
+            clock=clock,
+            budget=2.0,
         )
         app = web.Application()
         app.add_routes(adapter.routes())

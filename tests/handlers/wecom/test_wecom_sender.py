@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from fakes.wecom_api import GETTOKEN, SEND
 
+from bot.edges import StoreSendBudget, StoreTokenCache
 from handlers.base import utf8_len
 from handlers.wecom.client import WecomApi
 from handlers.wecom.sender import MemberLimit, WecomSender
@@ -66,11 +67,11 @@ async def test_network_and_http_failures_are_retryable(rig: Rig) -> None:
     settings = rig.fake.settings(token="t", aes_key="k" * 43)
     api = WecomApi(
         dataclasses.replace(settings, api_base="http://127.0.0.1:9"),  # nothing listens
-        rig.store,
+        StoreTokenCache(rig.store),
         clock=rig.clock,
         timeout=2.0,
     )
-    sender = WecomSender(api, MemberLimit(rig.store, rig.clock))
+    sender = WecomSender(api, MemberLimit(StoreSendBudget(rig.store), rig.clock))
     try:
         with pytest.raises(DeliveryError) as caught:
             await asyncio.to_thread(sender.send, "lisi", "hello", "key-2")
@@ -135,8 +136,8 @@ async def test_two_workers_share_one_per_member_count(rig: Rig) -> None:
     for _ in range(30):
         await send(rig)  # worker 1 (the rig's sender) uses the member's minute
     settings = rig.fake.settings(token="t", aes_key="k" * 43)
-    other = WecomApi(settings, rig.store, clock=rig.clock)
-    worker_2 = WecomSender(other, MemberLimit(rig.store, rig.clock))
+    other = WecomApi(settings, StoreTokenCache(rig.store), clock=rig.clock)
+    worker_2 = WecomSender(other, MemberLimit(StoreSendBudget(rig.store), rig.clock))
     try:
         with pytest.raises(DeliveryError) as caught:
             await asyncio.to_thread(worker_2.send, "lisi", "第31条", "key-31")
@@ -149,7 +150,7 @@ async def test_two_workers_share_one_per_member_count(rig: Rig) -> None:
 async def test_workers_share_one_token_refresher(rig: Rig) -> None:
     rig.fake.token_delay = 0.3  # both workers want a token while the first fetch runs
     settings = rig.fake.settings(token="t", aes_key="k" * 43)
-    workers = [WecomApi(settings, rig.store, clock=rig.clock) for _ in range(2)]
+    workers = [WecomApi(settings, StoreTokenCache(rig.store), clock=rig.clock) for _ in range(2)]
     start = threading.Barrier(2)
 
     def work(api: WecomApi, user: str) -> None:

@@ -30,6 +30,7 @@ from defusedxml.ElementTree import fromstring
 from fakes.wechat_api import AES_KEY, APP_ID, SECRET, TOKEN, FakeWechatApi
 from wechatpy.crypto import WeChatCrypto
 
+from bot.edges import StoreReplyWindow, StoreTokenCache
 from bot.runtime import Runtime
 from bot.wiring import workday_end_from
 from conversations.assistant import Assistant
@@ -344,7 +345,13 @@ async def wechat_stack(
         steps: Steps = wrap_steps(runtime) if wrap_steps else runtime
         gateway = Gateway(steps)
         adapter = make_adapter(
-            settings, gateway, store, clock=clock, reply_budget=reply_budget, **adapter_options
+            settings,
+            gateway,
+            tokens=StoreTokenCache(store),
+            windows=StoreReplyWindow(store),
+            clock=clock,
+            reply_budget=reply_budget,
+            **adapter_options,
         )
         app = web.Application(client_max_size=1024 * 1024)
         app.add_routes(adapter.routes())

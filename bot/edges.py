@@ -1,0 +1,110 @@
+"""The channels' small protocols (`handlers.ports`) on the store, shared by every worker.
+
+The one place where the edges' token cache, reply window and send budget meet `storage`: the
+storage types are turned into the handlers' ones, and the store's errors into the edge's
+(`StoreUnavailable` → `handlers.base.Unavailable`, so a webhook answers 503 and the platform
+retries; any other `StoreError` → `handlers.ports.EdgeError`). An adapter never sees either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from handlers.base import Unavailable
+from handlers.ports import EdgeError, Fetch, Slot, Token, WindowOpener
+from storage import channels
+from storage.store import Store, StoreError, StoreUnavailable
+
+
+@contextmanager
+def _edge_errors() -> Iterator[None]:
+    """The store's errors as the edge's; the message (one line, no user data) is kept."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    except StoreError as exc:
+        raise EdgeError(str(exc)) from None
+
+
+def _token(token: channels.Token) -> Token:
+    return Token(token.value, token.expires_at)
+
+
+class StoreTokenCache:
+    """`handlers.ports.TokenCache` in `platform_tokens`: one fetch at a time, under a row lock."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def cached(self, name: str, *, now: dt.datetime, margin: dt.timedelta) -> Token | None:
+        with _edge_errors():
+            token = channels.cached_token(self._store, name, now=now, margin=margin)
+        return None if token is None else _token(token)
+
+    def refresh(
+        self,
+        name: str,
+        fetch: Fetch,
+        *,
+        now: Callable[[], dt.datetime],
+        margin: dt.timedelta,
+        stale: str | None = None,
+    ) -> Token:
+        with _edge_errors():  # what `fetch` raises is the platform's: it passes as it is
+            token = channels.refresh_token(
+                self._store, name, fetch, now=now, margin=margin, stale=stale
+            )
+        return _token(token)
+
+
+class StoreReplyWindow:
+    """`handlers.ports.ReplyWindow` in `reply_windows`, counted atomically across workers."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def open(self, channel: str, user_id: str, opener: WindowOpener, *, now: dt.datetime) -> None:
+        with _edge_errors():
+            channels.open_window(
+                self._store, channel, user_id, channels.WindowOpener(opener.value), now=now
+            )
+
+    def take(self, channel: str, user_id: str, *, now: dt.datetime) -> Slot:
+        with _edge_errors():
+            slot = channels.take_window_slot(self._store, channel, user_id, now=now)
+        return Slot(slot.value)
+
+    def close(self, channel: str, user_id: str, *, used_up: bool) -> None:
+        with _edge_errors():
+            channels.close_window(self._store, channel, user_id, used_up=used_up)
+
+
+class StoreSendBudget:
+    """`handlers.ports.SendBudget` in `send_log`, serialized per recipient across workers."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def reserve(
+        self,
+        channel: str,
+        recipient_id: str,
+        *,
+        count: int,
+        limit: int,
+        window: dt.timedelta,
+        now: dt.datetime,
+    ) -> dt.timedelta | None:
+        with _edge_errors():
+            return channels.reserve_sends(
+                self._store,
+                channel,
+                recipient_id,
+                count=count,
+                limit=limit,
+                window=window,
+                now=now,
+            )
