@@ -1,7 +1,9 @@
 """The dependency direction is the design (DESIGN §5): conversations/ is pure.
 
 It imports none of handlers/storage/notifications/bot, no platform SDK or database library, and
-does no I/O: no file, network, process or clock access of its own.
+does no I/O: no file, network, process or clock access of its own. The edges point inwards:
+handlers/ get small protocols (`handlers.ports`: token cache, reply window, send budget), never
+the store, so no module of handlers/ imports storage/.
 """
 
 from __future__ import annotations
@@ -88,12 +90,25 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+# Adapters are wired by bot/, never the other way round. They get small protocols
+# (handlers.ports: token cache, reply window, send budget), never the store: bot.edges
+# implements them over storage/.
+HANDLERS_NEVER_IMPORT = {"bot", "storage"}
+
+
+def _forbidden_imports(files: list[Path], forbidden: set[str], root: Path) -> list[str]:
+    return [
+        f"{f.relative_to(root)}:{line} imports {name}"
+        for f in files
+        for line, name in _imports(f)
+        if name.split(".")[0] in forbidden
+    ]
+
+
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        # Adapters are wired by bot/, never the other way round; one channel never
-        # reaches into another (they share only handlers.base and handlers.config).
-        ("handlers", {"bot"}),
+        ("handlers", HANDLERS_NEVER_IMPORT),
         ("storage", {"bot", "handlers", "notifications"}),
         ("notifications", {"bot", "handlers"}),
     ],
@@ -101,16 +116,30 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 def test_edges_point_inwards(package: str, forbidden: set[str]) -> None:
     files = sorted((ROOT / package).glob("**/*.py"))
     assert files
-    violations = [
-        f"{f.relative_to(ROOT)}:{line} imports {name}"
-        for f in files
-        for line, name in _imports(f)
-        if name.split(".")[0] in forbidden
-    ]
-    assert violations == []
+    assert _forbidden_imports(files, forbidden, ROOT) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from storage.channels import Token\n", "bad.py:1 imports storage.channels"),
+        ("import storage.store\n", "bad.py:1 imports storage.store"),
+        ("import storage\n", "bad.py:1 imports storage"),
+        ("def late():\n    from storage.store import Store\n", "bad.py:2 imports storage.store"),
+        ("from bot.edges import StoreTokenCache\n", "bad.py:1 imports bot.edges"),
+    ],
+)
+def test_the_checker_catches_a_handler_importing_storage(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    # The edge test must be able to fail: an adapter reaching for the store is seen.
+    bad = tmp_path / "bad.py"
+    bad.write_text(source, encoding="utf-8")
+    assert _forbidden_imports([bad], HANDLERS_NEVER_IMPORT, tmp_path) == [expected]
 
 
 def test_channels_do_not_import_each_other() -> None:
+    # One channel never reaches into another: they share handlers.base, .config, .ports...
     channels = {"telegram", "wechat", "wecom", "console"}
     violations = []
     for path in sorted((ROOT / "handlers").glob("**/*.py")):
