@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from conversations.conditions import Condition, facts_in
 from conversations.crossrules import CrossRulesSpec
-from conversations.forms import Form, check_forms
+from conversations.forms import Form, check_constants, check_forms, form_for
 from conversations.idnumber import mask_id_number
-from conversations.lifecycle import Lifecycle, check_lifecycle
+from conversations.lifecycle import NOMINEE_KIND, Lifecycle, check_lifecycle, facts_to_decide
 
 
 class FactType(StrEnum):
@@ -230,6 +230,7 @@ class Campaign(_Model):
     @model_validator(mode="after")
     def _forms(self) -> Campaign:
         check_forms(self)  # categories, fields and facts the forms name; see check_forms
+        _check_opinion_facts(self)
         return self
 
     def fact(self, key: str) -> Fact:
@@ -281,6 +282,46 @@ def _known(where: str, used: Iterable[str], keys: set[str]) -> None:
     for key in used:
         if key not in keys:
             raise ValueError(f"{where}: unknown fact '{key}'")
+
+
+def _check_opinion_facts(campaign: Campaign) -> None:
+    """Every fact an opinion rule needs to decide a category's nominees is produced by that
+    category's form or its self-check (三、（一）; issue: every individual was asked for all ten
+    departments because `unit_type`, `is_non_public` and `is_unit_head` were never collected).
+
+    Per category, `nominee_kind` is known (its kind) and decides parts of a rule; the facts the
+    rest tests must be a field of the form serving the category or a fact its self-check asks
+    (or derives). Their constants must be values those fields or facts can take.
+    """
+    lifecycle = campaign.lifecycle
+    if lifecycle is None:
+        return
+    facts = {f.key: f for f in campaign.facts}
+    for category in campaign.categories:
+        form = form_for(campaign, category.id)
+        asked = set(category.questions)
+        derived = {
+            f.key for f in campaign.facts if f.derived and asked.intersection(f.derived.sources)
+        }
+        fields = {f.key for f in form.fields} if form is not None else set()
+        produced = fields | asked | derived
+        kind = {NOMINEE_KIND: category.kind.value}
+        for i, rule in enumerate(lifecycle.opinions):
+            if rule.when is None:
+                continue
+            where = f"lifecycle.opinions[{i}].when"
+            needed = facts_to_decide(rule.when, kind)
+            for key in needed:
+                if key not in produced:
+                    by_form = (
+                        f"form '{form.id}'" if form is not None else "any form (none serves it)"
+                    )
+                    raise ValueError(
+                        f"{where}: fact '{key}' is produced neither by {by_form} nor by the"
+                        f" self-check of category '{category.id}' ({category.kind.value}):"
+                        " the departments to consult about its nominees cannot be decided"
+                    )
+            check_constants(rule.when, form, facts, where, only=needed)
 
 
 class CampaignError(Exception):

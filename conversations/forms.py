@@ -19,7 +19,7 @@ self-check *overlaid* by the form's values and derived values: a form field name
           - {key: gender, type: derived, label: 性别, derived: {kind: gender, source: id_number}}
           - {key: id_number, type: id_number, label: 身份证号, question: …}
           - {key: skill_level, type: enum, label: 技能等级, question: …, reuse: skill_level,
-             choices: [...]}               # reuse: the fact's values, in the fact's order
+             choices: [...]}               # reuse: the fact's values first, in its order
           - {key: achievements, type: text, label: 主要事迹, question: …,
              min_length: 100, max_length: 1500}
           - {key: declassified_note, type: text, label: 脱密声明, question: …,
@@ -331,8 +331,10 @@ def check_forms(campaign: Campaign) -> None:
       they name must come before the field they make relevant; enum and bool constants must be
       values the field or fact can have;
     - `reuse` names a fact of the same type. An enum field that reuses an enum fact must list the
-      fact's choice values in the fact's order (labels may differ): every self-check answer is
-      then a valid form value, and order comparisons mean the same in both places;
+      fact's choice values first, in the fact's order (labels may differ), and may add more after
+      them (an individual's employer may be 无工作单位, a value no unit's self-check gives): every
+      self-check answer is then a valid form value, and order comparisons mean the same in both
+      places;
     - a field named like a fact must reuse that fact, so that a condition on that name means the
       same thing whether it reads the form or the self-check.
     """
@@ -384,10 +386,11 @@ def _check_reuse(f: FormField, facts: Mapping[str, Any], where: str) -> None:
         raise ValueError(
             f"{where}: fact '{fact.key}' is {fact.type.value}, the field is {f.type.value}"
         )
-    if f.type is FieldType.ENUM and f.choice_values() != fact.choice_values():
+    expected = fact.choice_values()
+    if f.type is FieldType.ENUM and f.choice_values()[: len(expected)] != expected:
         raise ValueError(
             f"{where}: choices {f.choice_values()} differ from fact '{fact.key}'"
-            f" {fact.choice_values()} (same values in the same order are required)"
+            f" {expected} (the fact's values first, in the same order, are required)"
         )
 
 
@@ -406,7 +409,25 @@ def _check_condition(
                 raise ValueError(f"{where}: field '{key}' is not asked before this one")
         elif key not in facts:
             raise ValueError(f"{where}: unknown field or fact '{key}'")
+    check_constants(cond, form, facts, where)
+
+
+def check_constants(
+    cond: Condition,
+    form: Form | None,
+    facts: Mapping[str, Any],
+    where: str,
+    *,
+    only: Iterable[str] | None = None,
+) -> None:
+    """Every constant `cond` compares a field or fact with is a value it can have: an enum's
+    choice, a bool for a bool, … The form's field wins over the fact of the same name; with
+    `only`, comparisons of other names are not checked (they must be known otherwise)."""
+    fields = {f.key: f for f in form.fields} if form is not None else {}
+    names = None if only is None else set(only)
     for leaf in _comparisons(cond):
+        if names is not None and leaf.fact not in names:
+            continue
         values = leaf.value if leaf.op == "in" else [leaf.value]
         if leaf.op == "in" and not isinstance(leaf.value, list):
             raise ValueError(f"{where}: 'in' needs a list")
@@ -982,6 +1003,7 @@ __all__ = [
     "FormKind",
     "Material",
     "check_attachment",
+    "check_constants",
     "check_forms",
     "cross_field_errors",
     "derive_fields",

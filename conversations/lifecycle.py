@@ -70,14 +70,11 @@ LEVEL_NAMES: Mapping[Level, str] = {
     Level.PROVINCE: "省级",
 }
 
-# What the filing records about every nominee, for the `when` of an opinion rule: fact key ->
-# the values it may take. For an individual, unit_type and is_non_public describe the employer.
-NOMINEE_FACTS: Mapping[str, tuple[Any, ...]] = {
-    "nominee_kind": ("individual", "collective"),
-    "unit_type": ("government_agency", "public_institution", "social_organization", "enterprise"),
-    "is_non_public": (True, False),  # 非公有制企业
-    "is_unit_head": (True, False),  # an individual who heads their unit (企业负责人)
-}
+# The one nominee fact no question produces: which kind of nominee a nomination is about. The
+# other facts an opinion rule tests are form fields or self-check facts of the campaign (the
+# loader checks that every category's form or self-check produces them; `opinion_facts`).
+NOMINEE_KIND = "nominee_kind"
+NOMINEE_KINDS: tuple[str, ...] = ("individual", "collective")
 
 
 class _Model(BaseModel):
@@ -285,6 +282,8 @@ def _reachable(lc: Lifecycle) -> set[str]:
 
 
 def _check_nominee_condition(cond: Condition, where: str) -> None:
+    """`nominee_kind` takes its two values; every other fact is checked by the campaign loader,
+    which knows the forms and the self-check (conversations/campaign.py)."""
     if isinstance(cond, All):
         for part in cond.all_:
             _check_nominee_condition(part, where)
@@ -293,16 +292,30 @@ def _check_nominee_condition(cond: Condition, where: str) -> None:
             _check_nominee_condition(part, where)
     elif isinstance(cond, Not):
         _check_nominee_condition(cond.not_, where)
-    else:
-        if cond.fact not in NOMINEE_FACTS:
-            known = ", ".join(NOMINEE_FACTS)
-            raise ValueError(f"{where}: unknown nominee fact '{cond.fact}' (one of {known})")
-        if isinstance(cond, Compare):
-            allowed = NOMINEE_FACTS[cond.fact]
-            values = cond.value if cond.op == "in" else [cond.value]
-            for v in values:
-                if not any(v == a and type(v) is type(a) for a in allowed):
-                    raise ValueError(f"{where}: {v!r} is not a value of '{cond.fact}'")
+    elif isinstance(cond, Compare) and cond.fact == NOMINEE_KIND:
+        values = cond.value if cond.op == "in" and isinstance(cond.value, list) else [cond.value]
+        for v in values:
+            if v not in NOMINEE_KINDS:
+                known = ", ".join(NOMINEE_KINDS)
+                raise ValueError(f"{where}: {v!r} is not a value of '{NOMINEE_KIND}' ({known})")
+
+
+def facts_to_decide(cond: Condition, known: Mapping[str, Any]) -> list[str]:
+    """The facts `cond` still needs once `known` is given, in order of appearance; none when
+    `known` already decides it. The loader asks this per category with only `nominee_kind`
+    known: `{any: [{nominee_kind: collective}, {is_unit_head: true}]}` needs nothing of a
+    collective and `is_unit_head` of an individual."""
+    if evaluate(cond, known, _identity).value is not None:
+        return []
+    if isinstance(cond, All | Any_):
+        parts = cond.all_ if isinstance(cond, All) else cond.any_
+        out: list[str] = []
+        for part in parts:
+            out.extend(k for k in facts_to_decide(part, known) if k not in out)
+        return out
+    if isinstance(cond, Not):
+        return facts_to_decide(cond.not_, known)
+    return [cond.fact]
 
 
 def _identity(_key: str, value: Any) -> Any:
@@ -321,6 +334,26 @@ def opinion_departments(lifecycle: Lifecycle, nominee_facts: Mapping[str, Any]) 
             continue
         found.extend(d for d in rule.departments if d not in found)
     return found
+
+
+def opinion_facts(
+    kind: str, fields: Mapping[str, Any], facts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What the `when` of an opinion rule reads about one nominee (pass it to
+    `opinion_departments` and `missing_opinions`).
+
+    `kind` is the category's kind ("individual" or "collective"), `fields` the form values of the
+    nomination, `facts` its eligibility answers. A name is taken from the form first (the clerk
+    confirmed or corrected it there) and from the self-check second; a value left empty (None)
+    counts as unanswered. For an individual the form's `unit_type`, `is_non_public` and
+    `is_unit_head` describe the employer and the nominee's place in it (三、（一）).
+    """
+    if kind not in NOMINEE_KINDS:
+        raise ValueError(f"nominee kind is {' or '.join(NOMINEE_KINDS)}, not {kind!r}")
+    out = {k: v for k, v in facts.items() if v is not None}
+    out.update({k: v for k, v in fields.items() if v is not None})
+    out[NOMINEE_KIND] = kind
+    return out
 
 
 def missing_opinions(
@@ -504,7 +537,8 @@ __all__ = [
     "Decision",
     "Lifecycle",
     "Mover",
-    "NOMINEE_FACTS",
+    "NOMINEE_KIND",
+    "NOMINEE_KINDS",
     "NominationRef",
     "OpinionRule",
     "Refusal",
@@ -514,6 +548,8 @@ __all__ = [
     "actions_for",
     "check_lifecycle",
     "decide",
+    "facts_to_decide",
     "missing_opinions",
     "opinion_departments",
+    "opinion_facts",
 ]

@@ -616,7 +616,8 @@ def test_relevance_reads_facts_and_form_values_win() -> None:
     answered = {"unit_name": "某公司", "uscc": "x", "founded_on": "2015-01-01", "staff_count": 9}
     enterprise = {"unit_type": "enterprise"}
     pending = _keys(pending_fields(form, answered, enterprise))
-    assert pending[:2] == ["unit_type", "key_group_hires"]  # the self-check says enterprise
+    # the self-check says enterprise
+    assert pending[:3] == ["unit_type", "is_non_public", "key_group_hires"]
     pending = _keys(
         pending_fields(form, {**answered, "unit_type": "public_institution"}, enterprise)
     )
@@ -671,6 +672,9 @@ def test_the_forms_carry_the_fields_of_the_approval_form() -> None:
     assert labels["employment_nominee"] == [
         *person,
         "职务/岗位",
+        "工作单位类型",
+        "非公有制企业",
+        "企业负责人",
         "行政级别",
         "获奖及荣誉称号",
         "主要事迹",
@@ -680,6 +684,7 @@ def test_the_forms_carry_the_fields_of_the_approval_form() -> None:
         "单位名称",
         "统一社会信用代码",
         "单位类型",
+        "非公有制企业",
         "成立日期",
         "职工人数",
         "吸纳重点群体就业人数",
@@ -701,6 +706,7 @@ def test_reused_fields_name_the_facts_of_the_self_check() -> None:
         ("skills_nominee", "skill_level"): "skill_level",
         ("skills_nominee", "years_in_occupation"): "years_in_occupation",
         ("employment_nominee", "id_number"): "id_number",
+        ("employment_nominee", "unit_type"): "unit_type",  # the employer's
         ("employment_nominee", "admin_rank"): "admin_rank",
         ("employment_unit", "unit_type"): "unit_type",
     }
@@ -795,6 +801,15 @@ def _enum_reuse_other_choices() -> Data:
     return data
 
 
+def _enum_reuse_added_choice_first() -> Data:
+    """An individual's employer may add 无工作单位 after the fact's values, never before them."""
+    data = _employment()
+    person = 0
+    f = data["forms"][person]["fields"][_field_index(data, person, "unit_type")]
+    f["choices"].insert(0, f["choices"].pop())  # no_unit first
+    return data
+
+
 def _enum_reuse_other_order() -> Data:
     data = _skills()
     f = data["forms"][0]["fields"][_field_index(data, 0, "skill_level")]
@@ -880,7 +895,12 @@ LOAD_ERRORS: list[tuple[str, Callable[[], Data], str]] = [
         "forms[1] (employment_unit).fields[2] (unit_type).reuse: choices"
         " ['government_agency', 'public_institution', 'social_organization'] differ from fact"
         " 'unit_type' ['government_agency', 'public_institution', 'social_organization',"
-        " 'enterprise'] (same values in the same order are required)",
+        " 'enterprise'] (the fact's values first, in the same order, are required)",
+    ),
+    (
+        "enum reuse with a choice added before the fact's",
+        _enum_reuse_added_choice_first,
+        "forms[0] (employment_nominee).fields[9] (unit_type).reuse: choices ['no_unit',",
     ),
     (
         "enum reuse in another order",
@@ -950,7 +970,7 @@ LOAD_ERRORS: list[tuple[str, Callable[[], Data], str]] = [
     (
         "le_field names a text field",
         _employment_le_field_not_int,
-        "forms[1]: fields[5] (key_group_hires).le_field: 'unit_name' is not an int field of"
+        "forms[1]: fields[6] (key_group_hires).le_field: 'unit_name' is not an int field of"
         " this form",
     ),
     (
@@ -1007,4 +1027,4 @@ def test_the_indices_above_are_the_skills_form() -> None:
     assert len(data["forms"][0]["materials"]) == 9
     employment = _employment()
     assert [f["key"] for f in employment["forms"][1]["fields"]][2] == "unit_type"
-    assert [f["key"] for f in employment["forms"][1]["fields"]][5] == "key_group_hires"
+    assert [f["key"] for f in employment["forms"][1]["fields"]][6] == "key_group_hires"

@@ -657,20 +657,27 @@ LOADER_CASES: list[tuple[str, Callable[[Data], None], str]] = [
         " from 'opinions' applies to the same nominations (set distinct entry_level)",
     ),
     (
-        "opinion rule on an unknown nominee fact",
+        "opinion rule on a fact neither the form nor the self-check produces",
         _set("opinions", 0, "when", {"fact": "nope", "eq": True}),
-        "lifecycle.opinions[0].when: unknown nominee fact 'nope'"
-        " (one of nominee_kind, unit_type, is_non_public, is_unit_head)",
+        "lifecycle.opinions[0].when: fact 'nope' is produced neither by form 'skills_nominee'"
+        " nor by the self-check of category 'skills_grand_award' (individual): the departments"
+        " to consult about its nominees cannot be decided",
     ),
     (
         "opinion rule on a value the fact does not take",
-        _set("opinions", 0, "when", {"fact": "unit_type", "in": ["enterprise", "factory"]}),
-        "lifecycle.opinions[0].when: 'factory' is not a value of 'unit_type'",
+        _set("opinions", 0, "when", {"fact": "skill_level", "in": ["senior", "master"]}),
+        "lifecycle.opinions[0].when: 'master' is not a choice of 'skill_level'",
     ),
     (
         "opinion rule with a string for a yes/no fact",
-        _set("opinions", 0, "when", {"not": {"fact": "is_non_public", "eq": "yes"}}),
-        "lifecycle.opinions[0].when: 'yes' is not a value of 'is_non_public'",
+        _set("opinions", 0, "when", {"not": {"fact": "is_unit_head", "eq": "yes"}}),
+        "lifecycle.opinions[0].when: 'is_unit_head' is bool, compared with 'yes'",
+    ),
+    (
+        "opinion rule on a kind of nominee that does not exist",
+        _set("opinions", 0, "when", {"fact": "nominee_kind", "in": ["individual", "unit"]}),
+        "lifecycle.opinions[0].when: 'unit' is not a value of 'nominee_kind'"
+        " (individual, collective)",
     ),
     (
         "opinion rule without departments",
