@@ -1,24 +1,40 @@
-"""The runtime shell: lock the conversation, load, step the core, save, in one transaction."""
+"""The runtime shell: lock the conversation, load, step the core, apply its effects, save — in
+one transaction.
+
+The core (conversations.assistant) reads through `StoreReads` and returns effects; the one
+writer (storage.writer) applies them on the same transaction, re-checking each against the rows
+as they are now. When it refuses one, everything the step's effects wrote is rolled back (a
+savepoint) and the core answers the refusal (`Assistant.refused`), whose own effects — the audit
+row of the refusal — are applied instead.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from conversations.assistant import Assistant
-from conversations.engine import Inbound, Option, Reply, Step
+from conversations.effects import Effect
+from conversations.engine import FileOut, Inbound, Option, Reply, Step
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
+from conversations.reads import Context, Refusal
 from conversations.texts import render
 from handlers.base import Repeat, Unavailable
+from storage import nominations as noms
 from storage.channels import delivery_answer, first_delivery, keep_delivery_answer
 from storage.files import FileStore
 from storage.identity import Regions
-from storage.ports import StorePorts, WorkdayEnd
+from storage.reads import StoreReads, WorkdayEnd
 from storage.store import ConversationTx, Store, StoreUnavailable
+from storage.writer import Writer
+
+EffectsSeen = Callable[[list[Effect]], None]
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +50,15 @@ class Runtime:
         *,
         files: FileStore,
         workday_end: WorkdayEnd,
+        new_code: Callable[[], str] | None = None,
     ) -> None:
         self.assistant = assistant
         self.store = store
         self.regions = regions
         self.files = files
         self.workday_end = workday_end
+        self.new_code = new_code or (lambda: noms.new_tracking_code())
+        self.effects_seen: EffectsSeen | None = None  # the golden transcripts record them
 
     def open(self, key: ConversationKey) -> list[Reply]:
         """A user arrives (or comes back): greet them or re-ask their pending question.
@@ -47,8 +66,7 @@ class Runtime:
         Raises Unavailable when the store cannot be reached (the caller answers 503)."""
         try:
             with self.store.conversation(key) as tx:
-                step = self.assistant.start(tx.state, self._ports(tx))
-                self._apply(tx, step)
+                step = self._run(tx, lambda reads, ctx: self.assistant.start(tx.state, reads, ctx))
         except StoreUnavailable as exc:
             raise Unavailable(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - answered, as a step is (never a 500)
@@ -56,7 +74,14 @@ class Runtime:
             return [Reply(render("step_failed"))]
         return step.replies
 
-    def handle(self, key: ConversationKey, text: str, upload: Upload | None = None) -> list[Reply]:
+    def handle(
+        self,
+        key: ConversationKey,
+        text: str,
+        upload: Upload | None = None,
+        *,
+        answers: str | None = None,
+    ) -> list[Reply]:
         """One inbound message; the new state and everything it wrote commit before replying.
 
         A failure rolls the step back (the conversation stays as it was before this message)
@@ -64,7 +89,7 @@ class Runtime:
         The store being unreachable is answered too: nothing was recorded, send it again.
         """
         try:
-            replies = self.handle_once(key, None, text, upload)
+            replies = self.handle_once(key, None, text, upload, answers=answers)
         except Unavailable:
             # No platform retries for this caller (the console): say so; the user sends again.
             return [Reply(render("store_unavailable"))]
@@ -79,6 +104,7 @@ class Runtime:
         upload: Upload | None = None,
         *,
         keep_answer: bool = False,
+        answers: str | None = None,
     ) -> list[Reply] | Repeat:
         """`handle`, once per platform delivery: a `Repeat` if `delivery_id` was taken before.
 
@@ -99,8 +125,13 @@ class Runtime:
                     tx.connection, key.channel, delivery_id, now=self.assistant.engine.clock()
                 ):
                     return self._repeat(tx, key.channel, delivery_id)
-                step = self.assistant.resume(tx.state, Inbound(text), self._ports(tx), upload)
-                self._apply(tx, step)
+                inbound = Inbound(text, answers)
+                step = self._run(
+                    tx,
+                    lambda reads, ctx: self.assistant.resume(
+                        tx.state, inbound, reads, ctx, upload
+                    ),
+                )
                 if keep_answer and delivery_id is not None:
                     sealed = self.store.sealer.seal(_dump_replies(step.replies))
                     keep_delivery_answer(tx.connection, key.channel, delivery_id, sealed)
@@ -118,28 +149,38 @@ class Runtime:
             return Repeat()
         return Repeat(tuple(_load_replies(self.store.sealer.open(sealed))))
 
-    def _ports(self, tx: ConversationTx) -> StorePorts:
+    def _run(self, tx: ConversationTx, core: Callable[[StoreReads, Context], Step]) -> Step:
+        """Step the core on the transaction, apply its effects (or its answer to a refusal),
+        save the state."""
         now = self.assistant.engine.clock()
-        return StorePorts(
-            tx,
-            self.store.sealer,
-            self.regions,
-            now=now,
-            files=self.files,
-            workday_end=self.workday_end,
+        ctx = Context(now=now, new_code=self.new_code)
+        step = core(self._reads(tx, now), ctx)
+        try:
+            with tx.connection.begin_nested():
+                self._writer(tx, now).apply(step.effects)
+        except Refusal as refusal:
+            log.info("step for %s refused by the writer: %s", tx.user_id, refusal.kind.value)
+            step = self.assistant.refused(tx.state, refusal, self._reads(tx, now), ctx)
+            self._writer(tx, now).apply(step.effects)
+        if self.effects_seen is not None:
+            self.effects_seen(step.effects)
+        tx.save(step.state)
+        return step
+
+    def _reads(self, tx: ConversationTx, now: dt.datetime) -> StoreReads:
+        return StoreReads(
+            tx, self.store.sealer, self.regions, now=now, workday_end=self.workday_end
         )
 
-    @staticmethod
-    def _apply(tx: ConversationTx, step: Step) -> None:
-        tx.save(step.state)
-        for event in step.events:
-            tx.add_result(
-                campaign=event.campaign,
-                category=event.category,
-                verdict=event.verdict,
-                result=event.result,
-                completed_at=event.completed_at,
-            )
+    def _writer(self, tx: ConversationTx, now: dt.datetime) -> Writer:
+        return Writer(
+            tx,
+            self.store.sealer,
+            self._reads(tx, now),
+            self.assistant.catalog,
+            files=self.files,
+            now=now,
+        )
 
 
 def _log_failure(what: str, key: ConversationKey, exc: Exception) -> None:
@@ -162,6 +203,7 @@ def _dump_replies(replies: list[Reply]) -> str:
 def _load_replies(text: str) -> list[Reply]:
     def reply(data: dict[str, Any]) -> Reply:
         options = tuple(Option(**option) for option in data.pop("options", ()))
-        return Reply(**data, options=options)
+        files = tuple(FileOut(**f) for f in data.pop("files", ()))
+        return Reply(**data, options=options, files=files)
 
     return [reply(item) for item in json.loads(text)]

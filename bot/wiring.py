@@ -16,13 +16,13 @@ from conversations.assistant import Assistant
 from conversations.campaign import Catalog
 from conversations.engine import Clock, Engine
 from conversations.keys import Channel
-from conversations.ports import PortRefusal
+from conversations.reads import PortRefusal
 from notifications.calendar import CalendarError, WorkdayCalendar
 from notifications.outbox import Dispatcher
 from notifications.senders import ConsoleSender
 from storage.files import FileStore, upgrade_file_names
 from storage.identity import load_regions
-from storage.ports import WorkdayEnd
+from storage.reads import WorkdayEnd
 from storage.store import Store, StoreError
 
 REGIONS_FILE = "regions.yaml"  # in the campaigns directory

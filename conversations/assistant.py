@@ -1,23 +1,36 @@
 """The front door of every conversation: commands about who you are and what you follow,
-then the self-check flow (conversations.engine) for everything else.
+then the self-check, filing and review flows for everything else.
 
-Pure like the engine: reads and writes go through `Ports`, bound by the runtime to the step's
-own transaction; time comes from the engine's clock.
+`resume(session, inbound, reads, ctx) -> Step(session, replies, effects)`: pure like the
+engine. It reads through `reads` (memoised for the step) and returns what must be written as
+effects; when the writer refuses one (`reads.Refusal`), `refused` gives the step's answer.
+
+Every question asked is stamped with the turn it was asked in (`Reply.asks`, kept in the session
+as `asking`): a button carries it back, and an answer meant for another question — a double
+tap, a keyboard of an earlier turn, a press on another worker after a restart — changes
+nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from conversations.campaign import Catalog
+from conversations.effects import Audit, Bind, Subscribe
 from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
-from conversations.identity import Actor, Role
-from conversations.ports import PortRefusal, Ports
+from conversations.identity import Actor, Level, Role
+from conversations.lifecycle import LEVEL_NAMES as _LEVEL_LABELS
+from conversations.policy import GUESS_ATTEMPTS, guessing_refused, may_see
+from conversations.reads import Context, Env, PortRefusal, Reads, Refusal, RefusalKind
 from conversations.review import ContinueDraft, Leave, Review
 from conversations.texts import render
 
-LEVEL_NAMES = {"county": "县", "city": "市", "province": "省"}
+# The short level names of /whoami (县, 市, 省); conversations.lifecycle.LEVEL_NAMES are the
+# long ones of the review messages (县级, 市（州）级, 省级).
+LEVEL_SHORT = {Level.COUNTY: "县", Level.CITY: "市", Level.PROVINCE: "省"}
+assert set(LEVEL_SHORT) == set(_LEVEL_LABELS)
 
 
 class Assistant:
@@ -27,42 +40,74 @@ class Assistant:
         self.catalog = catalog
         self.engine = engine
         self.filing = Filing(engine)
-        self.review = Review(catalog, lambda: engine.clock().date())
+        self.review = Review(catalog)
 
-    def start(self, saved: dict[str, Any] | None, ports: Ports) -> Step:
-        saved = _outside_review(saved)
-        if _in_filing(saved):
-            step = self.filing.ask(saved or {})
-            return Step(step.state, [Reply(render("resume")), *step.replies])
-        return self.engine.start(saved)
+    def start(self, saved: dict[str, Any] | None, reads: Reads, ctx: Context) -> Step:
+        env = Env.of(reads, ctx)
+        inner = _outside_review(saved)
+        if _in_filing(inner):
+            step = self.filing.ask(inner or {}, env)
+            step = Step(step.state, [Reply(render("resume")), *step.replies])
+        else:
+            step = self.engine.start(inner)
+        return _stamped(saved, step, env)
 
     def resume(
         self,
         saved: dict[str, Any] | None,
         inbound: Inbound,
-        ports: Ports,
+        reads: Reads,
+        ctx: Context,
         upload: Upload | None = None,
     ) -> Step:
+        env = Env.of(reads, ctx)
+        if inbound.answers is not None and inbound.answers != (saved or {}).get("asking"):
+            # A button of another question: a double tap, an old keyboard. Nothing changes.
+            return Step(dict(saved or {}), [Reply(render("answer_out_of_turn"))])
         try:
-            return self._route(saved, inbound, ports, upload)
+            step = self._route(saved, inbound, env, upload)
         except PortRefusal as exc:
-            # The outside world said no (an unknown calendar year, a nomination of another
-            # unit): say why and ask again; the port has audited what needed auditing.
-            return self._then_ask(saved, [Reply(str(exc))])
+            # The outside world could not answer (an unknown calendar year): say why, ask again.
+            env.effects.clear()
+            step = self._then_ask(saved, [Reply(str(exc))], env)
+        return _stamped(saved, step, env)
+
+    def refused(
+        self, saved: dict[str, Any] | None, refusal: Refusal, reads: Reads, ctx: Context
+    ) -> Step:
+        """The writer refused an effect of the step that ran on `saved`; nothing of it was
+        written. Say why (the texts live here, not in storage), audit it, ask again."""
+        env = Env.of(reads, ctx)
+        action = {RefusalKind.BIND: "bind"}.get(refusal.kind, "move")
+        env.add(Audit(action, False, refusal.nomination, {"why": str(refusal)}))
+        if refusal.kind is RefusalKind.BIND:
+            step = self._then_ask(saved, [Reply(render(f"bind_{refusal.detail}"))], env)
+        elif refusal.kind is RefusalKind.NOT_YOURS:
+            step = self._then_ask(saved, [Reply(render("not_your_unit"))], env)
+        elif _in_review(saved):
+            outcome = self.review.stale(saved or {}, env)
+            step = (
+                outcome
+                if isinstance(outcome, Step)
+                else self._then_ask(outcome.previous, outcome.replies, env)
+            )
+        else:
+            step = self._then_ask(saved, [Reply(render("move_refused_stale"))], env)
+        return _stamped(saved, step, env)
 
     def _route(
         self,
         saved: dict[str, Any] | None,
         inbound: Inbound,
-        ports: Ports,
+        env: Env,
         upload: Upload | None,
     ) -> Step:
         words = inbound.text.strip().split()
         command = words[0].lower() if words and words[0].startswith("/") else None
         argument = " ".join(words[1:])
         if command == "/new":
-            step = self.filing.start(ports)
-            return step if step.state else self._then_ask(saved, step.replies)
+            step = self.filing.start(env)
+            return step if step.state else self._then_ask(saved, step.replies, env)
         if _in_filing(saved) and (
             command == "/restart"
             or (command == "/cancel" and (saved or {}).get("stage") != "wait_file")
@@ -70,79 +115,113 @@ class Assistant:
             fresh = self.engine.ask(None)
             return Step(fresh.state, [Reply(render("filing_left")), *fresh.replies])
         if command == "/bind":
-            return self._then_ask(saved, self._bind(argument, ports))
+            return self._then_ask(saved, self._bind(argument, env), env)
         if command == "/track":
-            return self._then_ask(saved, self._track(argument, ports))
+            return self._then_ask(saved, self._track(argument, env), env)
         if command == "/mine":
-            return self._listing(saved, self.review.mine(_outside_review(saved), ports))
+            return self._listing(saved, self.review.mine(_outside_review(saved), env), env)
         if command == "/queue":
-            return self._listing(saved, self.review.queue(_outside_review(saved), ports))
+            return self._listing(saved, self.review.queue(_outside_review(saved), env), env)
         if command == "/whoami":
-            text = render("whoami", who=self._who(ports.actor(), ports))
-            return self._then_ask(saved, [Reply(text)])
+            text = render("whoami", who=self._who(env.actor(), env))
+            return self._then_ask(saved, [Reply(text)], env)
         if command == "/help":
-            actor = ports.actor()
+            actor = env.actor()
             role = actor.role.value if actor else Role.APPLICANT.value
-            return self._then_ask(saved, [Reply(render("help", role=role))])
+            return self._then_ask(saved, [Reply(render("help", role=role))], env)
         if _in_review(saved):
-            outcome = self.review.resume(saved or {}, inbound.text, ports)
+            outcome = self.review.resume(saved or {}, inbound.text, env)
             if isinstance(outcome, Leave):
-                return self._then_ask(outcome.previous, outcome.replies)
+                return self._then_ask(outcome.previous, outcome.replies, env)
             if isinstance(outcome, ContinueDraft):
                 intro = Reply(render("draft_resumed", line=self.review.line(outcome.detail.view)))
-                return self.filing.continue_draft(outcome.detail, ports, intro)
+                return self.filing.continue_draft(outcome.detail, env, intro)
             return outcome
         if _in_filing(saved):
-            return self.filing.resume(saved or {}, inbound, ports, upload)
+            return self.filing.resume(saved or {}, inbound, env, upload)
         if upload is not None:
-            return self._then_ask(saved, [Reply(render("filing_file_unexpected"))])
+            return self._then_ask(saved, [Reply(render("filing_file_unexpected"))], env)
         return self.engine.resume(saved, inbound)
 
     # ----- commands -----------------------------------------------------------------------
 
-    def _bind(self, code: str, ports: Ports) -> list[Reply]:
+    def _bind(self, code: str, env: Env) -> list[Reply]:
         if not code:
             return [Reply(render("bind_usage"))]
-        try:
-            actor = ports.bind(code)
-        except PortRefusal as exc:
-            return [Reply(str(exc))]
-        return [Reply(render("bound", who=self._who(actor, ports)))]
+        if guessing_refused(env.reads, "bind", env.ctx.now):
+            env.add(Audit("bind", False, detail={"why": "too many wrong codes"}))
+            return [Reply(render("guessed_bind", n=GUESS_ATTEMPTS))]
+        invite = env.reads.invite(code)
+        state = invite.state if invite is not None else "invalid"
+        if invite is None or state not in ("valid", "mine"):
+            env.add(Audit("bind", False, detail={"why": state}))
+            return [Reply(render(f"bind_{state}"))]
+        if state == "valid":
+            env.add(Bind(code))
+        actor = Actor(
+            role=Role(invite.role),
+            region=invite.region,
+            level=Level(invite.level) if invite.level else None,
+            unit_id=invite.unit_id,
+        )
+        return [Reply(render("bound", who=self._who(actor, env)))]
 
-    def _track(self, code: str, ports: Ports) -> list[Reply]:
+    def _track(self, code: str, env: Env) -> list[Reply]:
         if not code:
-            views = ports.tracked()
+            views = env.reads.tracked()
             if not views:
                 return [Reply(render("tracked_none"))]
             return [Reply(render("tracked_list", lines=[self.review.line(v) for v in views]))]
-        view = ports.track(code)
-        if view is None:
+        if guessing_refused(env.reads, "track", env.ctx.now):
+            env.add(Audit("track", False, detail={"why": "too many wrong codes"}))
+            return [Reply(render("guessed_track", n=GUESS_ATTEMPTS))]
+        detail = env.reads.nomination(code) if any(c.isalnum() for c in code) else None
+        if detail is None:
+            env.add(Audit("track", False, detail={"why": "unknown tracking code"}))
             shown = code if len(code) <= 20 else code[:20] + "…"
             return [Reply(render("track_unknown", code=shown))]
-        return [Reply(render("tracking", line=self.review.line(view)))]
+        if not env.reads.follows(detail.view.id):
+            env.add(Subscribe(detail.view.id))
+        return [Reply(render("tracking", line=self.review.line(detail.view)))]
 
-    def _listing(self, saved: dict[str, Any] | None, outcome: Step | list[Reply]) -> Step:
+    def _listing(
+        self, saved: dict[str, Any] | None, outcome: Step | list[Reply], env: Env
+    ) -> Step:
         """A review list to choose from, or (nothing to list / refused) replies, then re-ask."""
         if isinstance(outcome, Step):
             return outcome
-        return self._then_ask(_outside_review(saved), outcome)
+        return self._then_ask(_outside_review(saved), outcome, env)
 
     # ----- texts --------------------------------------------------------------------------
 
-    def _who(self, actor: Actor | None, ports: Ports) -> str:
+    def _who(self, actor: Actor | None, env: Env) -> str:
         if actor is None or actor.role is Role.APPLICANT:
             return render("who_applicant")
-        region = ports.region_name(actor.region) if actor.region else ""
+        region = env.reads.region_name(actor.region) if actor.region else ""
         if actor.role is Role.CLERK:
             return render("who_clerk", region=region, unit_id=actor.unit_id)
-        level = LEVEL_NAMES.get(actor.level.value if actor.level else "", "")
+        level = LEVEL_SHORT.get(actor.level, "") if actor.level else ""
         return render("who_official", region=region, level=level)
 
-    def _then_ask(self, saved: dict[str, Any] | None, replies: list[Reply]) -> Step:
+    def _then_ask(self, saved: dict[str, Any] | None, replies: list[Reply], env: Env) -> Step:
         """The command's replies, then the question the conversation is waiting for."""
         saved = _outside_review(saved)
-        step = self.filing.ask(saved or {}) if _in_filing(saved) else self.engine.ask(saved)
-        return Step(step.state, [*replies, *step.replies], step.events)
+        step = self.filing.ask(saved or {}, env) if _in_filing(saved) else self.engine.ask(saved)
+        return Step(step.state, [*replies, *step.replies], step.effects)
+
+
+def _stamped(saved: dict[str, Any] | None, step: Step, env: Env) -> Step:
+    """The step with its effects, its question stamped with this turn (see the module doc)."""
+    turn = int((saved or {}).get("turn", 0)) + 1
+    replies = list(step.replies)
+    asking = None
+    for i in range(len(replies) - 1, -1, -1):
+        if replies[i].key is not None:
+            asking = f"{replies[i].key}#{turn}"
+            replies[i] = dataclasses.replace(replies[i], asks=asking)
+            break
+    state = {**step.state, "turn": turn, "asking": asking}
+    return Step(state, replies, [*env.effects, *step.effects])
 
 
 def _in_review(saved: dict[str, Any] | None) -> bool:
@@ -158,3 +237,6 @@ def _outside_review(saved: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _in_filing(saved: dict[str, Any] | None) -> bool:
     return saved is not None and saved.get("flow") == "filing"
+
+
+__all__ = ["Assistant", "may_see"]

@@ -1,7 +1,7 @@
 """The self-check conversation: (session state, inbound text) -> (new state, replies, events).
 
 Pure: no I/O, no clock of its own (the caller injects one), no knowledge of channels or storage.
-The caller must save `Step.state` and apply `Step.events` in one transaction, then render
+The caller must save `Step.state` and apply `Step.effects` in one transaction, then render
 `Step.replies` on the user's channel (STYLE.md, "Core in, effects out").
 """
 
@@ -24,6 +24,7 @@ from conversations.answers import (
 )
 from conversations.campaign import Campaign, Catalog, Fact, FactType
 from conversations.conditions import evaluate
+from conversations.effects import Effect, SelfCheckCompleted
 from conversations.eligibility import (
     Assessment,
     Reason,
@@ -69,9 +70,11 @@ class SessionState(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """What the user sent: typed text, or the value of a button they pressed."""
+    """What the user sent: typed text, or the value of a button they pressed (then `answers`
+    is the `Reply.asks` of the question the button belonged to)."""
 
     text: str
+    answers: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,32 +84,39 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOut:
+    """A stored attachment to hand to the user with a reply (the channel decides how: a
+    document, a file message, a signed link, a folder)."""
+
+    attachment_id: int
+    filename: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to the user. `key` is set when it asks something; `options` are its choices."""
+    """One message to the user. `key` is set when it asks something; `options` are its choices.
+
+    `asks` names the question (and the turn it was asked in) that the options answer: a button
+    carries it, and an answer meant for another question is refused (Assistant.resume).
+    """
 
     text: str
     key: str | None = None
     hint: str | None = None
     options: tuple[Option, ...] = ()
     verdict: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SelfCheckCompleted:
-    """Domain event: a verdict was given; the caller stores it as a self-check result."""
-
-    campaign: str
-    category: str
-    verdict: str
-    result: dict[str, Any]
-    completed_at: dt.datetime
+    files: tuple[FileOut, ...] = ()
+    asks: str | None = None
 
 
 @dataclass(slots=True)
 class Step:
+    """A step's outcome: the state to save, the replies to send, the effects to apply."""
+
     state: dict[str, Any]
     replies: list[Reply] = field(default_factory=list)
-    events: list[SelfCheckCompleted] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
 
 
 class Engine:
@@ -165,7 +175,7 @@ class Engine:
         follow = self._on_campaign(state, inbound.text, quiet_error=True)
         if follow.state.get("stage") == Stage.CAMPAIGN:
             return step
-        return Step(follow.state, [step.replies[0], *follow.replies], follow.events)
+        return Step(follow.state, [step.replies[0], *follow.replies], follow.effects)
 
     def _on_campaign(self, state: SessionState, text: str, *, quiet_error: bool = False) -> Step:
         options = self._campaign_options()
@@ -319,7 +329,7 @@ class Engine:
             Reply(render("after_verdict")),
         ]
         step = self._step(state, replies, ask=False)
-        step.events.append(event)
+        step.effects.append(event)
         return step
 
     # ----- what to ask --------------------------------------------------------------------

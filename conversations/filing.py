@@ -5,20 +5,22 @@ The flow reuses the self-check engine for the eligibility questions (its state l
 shows a summary where any single field can be changed, and submits: the draft enters the
 campaign's first lifecycle move (the unit publicity), with its end in working days.
 
-Pure: the draft, the files, the working-day calendar and the rules across nominations are
-reached through `Ports`, bound by the runtime to the step's own transaction.
+Pure: the rules across nominations and the working-day calendar are read through `Env.reads`;
+the draft, its answers and its files are written as effects (CreateDraft under a tracking code
+from `Env.ctx`, SaveDraft, StoreAttachment), and submitting is a move planned by
+conversations.moves — the same gate as every other way off the unit's desk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from conversations.campaign import Campaign
-from conversations.crossrules import NominationFacts, Severity, check, limits_for
+from conversations.effects import CreateDraft, SaveDraft, SelfCheckCompleted, StoreAttachment
 from conversations.engine import Engine, Inbound, Option, Reply, Step, pick
 from conversations.forms import (
     HEAD_BYTES,
@@ -38,12 +40,14 @@ from conversations.forms import (
     pending_fields,
     prefill,
 )
-from conversations.identity import Actor, Role
-from conversations.lifecycle import Action, NominationRef, decide
-from conversations.ports import NominationDetail, Ports
+from conversations.identity import Role
+from conversations.lifecycle import Transition, actions_for
+from conversations.moves import NotPlanned, is_entry, lifecycle_of, plan, ref_of
+from conversations.reads import Env, NominationDetail
 from conversations.texts import render
 
 SUBMIT, ATTACH, FINISH_ATTACH, AGREE, DISAGREE = "submit", "attach", "done", "agree", "disagree"
+SUBMIT_VIA = "submit:"
 EDIT = "edit:"
 UPLOAD = "upload:"
 
@@ -80,8 +84,9 @@ class FilingState(BaseModel):
     items: list[str] = Field(default_factory=list)
     material: str | None = None
     uploaded: list[str] = Field(default_factory=list)  # material keys with a file
-    nomination_id: int | None = None
+    nomination_id: int | None = None  # None for a draft this conversation created: its code
     tracking_code: str | None = None
+    returned: bool = False  # editing a returned nomination (submit = the resubmit moves)
     verdict: str | None = None
     consented: bool = False
     editing: bool = False  # a field chosen from the summary: go back there after it
@@ -96,14 +101,14 @@ class Filing:
 
     # ----- entry points -------------------------------------------------------------------
 
-    def start(self, ports: Ports) -> Step:
-        actor = ports.actor()
+    def start(self, env: Env) -> Step:
+        actor = env.actor()
         if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
             return Step({}, [Reply(render("filing_not_clerk"))])
         state = FilingState()
-        return self._step(state, [Reply(render("filing_intro"))])
+        return self._step(state, env, [Reply(render("filing_intro"))])
 
-    def continue_draft(self, detail: NominationDetail, ports: Ports, intro: Reply) -> Step:
+    def continue_draft(self, detail: NominationDetail, env: Env, intro: Reply) -> Step:
         """Go on with a draft saved earlier: its answers, values and files are all kept."""
         fields = dict(detail.fields)
         campaign = self.catalog.get(detail.view.campaign)
@@ -120,23 +125,28 @@ class Filing:
             tracking_code=detail.view.tracking_code,
             verdict=detail.verdict,
             consented=True,
+            returned=detail.view.status != lifecycle_of(campaign).initial,
         )
-        return self._advance(state, ports, [intro])
+        if state.returned:
+            # A returned nomination: everything is filled in; the summary is where to change it.
+            state.stage = Stage.SUMMARY
+            return self._step(state, env, [intro])
+        return self._advance(state, env, [intro])
 
-    def ask(self, saved: dict[str, Any]) -> Step:
+    def ask(self, saved: dict[str, Any], env: Env | None = None) -> Step:
         """Re-ask what filing waits for, after a command handled outside it."""
         state = FilingState.model_validate(saved)
         if state.stage is Stage.CHECK:
             check = self.engine.ask(state.check)
             return Step(self._dump(state), check.replies)
-        return self._step(state, [])
+        return self._step(state, env, [])
 
-    def resume(self, saved: dict[str, Any], inbound: Inbound, ports: Ports,
+    def resume(self, saved: dict[str, Any], inbound: Inbound, env: Env,
                upload: Upload | None = None) -> Step:  # fmt: skip
         state = FilingState.model_validate(saved)
         text = inbound.text.strip()
         if upload is not None and state.stage is not Stage.WAIT_FILE:
-            return self._step(state, [Reply(render("filing_file_unexpected"))])
+            return self._step(state, env, [Reply(render("filing_file_unexpected"))])
         handler = {
             Stage.CONSENT: self._on_consent,
             Stage.CHECK: self._on_check,
@@ -149,33 +159,33 @@ class Filing:
             Stage.REFUSED: self._on_done,
         }[state.stage]
         if text == "/back" and state.stage in (Stage.FIELD, Stage.LIST):
-            return self._back(state)
-        return handler(state, inbound, ports, upload)
+            return self._back(state, env)
+        return handler(state, inbound, env, upload)
 
     # ----- stages -------------------------------------------------------------------------
 
-    def _on_consent(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_consent(self, state: FilingState, inbound: Inbound, env: Env,
                     upload: Upload | None) -> Step:  # fmt: skip
         choice = pick(inbound.text, self._consent_options())
         if choice == DISAGREE:
             state.stage = Stage.REFUSED
-            return self._step(state, [Reply(render("filing_no_consent"))], ask=False)
+            return self._step(state, env, [Reply(render("filing_no_consent"))], ask=False)
         if choice != AGREE:
-            return self._step(state, [Reply(render("bad_choice", count=2))])
+            return self._step(state, env, [Reply(render("bad_choice", count=2))])
         state.stage, state.consented = Stage.CHECK, True
         check = self.engine.ask(None)
         # Consent was given for the whole filing: the eligibility questions do not ask again.
         state.check = {**check.state, "flow": "filing", "consented": True}
-        return self._step(state, [], extra=check.replies)
+        return self._step(state, env, [], extra=check.replies)
 
-    def _on_check(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_check(self, state: FilingState, inbound: Inbound, env: Env,
                   upload: Upload | None) -> Step:  # fmt: skip
         had_category = bool((state.check or {}).get("category"))
         step = self.engine.resume(state.check, inbound)
         state.check = step.state
         category = step.state.get("category")
         if not had_category and category and not step.state.get("answers"):
-            earlier = ports.latest_selfcheck(step.state["campaign"], category)
+            earlier = env.reads.latest_selfcheck(step.state["campaign"], category)
             if earlier:
                 # Answers of a self-check already done: reuse them, to be confirmed on the
                 # summary (any one can be changed there), not asked again one by one.
@@ -187,79 +197,82 @@ class Filing:
                 state.check = again.state
                 note = Reply(render("filing_reused_selfcheck"))
                 return Step(self._dump(state), [*step.replies[:-1], note, *again.replies])
-        if not step.events:
+        if not step.effects:
             return Step(self._dump(state), step.replies)
-        done = step.events[0]
+        done = step.effects[0]
+        assert isinstance(done, SelfCheckCompleted)
         state.campaign, state.category, state.verdict = done.campaign, done.category, done.verdict
         state.facts = dict(step.state.get("answers", {}))
         verdict_replies = [r for r in step.replies if r.verdict]
         if done.verdict == "ineligible":
             state.stage = Stage.REFUSED
             return self._step(
-                state, [*verdict_replies, Reply(render("filing_ineligible"))], ask=False
+                state, env, [*verdict_replies, Reply(render("filing_ineligible"))], ask=False
             )
         campaign = self.catalog.get(done.campaign)
         form = self._form(state)
         state.values = prefill(form, state.facts)
         kind = campaign.category(done.category).kind.value
-        state.nomination_id, state.tracking_code = ports.create_draft(
-            campaign=done.campaign, category=done.category, kind=kind, payload=self._payload(state)
-        )
+        state.tracking_code = env.ctx.new_code()
+        env.add(
+            CreateDraft(state.tracking_code, done.campaign, done.category, kind,
+                        self._payload(state)),
+        )  # fmt: skip
         intro = Reply(render("filing_draft_made", code=state.tracking_code))
-        return self._advance(state, ports, [*verdict_replies, intro])
+        return self._advance(state, env, [*verdict_replies, intro])
 
-    def _on_field(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_field(self, state: FilingState, inbound: Inbound, env: Env,
                   upload: Upload | None) -> Step:  # fmt: skip
         field = self._form(state).field(_req(state.field))
         if field.type is FieldType.LIST:
             state.stage, state.items = Stage.LIST, []
-            return self._on_list_item(state, inbound, ports, upload)
+            return self._on_list_item(state, inbound, env, upload)
         try:
             value = parse_field(
                 field, inbound.text, today=self.engine.clock().date(), values=state.values
             )
         except ValueError as exc:
-            return self._step(state, [Reply(str(exc))])
+            return self._step(state, env, [Reply(str(exc))])
         state.values[field.key] = value
-        self._save(state, ports)
-        return self._advance(state, ports, [])
+        self._save(state, env)
+        return self._advance(state, env, [])
 
-    def _on_list_item(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_list_item(self, state: FilingState, inbound: Inbound, env: Env,
                       upload: Upload | None) -> Step:  # fmt: skip
         field = self._form(state).field(_req(state.field))
         try:
             item = parse_list_item(field, inbound.text, count=len(state.items))
         except ValueError as exc:
-            return self._step(state, [Reply(str(exc))])
+            return self._step(state, env, [Reply(str(exc))])
         if isinstance(item, Done):
             state.values[field.key] = list(state.items)
             state.items = []
-            self._save(state, ports)
-            return self._advance(state, ports, [])
+            self._save(state, env)
+            return self._advance(state, env, [])
         state.items.append(item)
-        return self._step(state, [Reply(render("filing_item_added", n=len(state.items)))])
+        return self._step(state, env, [Reply(render("filing_item_added", n=len(state.items)))])
 
-    def _on_attach(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_attach(self, state: FilingState, inbound: Inbound, env: Env,
                    upload: Upload | None) -> Step:  # fmt: skip
         choice = pick(inbound.text, self._attach_options(state))
         if choice == FINISH_ATTACH:
             state.stage = Stage.SUMMARY
-            return self._step(state, [])
+            return self._step(state, env, [])
         if choice is not None and choice.startswith(UPLOAD):
             state.stage, state.material = Stage.WAIT_FILE, choice.removeprefix(UPLOAD)
-            return self._step(state, [])
+            return self._step(state, env, [])
         count = len(self._attach_options(state))
-        return self._step(state, [Reply(render("bad_choice", count=count))])
+        return self._step(state, env, [Reply(render("bad_choice", count=count))])
 
-    def _on_file(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_file(self, state: FilingState, inbound: Inbound, env: Env,
                  upload: Upload | None) -> Step:  # fmt: skip
         form = self._form(state)
         material = next(m for m in form.materials if m.key == state.material)
         if upload is None:
             if inbound.text.strip() in ("/cancel", "取消"):
                 state.stage, state.material = Stage.ATTACH, None
-                return self._step(state, [])
-            return self._step(state, [Reply(render("filing_send_a_file"))])
+                return self._step(state, env, [])
+            return self._step(state, env, [Reply(render("filing_send_a_file"))])
         try:
             kind = check_attachment(
                 material,
@@ -268,131 +281,95 @@ class Filing:
                 head=upload.data[:HEAD_BYTES],
             )
         except AttachmentError as exc:
-            return self._step(state, [Reply(str(exc))])
-        ports.store_attachment(
-            _req_id(state.nomination_id),
-            material=material.key,
-            filename=upload.filename,
-            kind=kind.value,
-            data=upload.data,
+            return self._step(state, env, [Reply(str(exc))])
+        env.add(
+            StoreAttachment(_key(state), material.key, upload.filename, kind.value, upload.data)
         )
         if material.key not in state.uploaded:
             state.uploaded.append(material.key)
         state.stage, state.material = Stage.ATTACH, None
         reply = Reply(render("filing_file_saved", material=material.name, kind=kind.value))
-        return self._step(state, [reply])
+        return self._step(state, env, [reply])
 
-    def _on_summary(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_summary(self, state: FilingState, inbound: Inbound, env: Env,
                     upload: Upload | None) -> Step:  # fmt: skip
-        choice = pick(inbound.text, self._summary_options(state))
-        if choice == SUBMIT:
-            return self._submit(state, ports)
+        choice = pick(inbound.text, self._summary_options(state, env))
+        if choice is not None and (choice == SUBMIT or choice.startswith(SUBMIT_VIA)):
+            return self._submit(state, env, choice.removeprefix(SUBMIT_VIA))
         if choice == ATTACH:
             state.stage = Stage.ATTACH
-            return self._step(state, [])
+            return self._step(state, env, [])
         if choice is not None and choice.startswith(EDIT):
             state.stage, state.field, state.editing = Stage.FIELD, choice.removeprefix(EDIT), True
             state.values.pop(state.field, None)
-            return self._step(state, [])
-        count = len(self._summary_options(state))
-        return self._step(state, [Reply(render("bad_choice", count=count))])
+            return self._step(state, env, [])
+        count = len(self._summary_options(state, env))
+        return self._step(state, env, [Reply(render("bad_choice", count=count))])
 
-    def _on_done(self, state: FilingState, inbound: Inbound, ports: Ports,
+    def _on_done(self, state: FilingState, inbound: Inbound, env: Env,
                  upload: Upload | None) -> Step:  # fmt: skip
-        return self._step(state, [Reply(render("filing_finished"))], ask=False)
+        return self._step(state, env, [Reply(render("filing_finished"))], ask=False)
 
     # ----- submit -------------------------------------------------------------------------
 
-    def _submit(self, state: FilingState, ports: Ports) -> Step:
+    def _submit(self, state: FilingState, env: Env, via: str) -> Step:
+        """Off the unit's desk along `via` (or the first entry move): the gate and the
+        lifecycle decide, in conversations.moves, as for every other path."""
         campaign, form = self._campaign(state), self._form(state)
         missing = missing_materials(
             form, set(state.uploaded), state.values, facts=state.facts, ordinal=campaign.ordinal
         )
         if missing:
             names = "、".join(m.name for m in missing)
-            return self._step(state, [Reply(render("filing_missing", names=names))])
+            return self._step(state, env, [Reply(render("filing_missing", names=names))])
         errors = cross_field_errors(form, state.values)
         if errors:
-            return self._step(state, [Reply("\n".join(errors.values()))])
-        actor = ports.actor()
+            return self._step(state, env, [Reply("\n".join(errors.values()))])
+        actor = env.actor()
         if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
-            return self._step(state, [Reply(render("filing_not_clerk"))], ask=False)
-        inputs = ports.rules_inputs(campaign.id, _req(state.category), actor.region or "")
-        findings = check(
-            replace(self._facts_for_rules(state, actor), region=inputs.region),
-            inputs.others,
-            limits_for(campaign),
-            quota=inputs.quota,
-        )
-        blocks = [f for f in findings if f.severity is Severity.BLOCK]
-        if blocks:
-            lines = [f"「{f.clause}」{f.message}" if f.clause else f.message for f in blocks]
-            return self._step(state, [Reply(render("filing_blocked", lines=lines))])
-        warnings = [
-            f"「{f.clause}」{f.message}" if f.clause else f.message
-            for f in findings
-            if f.severity is Severity.WARN
-        ]
-        lifecycle = campaign.lifecycle
-        if lifecycle is None:
-            return self._step(state, [Reply(render("filing_no_lifecycle"))], ask=False)
-        today = self.engine.clock().date()
-        ref = NominationRef(
-            status=lifecycle.initial, unit_id=actor.unit_id, region=actor.region or ""
-        )
-        decision = decide(lifecycle, ref, actor, Action.START_PUBLICITY, today=today)
-        if not decision.allowed or decision.to is None:
-            return self._step(state, [Reply(decision.why)])
-        status = lifecycle.status(decision.to)
-        publicity = None
-        if status.publicity_workdays:
-            end = ports.workday_end(today, status.publicity_workdays)
-            publicity = (today, end)
-        notice = render(
-            "notice_status",
-            code=state.tracking_code,
-            status=status.label,
-            start=publicity[0].isoformat() if publicity else None,
-            end=publicity[1].isoformat() if publicity else None,
-        )
-        ports.submit(
-            _req_id(state.nomination_id),
-            to_status=decision.to,
-            action=Action.START_PUBLICITY.value,
-            publicity=publicity,
-            notice=notice,
-        )
+            return self._step(state, env, [Reply(render("filing_not_clerk"))], ask=False)
+        if campaign.lifecycle is None:
+            return self._step(state, env, [Reply(render("filing_no_lifecycle"))], ask=False)
+        detail = env.reads.nomination(_key(state))
+        if detail is None:
+            return self._step(state, env, [Reply(render("nomination_gone"))], ask=False)
+        moves = self._entry_moves(detail, env)
+        chosen = next((t for t in moves if t.id == via), moves[0] if moves else None)
+        if chosen is None:
+            status = campaign.lifecycle.status(detail.view.status).label
+            return self._step(state, env, [Reply(render("filing_no_entry", status=status))])
+        planned = plan(campaign, detail, actor, chosen, None, env.reads, env.ctx.today)
+        if isinstance(planned, NotPlanned):
+            return self._step(state, env, [Reply(planned.why)])
+        env.add(*planned.effects)
         state.stage = Stage.SUBMITTED
         text = render(
             "filing_submitted",
-            status=status.label,
+            status=planned.to_label,
             code=state.tracking_code,
-            start=publicity[0].isoformat() if publicity else None,
-            end=publicity[1].isoformat() if publicity else None,
-            days=status.publicity_workdays,
-            warnings=warnings,
+            start=planned.publicity[0].isoformat() if planned.publicity else None,
+            end=planned.publicity[1].isoformat() if planned.publicity else None,
+            days=planned.workdays,
+            warnings=planned.warnings,
         )
-        return self._step(state, [Reply(text)], ask=False)
+        return self._step(state, env, [Reply(text)], ask=False)
 
-    def _facts_for_rules(self, state: FilingState, actor: Actor) -> NominationFacts:
-        campaign = self._campaign(state)
-        category = campaign.category(_req(state.category))
-        identity = state.values.get("id_number") or state.values.get("uscc")
-        return NominationFacts(
-            id=state.nomination_id,
-            campaign=campaign.id,
-            category=category.id,
-            kind=category.kind.value,
-            unit_id=_req_id(actor.unit_id),
-            region=actor.region or "",
-            nominee_digest=str(identity) if identity else None,
-            county_division=state.facts.get("admin_rank") == "county_division",
-            submitted=True,
-        )
+    def _entry_moves(self, detail: NominationDetail, env: Env) -> list[Transition]:
+        """The moves off the unit's desk the clerk may make on this nomination now."""
+        lifecycle = lifecycle_of(self.catalog.get(detail.view.campaign))
+        actor = env.actor()
+        if actor is None:
+            return []
+        ref = ref_of(lifecycle, detail, env.reads)
+        return [
+            t
+            for t in actions_for(lifecycle, ref, actor, today=env.ctx.today)
+            if is_entry(lifecycle, t)
+        ]
 
     # ----- moving on ----------------------------------------------------------------------
 
-    def _advance(self, state: FilingState, ports: Ports, replies: list[Reply]) -> Step:
+    def _advance(self, state: FilingState, env: Env, replies: list[Reply]) -> Step:
         pending = self._pending(state)
         if pending:
             state.stage, state.field = Stage.FIELD, pending[0].key
@@ -400,19 +377,19 @@ class Filing:
             state.stage, state.field, state.editing = Stage.SUMMARY, None, False
         else:
             state.stage, state.field = Stage.ATTACH, None
-        return self._step(state, replies)
+        return self._step(state, env, replies)
 
-    def _back(self, state: FilingState) -> Step:
+    def _back(self, state: FilingState, env: Env) -> Step:
         form = self._form(state)
         asked = [f.key for f in form.fields if f.type is not FieldType.DERIVED]
         current = state.field if state.field in asked else None
         earlier = asked[: asked.index(current)] if current else asked
         answered = [k for k in earlier if k in state.values]
         if not answered:
-            return self._step(state, [Reply(render("back_at_start"))])
+            return self._step(state, env, [Reply(render("back_at_start"))])
         state.stage, state.field, state.items = Stage.FIELD, answered[-1], []
         state.values.pop(answered[-1], None)
-        return self._step(state, [])
+        return self._step(state, env, [])
 
     def _pending(self, state: FilingState) -> list[FormField]:
         return pending_fields(
@@ -425,7 +402,7 @@ class Filing:
 
     # ----- what to ask --------------------------------------------------------------------
 
-    def _question(self, state: FilingState) -> Reply | None:
+    def _question(self, state: FilingState, env: Env | None) -> Reply | None:
         match state.stage:
             case Stage.CONSENT:
                 return Reply(render("consent"), key="consent", options=self._consent_options())
@@ -462,7 +439,7 @@ class Filing:
                     uploaded=[m.name for m in form.materials if m.key in state.uploaded],
                     missing=[m.name for m in missing],
                 )
-                return Reply(text, key="summary", options=self._summary_options(state))
+                return Reply(text, key="summary", options=self._summary_options(state, env))
             case _:
                 return None
 
@@ -484,10 +461,15 @@ class Filing:
         out.append(Option(render("filing_attach_done"), FINISH_ATTACH))
         return tuple(out)
 
-    def _summary_options(self, state: FilingState) -> tuple[Option, ...]:
+    def _summary_options(self, state: FilingState, env: Env | None) -> tuple[Option, ...]:
         form = self._form(state)
         values = {**state.values, **derive_fields(form, state.values)}
-        out = [Option(render("filing_submit_choice"), SUBMIT), Option("上传或更换附件", ATTACH)]
+        submit = [Option(render("filing_submit_choice"), SUBMIT)]
+        if state.returned and env is not None:
+            detail = env.reads.nomination(_key(state))
+            moves = self._entry_moves(detail, env) if detail is not None else []
+            submit = [Option(t.label, SUBMIT_VIA + t.id) for t in moves]
+        out = [*submit, Option("上传或更换附件", ATTACH)]
         for field in form.fields:
             if field.key not in values or field.type is FieldType.DERIVED:
                 continue
@@ -514,11 +496,9 @@ class Filing:
             "verdict": state.verdict,
         }
 
-    def _save(self, state: FilingState, ports: Ports) -> None:
+    def _save(self, state: FilingState, env: Env) -> None:
         county = state.facts.get("admin_rank") == "county_division"
-        ports.save_draft(
-            _req_id(state.nomination_id), self._payload(state), county_division=county
-        )
+        env.add(SaveDraft(_key(state), self._payload(state), county))
 
     def _dump(self, state: FilingState) -> dict[str, Any]:
         return state.model_dump(mode="json")
@@ -526,6 +506,7 @@ class Filing:
     def _step(
         self,
         state: FilingState,
+        env: Env | None,
         replies: list[Reply],
         *,
         ask: bool = True,
@@ -533,7 +514,7 @@ class Filing:
     ) -> Step:
         out = [*replies, *(extra or [])]
         if ask and not extra:
-            question = self._question(state)
+            question = self._question(state, env)
             if question is not None:
                 out.append(question)
         return Step(self._dump(state), out)
@@ -563,10 +544,13 @@ def _req(value: str | None) -> str:
     return value
 
 
-def _req_id(value: int | None) -> int:
-    if value is None:
+def _key(state: FilingState) -> int | str:
+    """The draft: by id once known, else by the tracking code this conversation gave it."""
+    if state.nomination_id is not None:
+        return state.nomination_id
+    if state.tracking_code is None:
         raise RuntimeError("filing state has no nomination yet")
-    return value
+    return state.tracking_code
 
 
 __all__ = ["Filing", "FilingState", "Upload"]

@@ -1,18 +1,21 @@
 """Moving nominations through the levels: an official's queue, a clerk's next steps.
 
 `/queue` (officials) and `/mine` (clerks) list nominations; a number opens one: its details
-(ID numbers in full for officials only — every such read is audited by the port), its
-attachments and the moves this person may make now (conversations.lifecycle). A move that needs
-a reason asks for it. In the 征求意见 stage the clerk ticks off the departments consulted.
-After a move, or `返回`, the conversation goes back to where it was.
+(ID numbers in full for officials only — one audit row per screen that showed them), the
+self-check it was filed under, who returned it and why, its attachments (each can be opened),
+and the moves this person may make now (conversations.lifecycle via conversations.moves). A
+move that needs a reason asks for it, naming the move. In the 征求意见 stage the clerk ticks off
+the departments consulted. After a move, or `返回`, the conversation goes back to where it was.
 
-Pure: the nominations, the working-day calendar and the notifications are reached through
-`Ports`, on the step's own transaction.
+Every screen of a nomination remembers the version it showed: an answer to choices whose
+nomination has moved since is answered with what happened and the fresh choices, and does
+nothing else. The writer re-checks each move once more against the row (conversations.moves).
+
+Pure: reads through `Env.reads`, writes nothing — moves, opinions and audit rows are effects.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,28 +23,33 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from conversations.answers import AnswerError, clean_input, normalise
-from conversations.campaign import Campaign, Catalog
-from conversations.crossrules import NominationFacts, check, limits_for
-from conversations.engine import Option, Reply, Step, pick
+from conversations.campaign import Catalog
+from conversations.crossrules import check, limits_for
+from conversations.effects import Audit, RecordOpinion
+from conversations.eligibility import assess
+from conversations.engine import FileOut, Option, Reply, Step, pick
 from conversations.forms import FieldType, display, form_for
 from conversations.identity import Actor, Role
 from conversations.lifecycle import (
-    Lifecycle,
-    NominationRef,
+    LEVEL_NAMES,
+    ROLE_NAMES,
+    StatusKind,
     Transition,
     actions_for,
-    decide,
     missing_opinions,
     opinion_departments,
 )
-from conversations.ports import NominationDetail, NominationView, Ports
-from conversations.texts import render
+from conversations.moves import NotPlanned, lifecycle_of, nominee_facts, plan, ref_of
+from conversations.policy import may_edit, may_see, read_audit, rules_inputs, shows_personal_data
+from conversations.reads import Env, NominationDetail, NominationView
+from conversations.texts import VERDICT_LABELS, render
 
 BACK = "back"
 CONTINUE = "continue_draft"
 MOVE = "move:"
 OPINION = "opinion:"
 OPEN = "open:"
+FILE = "file:"
 
 
 class Stage(StrEnum):
@@ -52,7 +60,7 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ContinueDraft:
-    """The clerk chose to go on filling in a draft: the filing flow takes it from here."""
+    """The clerk chose to edit a draft or a returned nomination: filing takes it from here."""
 
     detail: NominationDetail
 
@@ -70,6 +78,7 @@ class ReviewState(BaseModel):
     stage: Stage = Stage.LIST
     items: list[int] = Field(default_factory=list)
     nomination: int | None = None
+    version: int | None = None  # of the nomination as its screen showed it
     transition: str | None = None
     previous: dict[str, Any] | None = None  # the conversation to go back to
 
@@ -77,108 +86,134 @@ class ReviewState(BaseModel):
 class Review:
     """Lists, details and moves; `leave` hands back to the previous conversation."""
 
-    def __init__(self, catalog: Catalog, today: Any) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.today = today  # () -> date, the engine's clock
 
     # ----- entry points -------------------------------------------------------------------
 
-    def queue(self, saved: dict[str, Any] | None, ports: Ports) -> Step | list[Reply]:
+    def queue(self, saved: dict[str, Any] | None, env: Env) -> Step | list[Reply]:
         """An official's queue, or the refusal replies for anyone else."""
-        actor = ports.actor()
+        actor = env.actor()
         if actor is None or actor.role is not Role.OFFICIAL or actor.level is None:
-            ports.refused("queue", "not an official")
+            env.add(Audit("queue", False, detail={"why": "not an official"}))
             return [Reply(render("queue_refused"))]
-        statuses = sorted(
-            {
-                s.key
-                for c in self.catalog
-                if c.lifecycle is not None
-                for s in c.lifecycle.statuses
-                if s.queue_level == actor.level
-            }
+        statuses = tuple(
+            sorted(
+                {
+                    s.key
+                    for c in self.catalog
+                    if c.lifecycle is not None
+                    for s in c.lifecycle.statuses
+                    if s.queue_level == actor.level
+                }
+            )
         )
-        views = ports.queue(statuses)
+        region = actor.region or ""
+        views = [
+            v
+            for v in env.reads.in_statuses(statuses, region)
+            if env.reads.contains(region, v.region)
+        ]
         if not views:
             return [Reply(render("queue_none"))]
         state = ReviewState(items=[v.id for v in views], previous=saved)
-        return self._step(state, [Reply(render("queue_intro", n=len(views)))], views=views)
+        return self._step(state, [Reply(render("queue_intro", n=len(views)))], env, views=views)
 
-    def mine(self, saved: dict[str, Any] | None, ports: Ports) -> Step | list[Reply]:
-        actor = ports.actor()
+    def mine(self, saved: dict[str, Any] | None, env: Env) -> Step | list[Reply]:
+        actor = env.actor()
         if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
-            ports.refused("mine", "not a clerk of a unit")
+            env.add(Audit("mine", False, detail={"why": "not a clerk of a unit"}))
             return [Reply(render("mine_refused"))]
-        views = ports.unit_nominations(actor.unit_id)
+        views = env.reads.unit_nominations(actor.unit_id)
         if not views:
             return [Reply(render("mine_none"))]
         state = ReviewState(items=[v.id for v in views], previous=saved)
-        return self._step(state, [Reply(render("mine_intro", n=len(views)))], views=views)
+        return self._step(state, [Reply(render("mine_intro", n=len(views)))], env, views=views)
 
-    def resume(
-        self, saved: dict[str, Any], text: str, ports: Ports
-    ) -> Step | Leave | ContinueDraft:
+    def resume(self, saved: dict[str, Any], text: str, env: Env) -> Step | Leave | ContinueDraft:
         """One message; Leave means: back to `previous` (the caller re-asks it)."""
         state = ReviewState.model_validate(saved)
+        if text.strip() in ("/cancel", "/back") and state.stage is Stage.REASON:
+            state.stage, state.transition = Stage.DETAIL, None
+            return self._step(state, [], env)
+        if state.stage is not Stage.LIST:
+            detail = self._detail(state, env)
+            if detail is None:
+                return Leave(state.previous, [Reply(render("nomination_gone"))])
+            if state.version is not None and detail.view.version != state.version:
+                return self._stale(state, detail, env)
         if state.stage is Stage.REASON:
-            return self._on_reason(state, text, ports)
-        options = self._options(state, ports)
+            return self._on_reason(state, text, env)
+        options = self._options(state, env)
         value = pick(text, options)
         if value == BACK or text.strip() in ("/cancel", "/back"):
             if state.stage is Stage.DETAIL and len(state.items) > 1:
-                state.stage, state.nomination = Stage.LIST, None
-                return self._step(state, [], ports=ports)
+                state.stage, state.nomination, state.version = Stage.LIST, None, None
+                return self._step(state, [], env)
             return Leave(state.previous, [])
         if value is None and state.stage is Stage.DETAIL:
             # A move this person was not offered, typed by its name: decide() says why not,
             # and the refusal is audited like any other.
-            detail = self._detail(state, ports)
+            detail = self._detail(state, env)
             named = self._named_move(detail, text) if detail is not None else None
             if detail is not None and named is not None:
-                return self._move(state, detail, named, None, ports)
+                return self._move(state, detail, named, None, env)
         if value is None:
-            return self._step(
-                state, [Reply(render("bad_choice", count=len(options)))], ports=ports
-            )
-        if value == CONTINUE:
-            detail = self._detail(state, ports)
-            if detail is None:
-                return Leave(state.previous, [Reply(render("nomination_gone"))])
-            return ContinueDraft(detail)
+            return self._step(state, [Reply(render("bad_choice", count=len(options)))], env)
         if value.startswith(OPEN):
             state.stage, state.nomination = Stage.DETAIL, int(value.removeprefix(OPEN))
-            return self._step(state, [], ports=ports)
-        if value.startswith(OPINION):
-            detail = self._detail(state, ports)
-            if detail is None:
-                return Leave(state.previous, [Reply(render("nomination_gone"))])
-            ports.record_opinion(detail.view.id, value.removeprefix(OPINION))
-            return self._step(state, [], ports=ports)
-        transition = value.removeprefix(MOVE)
-        detail = self._detail(state, ports)
+            state.version = None
+            return self._step(state, [], env)
+        detail = self._detail(state, env)
         if detail is None:
             return Leave(state.previous, [Reply(render("nomination_gone"))])
-        move = self._transition(detail, transition)
+        if value == CONTINUE:
+            return ContinueDraft(detail)
+        if value.startswith(FILE):
+            return self._open_file(state, detail, int(value.removeprefix(FILE)), env)
+        if value.startswith(OPINION):
+            env.add(
+                RecordOpinion(detail.view.id, value.removeprefix(OPINION), detail.view.version)
+            )
+            # The screen after the tick shows it ticked: the version the writer gives it.
+            state.version = detail.view.version + 1
+            return self._step(state, [], env, ticked=value.removeprefix(OPINION))
+        move = self._transition(detail, value.removeprefix(MOVE))
         if move.reason_required:
             state.stage, state.transition = Stage.REASON, move.id
-            return self._step(state, [], ports=ports)
-        return self._move(state, detail, move, None, ports)
+            return self._step(state, [], env)
+        return self._move(state, detail, move, None, env)
+
+    def stale(self, saved: dict[str, Any], env: Env) -> Step | Leave:
+        """The writer found the nomination moved under this step: say so, show it afresh."""
+        state = ReviewState.model_validate(saved)
+        detail = self._detail(state, env)
+        if detail is None:
+            return Leave(state.previous, [Reply(render("nomination_gone"))])
+        return self._stale(state, detail, env)
 
     # ----- stages -------------------------------------------------------------------------
 
-    def _on_reason(self, state: ReviewState, text: str, ports: Ports) -> Step | Leave:
-        if text.strip() in ("/cancel", "/back"):
-            state.stage, state.transition = Stage.DETAIL, None
-            return self._step(state, [], ports=ports)
+    def _stale(self, state: ReviewState, detail: NominationDetail, env: Env) -> Step:
+        lifecycle = lifecycle_of(self.catalog.get(detail.view.campaign))
+        label = (
+            lifecycle.status(detail.view.status).label
+            if lifecycle.has_status(detail.view.status)
+            else detail.view.status
+        )
+        state.stage, state.transition, state.version = Stage.DETAIL, None, None
+        return self._step(state, [Reply(render("move_stale", status=label))], env)
+
+    def _on_reason(self, state: ReviewState, text: str, env: Env) -> Step | Leave:
         try:
             reason = normalise(clean_input(text))
         except AnswerError as exc:
-            return self._step(state, [Reply(str(exc))], ports=ports)
-        detail = self._detail(state, ports)
+            return self._step(state, [Reply(str(exc))], env)
+        detail = self._detail(state, env)
         if detail is None:
             return Leave(state.previous, [Reply(render("nomination_gone"))])
-        return self._move(state, detail, self._transition(detail, _req(state.transition)), reason,
-                          ports)  # fmt: skip
+        move = self._transition(detail, _req(state.transition))
+        return self._move(state, detail, move, reason, env)
 
     def _move(
         self,
@@ -186,55 +221,33 @@ class Review:
         detail: NominationDetail,
         move: Transition,
         reason: str | None,
-        ports: Ports,
+        env: Env,
     ) -> Step | Leave:
         campaign = self.catalog.get(detail.view.campaign)
-        lifecycle = _lifecycle(campaign)
-        actor = ports.actor()
-        today: dt.date = self.today()
-        decision = decide(
-            lifecycle,
-            self._ref(lifecycle, detail),
-            actor or Actor(role=Role.APPLICANT),
-            move.action,
-            today=today,
-            reason=reason,
-        )
-        if not decision.allowed or decision.to is None:
-            ports.refused(move.action.value, decision.why, nomination_id=detail.view.id)
+        actor = env.actor() or Actor(role=Role.APPLICANT)
+        planned = plan(campaign, detail, actor, move, reason, env.reads, env.ctx.today)
+        if isinstance(planned, NotPlanned):
+            env.add(Audit(move.action.value, False, detail.view.id, {"why": planned.audit_why}))
             state.stage, state.transition = Stage.DETAIL, None
-            return self._step(state, [Reply(decision.why)], ports=ports)
-        to = lifecycle.status(decision.to)
-        publicity = None
-        if to.publicity_workdays:
-            publicity = (today, ports.workday_end(today, to.publicity_workdays))
-        notice = render(
-            "notice_move",
-            code=detail.view.tracking_code,
-            status=to.label,
-            move=move.label,
-            reason=reason,
-            start=publicity[0].isoformat() if publicity else None,
-            end=publicity[1].isoformat() if publicity else None,
+            return self._step(state, [Reply(planned.why)], env)
+        env.add(*planned.effects)
+        return Leave(state.previous, [Reply(planned.done)])
+
+    def _open_file(
+        self, state: ReviewState, detail: NominationDetail, attachment: int, env: Env
+    ) -> Step:
+        found = next((a for a in detail.attachments if a.id == attachment), None)
+        if found is None:
+            return self._step(state, [Reply(render("nomination_gone"))], env)
+        form = form_for(self.catalog.get(detail.view.campaign), detail.view.category)
+        name = next((m.name for m in form.materials if m.key == found.material), found.material) \
+            if form else found.material  # fmt: skip
+        env.add(Audit("open_attachment", True, detail.view.id, {"material": found.material}))
+        sent = Reply(
+            render("file_sent", material=name, filename=found.filename),
+            files=(FileOut(found.id, found.filename, found.kind),),
         )
-        ports.move(
-            detail.view.id,
-            expected=detail.view.status,
-            to_status=to.key,
-            action=move.action.value,
-            reason=reason,
-            publicity=publicity,
-            notice=notice,
-            next_level=to.queue_level.value if to.queue_level else None,
-        )
-        done = render(
-            "move_done",
-            move=move.label,
-            status=to.label,
-            start=publicity[0].isoformat() if publicity else None,
-            end=publicity[1].isoformat() if publicity else None,
-        )
-        return Leave(state.previous, [Reply(done)])
+        return self._step(state, [sent], env)
 
     # ----- what to show -------------------------------------------------------------------
 
@@ -242,109 +255,159 @@ class Review:
         self,
         state: ReviewState,
         replies: list[Reply],
+        env: Env,
         *,
-        ports: Ports | None = None,
         views: list[NominationView] | None = None,
+        ticked: str | None = None,
     ) -> Step:
-        question = self._question(state, ports, views)
+        question = self._question(state, env, views, ticked)
         return Step(state.model_dump(mode="json"), [*replies, question])
 
     def _question(
-        self, state: ReviewState, ports: Ports | None, views: list[NominationView] | None
+        self,
+        state: ReviewState,
+        env: Env,
+        views: list[NominationView] | None,
+        ticked: str | None = None,
     ) -> Reply:
         if state.stage is Stage.REASON:
-            return Reply(render("move_reason"), key="reason")
+            detail = self._detail(state, env)
+            label = self._transition(detail, _req(state.transition)).label if detail else ""
+            return Reply(render("move_reason", move=label), key="reason")
         if state.stage is Stage.LIST:
-            assert ports is not None or views is not None
-            listed = views if views is not None else self._views(state, _ports(ports))
+            listed = views if views is not None else self._views(state, env)
             options = tuple(Option(self.line(v), OPEN + str(v.id)) for v in listed)
             return Reply(render("pick_nomination"), key="nomination",
                          options=(*options, Option("返回", BACK)))  # fmt: skip
-        detail = self._detail(state, _ports(ports))
+        detail = self._detail(state, env)
         if detail is None:
             return Reply(
                 render("nomination_gone"), key="nomination", options=(Option("返回", BACK),)
             )
-        return Reply(self._detail_text(detail, _ports(ports)), key="action",
-                     options=self._options(state, _ports(ports)))  # fmt: skip
+        if state.version is None:
+            state.version = detail.view.version
+        return Reply(self._detail_text(detail, env, ticked), key="action",
+                     options=self._options(state, env, ticked))  # fmt: skip
 
-    def _options(self, state: ReviewState, ports: Ports) -> tuple[Option, ...]:
+    def _options(
+        self, state: ReviewState, env: Env, ticked: str | None = None
+    ) -> tuple[Option, ...]:
         if state.stage is Stage.LIST:
-            listed = self._views(state, ports)
+            listed = self._views(state, env)
             return (
                 *(Option(self.line(v), OPEN + str(v.id)) for v in listed),
                 Option("返回", BACK),
             )
-        detail = self._detail(state, ports)
+        detail = self._detail(state, env)
         if detail is None:
             return (Option("返回", BACK),)
         campaign = self.catalog.get(detail.view.campaign)
-        lifecycle = _lifecycle(campaign)
-        actor = ports.actor() or Actor(role=Role.APPLICANT)
+        lifecycle = lifecycle_of(campaign)
+        actor = env.actor() or Actor(role=Role.APPLICANT)
+        opinions = _ticked(detail.opinions, ticked)
+        ref = ref_of(lifecycle, detail, env.reads)
+        if ticked is not None:
+            done = not missing_opinions(lifecycle, nominee_facts(detail), opinions)
+            ref = type(ref)(**{**_fields(ref), "opinions_done": done})
         out = [
             Option(t.label, MOVE + t.id)
-            for t in actions_for(lifecycle, self._ref(lifecycle, detail), actor,
-                                 today=self.today())
-        ]  # fmt: skip
+            for t in actions_for(lifecycle, ref, actor, today=env.ctx.today)
+        ]
         status = lifecycle.status(detail.view.status)
-        if detail.view.status == lifecycle.initial and actor.role is Role.CLERK:
-            out.insert(0, Option(render("continue_draft"), CONTINUE))
-        if status.opinions and actor.role is Role.CLERK:
-            for department in opinion_departments(lifecycle, self._nominee(detail)):
-                mark = "✓" if department in detail.opinions else "未记录"
+        editable = detail.view.status == lifecycle.initial or status.kind is StatusKind.SIDE
+        if editable and may_edit(actor, detail.view):
+            key = "continue_draft" if detail.view.status == lifecycle.initial else "edit_returned"
+            out.insert(0, Option(render(key), CONTINUE))
+        if status.opinions and may_edit(actor, detail.view):
+            for department in opinion_departments(lifecycle, nominee_facts(detail)):
+                mark = "✓" if department in opinions else "未记录"
                 out.append(Option(f"已征求{department}意见（{mark}）", OPINION + department))
+        if actor.role is Role.OFFICIAL or may_edit(actor, detail.view):
+            form = form_for(campaign, detail.view.category)
+            names = {m.key: m.name for m in form.materials} if form else {}
+            for a in detail.attachments:
+                name = names.get(a.material, a.material)
+                out.append(Option(f"查看附件：{name}（{a.filename}）", FILE + str(a.id)))
         out.append(Option("返回", BACK))
         return tuple(out)
 
-    def _detail_text(self, detail: NominationDetail, ports: Ports) -> str:
+    def _detail_text(self, detail: NominationDetail, env: Env, ticked: str | None) -> str:
         campaign = self.catalog.get(detail.view.campaign)
-        lifecycle = _lifecycle(campaign)
+        lifecycle = lifecycle_of(campaign)
         form = form_for(campaign, detail.view.category)
-        actor = ports.actor()
-        full = actor is not None and actor.role is Role.OFFICIAL
-        lines = []
+        actor = env.actor()
+        full = shows_personal_data(actor)
+        lines, personal = [], False
         if form is not None:
             for field in form.fields:
                 value = detail.fields.get(field.key)
                 if value is None or field.type is FieldType.LIST and not value:
                     continue
+                personal = personal or field.sensitive
                 lines.append(f"{field.label}：{display(field, value, full=full)}")
-        findings = self._findings(detail, ports) if full else []
+        if full and personal:
+            # Officials see ID numbers and phones in full: one audit row per screen that did.
+            env.add(read_audit(detail))
+        findings = self._findings(detail, env) if full else []
+        status = lifecycle.status(detail.view.status)
+        back = detail.last_return
+        returned = None
+        if back is not None:
+            level = None
+            if back.from_status and lifecycle.has_status(back.from_status):
+                level = lifecycle.status(back.from_status).queue_level
+            returned = {
+                "by": (LEVEL_NAMES[level] if level else "") + _who(back.role),
+                "at": back.at.date().isoformat(),
+                "reason": back.reason,
+            }
+        opinions = _ticked(detail.opinions, ticked)
         return render(
             "nomination_detail",
             findings=findings,
             line=self.line(detail.view),
-            status=lifecycle.status(detail.view.status).label,
-            region=ports.region_name(detail.view.region),
+            status=status.label,
+            region=env.reads.region_name(detail.view.region),
             publicity=detail.publicity,
             fields=lines,
+            returned=returned,
+            selfcheck=self._selfcheck(detail),
             files=[
                 m.name
                 for m in (form.materials if form is not None else [])
                 if m.key in detail.uploaded
             ],
-            missing=missing_opinions(lifecycle, self._nominee(detail), detail.opinions)
-            if lifecycle.status(detail.view.status).opinions
+            missing=missing_opinions(lifecycle, nominee_facts(detail), opinions)
+            if status.opinions
             else [],
         )
 
-    def _findings(self, detail: NominationDetail, ports: Ports) -> list[str]:
-        """The rules across nominations, as officials must see them (DESIGN §2.3)."""
+    def _selfcheck(self, detail: NominationDetail) -> dict[str, Any] | None:
+        """The eligibility answers it was filed under, as the verdict explained them."""
+        if not detail.facts:
+            return None
         campaign = self.catalog.get(detail.view.campaign)
-        inputs = ports.rules_inputs(campaign.id, detail.view.category, detail.view.region)
-        identity_key = detail.fields.get("id_number") or detail.fields.get("uscc")
-        me = NominationFacts(
-            id=detail.view.id,
-            campaign=campaign.id,
-            category=detail.view.category,
-            kind=detail.kind,
-            unit_id=detail.view.unit_id,
-            region=inputs.region,
-            nominee_digest=str(identity_key) if identity_key else None,
-            county_division=detail.facts.get("admin_rank") == "county_division",
-            status=detail.view.status,
-            submitted=detail.view.status != _lifecycle(campaign).initial,
-        )
+        result = assess(campaign, detail.view.category, detail.facts)
+        reasons = []
+        for r in result.reasons:
+            answer = None
+            if r.fact is not None and r.value is not None:
+                answer = campaign.fact(r.fact).label_of(r.value)
+            mark = {"passed": "✓", "failed": "✗", "review": "？"}[r.outcome.value]
+            clause = f"「{r.rule.clause}」" if r.rule.clause else ""
+            reasons.append(
+                f"{mark} {clause}{r.rule.message}" + (f"（{answer}）" if answer else "")
+            )
+        verdict = detail.verdict or result.verdict.value
+        return {"verdict": VERDICT_LABELS.get(verdict, verdict), "reasons": reasons}
+
+    def _findings(self, detail: NominationDetail, env: Env) -> list[str]:
+        """The rules across nominations, as officials must see them (DESIGN §2.3)."""
+        from conversations.moves import facts_of
+
+        campaign = self.catalog.get(detail.view.campaign)
+        inputs = rules_inputs(env.reads, campaign.id, detail.view.category, detail.view.region)
+        me = facts_of(campaign, detail, region=inputs.region)
         return [
             f"「{f.clause}」{f.message}" if f.clause else f.message
             for f in check(me, inputs.others, limits_for(campaign), quota=inputs.quota)
@@ -369,39 +432,29 @@ class Review:
 
     # ----- plumbing -----------------------------------------------------------------------
 
-    def _views(self, state: ReviewState, ports: Ports) -> list[NominationView]:
+    def _views(self, state: ReviewState, env: Env) -> list[NominationView]:
+        actor = env.actor()
         out = []
         for nomination_id in state.items:
-            detail = ports.open_nomination(nomination_id, audit=False)
-            if detail is not None:
+            detail = env.reads.nomination(nomination_id)
+            if detail is not None and may_see(actor, detail.view, env.reads):
                 out.append(detail.view)
         return out
 
-    def _detail(self, state: ReviewState, ports: Ports) -> NominationDetail | None:
-        return None if state.nomination is None else ports.open_nomination(state.nomination)
-
-    def _ref(self, lifecycle: Lifecycle, detail: NominationDetail) -> NominationRef:
-        return NominationRef(
-            status=detail.view.status,
-            unit_id=detail.view.unit_id,
-            region=detail.view.region,
-            publicity_ends=detail.publicity[1] if detail.publicity else None,
-            opinions_done=not missing_opinions(lifecycle, self._nominee(detail), detail.opinions),
-            entry_level=detail.entry_level,
-            offices=detail.offices,
-        )
-
-    @staticmethod
-    def _nominee(detail: NominationDetail) -> dict[str, Any]:
-        facts = detail.facts
-        return {
-            "nominee_kind": detail.kind,
-            "unit_type": detail.fields.get("unit_type") or facts.get("unit_type"),
-        }
+    def _detail(self, state: ReviewState, env: Env) -> NominationDetail | None:
+        if state.nomination is None:
+            return None
+        detail = env.reads.nomination(state.nomination)
+        if detail is None or not may_see(env.actor(), detail.view, env.reads):
+            refused = Audit("open", False, state.nomination, {"why": "not visible to this user"})
+            if refused not in env.effects:
+                env.add(refused)
+            return None
+        return detail
 
     def _named_move(self, detail: NominationDetail, text: str) -> Transition | None:
         """The move from the nomination's status that `text` names (label or id), if any."""
-        lifecycle = _lifecycle(self.catalog.get(detail.view.campaign))
+        lifecycle = lifecycle_of(self.catalog.get(detail.view.campaign))
         word = normalise(text)
         for t in lifecycle.transitions_from(detail.view.status):
             if word in (t.id, normalise(t.label)):
@@ -409,23 +462,29 @@ class Review:
         return None
 
     def _transition(self, detail: NominationDetail, transition_id: str) -> Transition:
-        lifecycle = _lifecycle(self.catalog.get(detail.view.campaign))
+        lifecycle = lifecycle_of(self.catalog.get(detail.view.campaign))
         for t in lifecycle.transitions:
             if t.id == transition_id:
                 return t
         raise KeyError(transition_id)
 
 
-def _lifecycle(campaign: Campaign) -> Lifecycle:
-    if campaign.lifecycle is None:
-        raise RuntimeError(f"campaign {campaign.id} has no lifecycle")
-    return campaign.lifecycle
+def _ticked(opinions: list[str], ticked: str | None) -> list[str]:
+    """The opinions as they will be once this step's tick is applied."""
+    if ticked is None:
+        return opinions
+    return [o for o in opinions if o != ticked] if ticked in opinions else [*opinions, ticked]
 
 
-def _ports(ports: Ports | None) -> Ports:
-    if ports is None:
-        raise RuntimeError("ports are needed to show a nomination")
-    return ports
+def _fields(ref: Any) -> dict[str, Any]:
+    return {name: getattr(ref, name) for name in ref.__dataclass_fields__}
+
+
+def _who(role: str) -> str:
+    try:
+        return ROLE_NAMES[Role(role)]
+    except ValueError:
+        return role
 
 
 def _req(value: str | None) -> str:

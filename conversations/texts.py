@@ -67,6 +67,14 @@ TEMPLATES = {
 回答选择题时，回复序号或选项文字都可以。""",
     "bind_usage": "请在 /bind 后面加上邀请码，例如：/bind ABCD-EFGH",
     "bound": "绑定成功：您现在是{{ who }}。",
+    "bind_invalid": "邀请码无效，请核对 8 位邀请码（形如 ABCD-EFGH）后重新输入。(invalid invitation code)",
+    "bind_expired": "邀请码已过期，请向管理员重新申请。(invitation code expired)",
+    "bind_used": "邀请码已被使用，每个邀请码只能绑定一次，请向管理员重新申请。(invitation code already used)",
+    "bind_revoked": "邀请码已作废，请向管理员重新申请。(invitation code revoked)",
+    "guessed_bind": "邀请码错误次数过多，请 1 小时后再试（每小时最多 {{ n }} 次）。",
+    "guessed_track": "跟踪码错误次数过多，请 1 小时后再试（每小时最多 {{ n }} 次）。",
+    "not_your_unit": "这项推荐不属于您的单位。",
+    "filing_no_entry": "这项推荐处于“{{ status }}”，现在没有可以办理的报送操作。",
     "whoami": "您当前的身份：{{ who }}。",
     "who_applicant": "申报人（未绑定单位或评审办公室）",
     "who_clerk": "单位经办人（{{ region }}，单位编号 {{ unit_id }}）",
@@ -122,13 +130,21 @@ TEMPLATES = {
     "nomination_detail": """{{ line }}
 状态：{{ status }}　地区：{{ region }}
 {% if publicity %}公示期：{{ publicity[0] }} 至 {{ publicity[1] }}
+{% endif %}{% if returned %}退回：{{ returned.by }}于 {{ returned.at }} 退回，理由：{{ returned.reason }}
 {% endif %}{% for f in fields %}{{ f }}
 {% endfor %}{% if files %}附件：{{ files | join('；') }}
-{% endif %}{% if missing %}尚未记录意见：{{ missing | join('、') }}
+{% endif %}{% if selfcheck %}资格自检：{{ selfcheck.verdict }}
+{% for r in selfcheck.reasons %}{{ r }}
+{% endfor %}{% endif %}{% if missing %}尚未记录意见：{{ missing | join('、') }}
 {% endif %}{% if findings %}规则提示：
 {% for f in findings %}• {{ f }}
 {% endfor %}{% endif %}请选择操作：""",
-    "move_reason": "请说明理由（会告知单位经办人）；发送 /cancel 放弃。",
+    "move_reason": "请说明{{ move }}的理由（会告知单位经办人）；发送 /cancel 放弃。",
+    "move_stale": "该推荐已由他人办理，当前状态：{{ status }}。您的选择未执行，请按最新情况重新选择。",
+    "move_refused_stale": "该推荐已由他人办理，您的操作未执行。",
+    "edit_returned": "修改推荐内容（字段或附件）",
+    "file_sent": "附件：{{ material }}（{{ filename }}）",
+    "answer_out_of_turn": "这个按钮对应的问题已经过去了，请回答当前的问题。",
     "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
     "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",
     "filing_reused_selfcheck": "您已为这一类别做过资格自检：沿用那次的回答，请在下面核对，可修改任意一项。",

@@ -176,16 +176,20 @@ def create_draft(
     payload: Mapping[str, Any],
     now: datetime,
     initial_status: str = "draft",
+    code: str | None = None,
 ) -> NominationRecord:
-    """A new draft with a fresh tracking code, in the caller's transaction."""
-    for _ in range(5):
-        code = new_tracking_code()
+    """A new draft, in the caller's transaction, under `code` (the core's, from its context)
+    or a fresh tracking code."""
+    given = code is not None
+    for _ in range(1 if given else 5):
+        code = normalise_tracking_code(code) if code is not None else new_tracking_code()
         taken = conn.execute(
             sa.select(nominations.c.id).where(nominations.c.tracking_code == code)
         ).first()
         if taken is None:
             break
-    else:  # pragma: no cover - 31^10 codes; five collisions in a row means a broken RNG
+        code = None
+    else:  # pragma: no cover - 31^10 codes: a collision fails the step, which the user resends
         raise RuntimeError("could not find a free tracking code")
     new_id = conn.execute(
         sa.insert(nominations)
@@ -298,8 +302,10 @@ def move(
     reason: str | None,
     now: datetime,
     publicity: tuple[date, date] | None = None,
+    expected_version: int | None = None,
 ) -> int:
-    """Change the status if it is still `expected_status`, and audit it; returns the audit id.
+    """Change the status if it is still `expected_status` (and `expected_version`, when
+    given), and audit it; returns the audit id.
 
     Raises NominationConflict when another move got there first: nothing is written then.
     """
@@ -311,11 +317,10 @@ def move(
     }
     if publicity is not None:
         values["publicity_started_on"], values["publicity_ends_on"] = publicity
-    result = conn.execute(
-        sa.update(nominations)
-        .where(nominations.c.id == nomination_id, nominations.c.status == expected_status)
-        .values(**values)
-    )
+    where = [nominations.c.id == nomination_id, nominations.c.status == expected_status]
+    if expected_version is not None:
+        where.append(nominations.c.version == expected_version)
+    result = conn.execute(sa.update(nominations).where(*where).values(**values))
     if result.rowcount != 1:
         raise NominationConflict(
             f"推荐 {nomination_id} 的状态已变化，请刷新后再操作 "

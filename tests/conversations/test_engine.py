@@ -80,7 +80,7 @@ def test_whole_self_check_gives_a_verdict_and_an_event() -> None:
     assert d.asking == "summary"
     d.send("1")
     assert [r.verdict for r in d.last.replies if r.verdict] == ["eligible"]
-    [event] = d.last.events
+    [event] = d.last.effects
     assert (event.campaign, event.category, event.verdict) == (
         "jl-skills-2022",
         "skills_grand_award",
@@ -239,7 +239,7 @@ def test_message_after_the_verdict_repeats_it_and_points_to_restart() -> None:
     d.send("1")
     d.send("你好")
     assert "/restart" in d.texts()
-    assert d.last.events == []
+    assert d.last.effects == []
 
 
 def test_first_message_that_names_a_campaign_is_taken_as_the_choice() -> None:

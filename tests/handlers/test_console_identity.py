@@ -149,7 +149,7 @@ def test_the_guessing_limit_lifts_after_an_hour(store: Store) -> None:
 
 @pytest.mark.parametrize("name", ["张", "张三", "张小三", "欧阳娜娜"])
 def test_masked_names_never_show_the_whole_name(name: str) -> None:
-    from storage.ports import mask_name
+    from conversations.policy import mask_name
 
     masked = mask_name(name)
     assert masked != name

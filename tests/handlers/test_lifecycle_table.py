@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from support.console_harness import FIXED_NOW, ConsoleHarness, catalog, regions
 
+from conversations.forms import form_for
 from conversations.identity import Level, Role
 from conversations.keys import Channel, ConversationKey
 from conversations.lifecycle import Lifecycle, Transition, opinion_departments
@@ -123,6 +124,13 @@ def place(people: People, campaign: str, lifecycle: Lifecycle, status: str, regi
             now=FIXED_NOW,
             initial_status=status,
         )
+        # Every material of the form is there: the entry moves are gated on them.
+        form = form_for(catalog().get(campaign), category)
+        for material in form.materials if form is not None else []:
+            noms.add_attachment(
+                conn, store.sealer, nomination_id=record.id, material_key=material.key,
+                file_ref="0" * 64, media_type="pdf", size=1, filename="材料.pdf", now=FIXED_NOW,
+            )  # fmt: skip
         # A publicity that ended yesterday: it may be closed today.
         yesterday = FIXED_NOW.date() - timedelta(days=1)
         conn.execute(

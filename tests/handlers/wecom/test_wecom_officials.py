@@ -79,7 +79,7 @@ async def test_an_official_binds_by_wecom_user_id_and_reviews_the_queue(
     # A review move answered in WeCom: return it with a reason.
     asked = await rig.say("lisi", "2")
     done = await rig.say("lisi", "身份证复印件不清晰，请重新上传")
-    assert "请说明理由" in asked
+    assert "请说明退回修改的理由" in asked
     assert "已办理：退回修改，当前状态：已退回" in done
     with rig.store.reading() as conn:
         record = noms.by_tracking_code(conn, rig.store.sealer, code)

@@ -1,0 +1,222 @@
+"""A nomination's moves, decided once for both sides: the flow that offers them and the writer
+that re-checks them.
+
+`plan` turns an actor's choice into the effects of a move (the move itself and who is told), or
+says why not: the lifecycle (`decide`), then the gate every entry move passes. `recheck` is what
+the writer runs on the row as it is when the effect is applied — the same two checks, plus the
+row's status and version against what the core saw.
+
+The gate: every move out of the unit's desk (starting the unit publicity, submitting,
+resubmitting — whatever path leads there: the filing summary, `/mine`, a returned nomination)
+checks the stage's required materials, the rules between fields, and the rules across
+nominations. One function, so no path skips it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from conversations.campaign import Campaign
+from conversations.crossrules import NominationFacts, Severity, check, limits_for
+from conversations.effects import Effect, Move, Notify
+from conversations.forms import cross_field_errors, form_for, missing_materials
+from conversations.identity import Actor, Role
+from conversations.lifecycle import (
+    Action,
+    Lifecycle,
+    NominationRef,
+    StatusKind,
+    Transition,
+    decide,
+    missing_opinions,
+    opinion_facts,
+)
+from conversations.policy import filed_audience, move_audience, rules_inputs
+from conversations.reads import NominationDetail, Reads
+from conversations.texts import render
+
+# Moves that take a nomination off the unit's desk: each passes the gate.
+ENTRY_ACTIONS = frozenset({Action.START_PUBLICITY, Action.SUBMIT, Action.RESUBMIT})
+
+
+def lifecycle_of(campaign: Campaign) -> Lifecycle:
+    if campaign.lifecycle is None:
+        raise RuntimeError(f"campaign {campaign.id} has no lifecycle")
+    return campaign.lifecycle
+
+
+def nominee_facts(detail: NominationDetail) -> dict[str, Any]:
+    """What the `opinions` rules test about the nominee, from the form first, then the answers."""
+    return opinion_facts(detail.kind, detail.fields, detail.facts)
+
+
+def ref_of(lifecycle: Lifecycle, detail: NominationDetail, reads: Reads) -> NominationRef:
+    return NominationRef(
+        status=detail.view.status,
+        unit_id=detail.view.unit_id,
+        region=detail.view.region,
+        publicity_ends=detail.publicity[1] if detail.publicity else None,
+        opinions_done=not missing_opinions(lifecycle, nominee_facts(detail), detail.opinions),
+        entry_level=reads.entry_level(detail.view.region),
+        offices=reads.offices(detail.view.region),
+    )
+
+
+def is_entry(lifecycle: Lifecycle, transition: Transition) -> bool:
+    """Whether a move takes the nomination off the unit's desk (from a draft or a return)."""
+    return transition.action in ENTRY_ACTIONS and any(
+        s == lifecycle.initial or lifecycle.status(s).kind is StatusKind.SIDE
+        for s in transition.from_
+    )
+
+
+def gate(
+    campaign: Campaign, detail: NominationDetail, reads: Reads
+) -> tuple[list[str], list[str]]:
+    """(problems that block an entry move, warnings to show): materials, fields, cross rules."""
+    form = form_for(campaign, detail.view.category)
+    if form is None:
+        return [], []
+    values = {k: v for k, v in detail.fields.items()}
+    missing = missing_materials(
+        form, set(detail.uploaded), values, facts=detail.facts, ordinal=campaign.ordinal
+    )
+    if missing:
+        return [render("filing_missing", names="、".join(m.name for m in missing))], []
+    errors = cross_field_errors(form, values)
+    if errors:
+        return list(errors.values()), []
+    inputs = rules_inputs(reads, campaign.id, detail.view.category, detail.view.region)
+    findings = check(
+        facts_of(campaign, detail, region=inputs.region, submitted=True),
+        inputs.others,
+        limits_for(campaign),
+        quota=inputs.quota,
+    )
+    lines = {f: f"「{f.clause}」{f.message}" if f.clause else f.message for f in findings}
+    blocks = [line for f, line in lines.items() if f.severity is Severity.BLOCK]
+    if blocks:
+        return [render("filing_blocked", lines=blocks)], []
+    return [], [line for f, line in lines.items() if f.severity is Severity.WARN]
+
+
+def facts_of(
+    campaign: Campaign, detail: NominationDetail, *, region: str, submitted: bool | None = None
+) -> NominationFacts:
+    """The nomination as the rules across nominations see it."""
+    identity = detail.fields.get("id_number") or detail.fields.get("uscc")
+    lifecycle = lifecycle_of(campaign)
+    return NominationFacts(
+        id=detail.view.id,
+        campaign=campaign.id,
+        category=detail.view.category,
+        kind=detail.kind,
+        unit_id=detail.view.unit_id,
+        region=region,
+        nominee_digest=str(identity) if identity else None,
+        county_division=detail.county_division,
+        status=detail.view.status,
+        submitted=submitted if submitted is not None else detail.view.status != lifecycle.initial,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A move the core decided: its effects, and what to tell the mover."""
+
+    effects: list[Effect]
+    done: str
+    warnings: list[str]
+    to_label: str
+    publicity: tuple[dt.date, dt.date] | None
+    workdays: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotPlanned:
+    why: str  # Chinese, for the actor
+    audit_why: str  # for the audit trail
+
+
+def plan(
+    campaign: Campaign,
+    detail: NominationDetail,
+    actor: Actor,
+    transition: Transition,
+    reason: str | None,
+    reads: Reads,
+    today: dt.date,
+) -> Planned | NotPlanned:
+    lifecycle = lifecycle_of(campaign)
+    decision = decide(
+        lifecycle, ref_of(lifecycle, detail, reads), actor, transition.action, today=today,
+        reason=reason,
+    )  # fmt: skip
+    if not decision.allowed or decision.to is None or decision.transition is None:
+        return NotPlanned(decision.why, decision.why)
+    chosen = decision.transition
+    warnings: list[str] = []
+    if is_entry(lifecycle, chosen):
+        problems, warnings = gate(campaign, detail, reads)
+        if problems:
+            return NotPlanned("\n".join(problems), "gate: " + problems[0][:80])
+    to = lifecycle.status(decision.to)
+    publicity = None
+    if to.publicity_workdays:
+        publicity = (today, reads.workday_end(today, to.publicity_workdays))
+    start = publicity[0].isoformat() if publicity else None
+    end = publicity[1].isoformat() if publicity else None
+    key = f"{detail.view.id}:{detail.view.version}:{to.key}"
+    if chosen.action is Action.START_PUBLICITY and actor.role is Role.CLERK:
+        notice = render(
+            "notice_status", code=detail.view.tracking_code, status=to.label, start=start, end=end
+        )
+        audience = filed_audience(detail.view.id)
+    else:
+        notice = render(
+            "notice_move", code=detail.view.tracking_code, status=to.label, move=chosen.label,
+            reason=reason, start=start, end=end,
+        )  # fmt: skip
+        audience = move_audience(detail.view.id, to.queue_level.value if to.queue_level else None)
+    effects: list[Effect] = [
+        Move(
+            detail.view.id,
+            chosen.id,
+            expected_status=detail.view.status,
+            expected_version=detail.view.version,
+            to_status=to.key,
+            reason=reason,
+            publicity=publicity,
+        ),
+        Notify(audience, notice, key),
+    ]
+    done = render("move_done", move=chosen.label, status=to.label, start=start, end=end)
+    return Planned(effects, done, warnings, to.label, publicity, to.publicity_workdays)
+
+
+def recheck(
+    campaign: Campaign,
+    detail: NominationDetail,
+    actor: Actor,
+    move: Move,
+    reads: Reads,
+    today: dt.date,
+) -> str | None:
+    """Why the writer must refuse `move` on the row as it is now, or None to apply it."""
+    if detail.view.status != move.expected_status or detail.view.version != move.expected_version:
+        return "stale"
+    lifecycle = lifecycle_of(campaign)
+    chosen = next((t for t in lifecycle.transitions if t.id == move.transition), None)
+    if chosen is None or chosen.to != move.to_status:
+        return "no such move"
+    decision = decide(
+        lifecycle, ref_of(lifecycle, detail, reads), actor, chosen.action, today=today,
+        reason=move.reason,
+    )  # fmt: skip
+    if not decision.allowed or decision.transition is None or decision.transition.id != chosen.id:
+        return decision.why
+    if is_entry(lifecycle, chosen) and gate(campaign, detail, reads)[0]:
+        return "gate"
+    return None

@@ -1,0 +1,230 @@
+"""The core's reads (conversations.reads.Reads) over one step's transaction.
+
+Read-only: everything a step wants written comes back as effects and goes through
+storage.writer. What a list shows of a nominee (the masked name) is the core's policy
+(conversations.policy.nominee_label), applied here where the row is turned into a view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from conversations.crossrules import NominationFacts
+from conversations.identity import Actor, Level
+from conversations.policy import nominee_label
+from conversations.reads import (
+    AttachmentView,
+    InviteView,
+    MoveRecord,
+    NominationDetail,
+    NominationView,
+    QuotaView,
+)
+from storage import identity
+from storage import nominations as noms
+from storage.crypto import Sealer
+from storage.store import ConversationTx
+from storage.tables import selfcheck_results
+
+WorkdayEnd = Callable[[dt.date, int], dt.date]
+
+
+class StoreReads:
+    """`conversations.reads.Reads` on the step's transaction."""
+
+    def __init__(
+        self,
+        tx: ConversationTx,
+        sealer: Sealer,
+        regions: identity.Regions,
+        *,
+        now: datetime,
+        workday_end: WorkdayEnd,
+    ) -> None:
+        self._tx = tx
+        self._conn = tx.connection
+        self._sealer = sealer
+        self._regions = regions
+        self._now = now
+        self._workday_end = workday_end
+
+    def actor(self) -> Actor | None:
+        return identity.actor_of(self._conn, self._tx.user_id)
+
+    def region_name(self, code: str) -> str:
+        return self._regions.full_name(code) if code in self._regions else code
+
+    def contains(self, outer: str, inner: str) -> bool:
+        return self._regions.contains(outer, inner)
+
+    def entry_level(self, region: str) -> Level:
+        return self._regions.get(region).review_level if region in self._regions else Level.COUNTY
+
+    def offices(self, region: str) -> frozenset[str]:
+        return frozenset(r.code for r in self._regions if self._regions.contains(r.code, region))
+
+    def invite(self, code: str) -> InviteView | None:
+        normal = identity.normalize_code(code)
+        if normal is None:
+            return None
+        row = self._conn.execute(
+            sa.select(identity.invites).where(
+                identity.invites.c.code_hash == identity.code_hash(normal)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        if row.used_at is not None:
+            current = self._conn.execute(
+                sa.select(identity.memberships.c.invite_id).where(
+                    identity.memberships.c.user_id == self._tx.user_id
+                )
+            ).scalar_one_or_none()
+            state = "mine" if current == row.id else "used"
+        elif row.revoked_at is not None:
+            state = "revoked"
+        elif row.expires_at <= self._now:
+            state = "expired"
+        else:
+            state = "valid"
+        return InviteView(state, row.role, row.region_code, row.level, row.unit_id)
+
+    def recent_refusals(self, action: str, since: datetime) -> int:
+        count: int = self._conn.execute(
+            sa.select(sa.func.count())
+            .select_from(noms.audit_log)
+            .where(
+                noms.audit_log.c.user_id == self._tx.user_id,
+                noms.audit_log.c.action == action,
+                noms.audit_log.c.allowed.is_(False),
+                noms.audit_log.c.at > since,
+            )
+        ).scalar_one()
+        return count
+
+    def nomination(self, key: int | str) -> NominationDetail | None:
+        if isinstance(key, int):
+            record = noms.get(self._conn, self._sealer, key)
+        else:
+            record = noms.by_tracking_code(self._conn, self._sealer, key)
+        return None if record is None else self._detail(record)
+
+    def follows(self, nomination_id: int) -> bool:
+        return self._tx.user_id in noms.subscribers(self._conn, nomination_id)
+
+    def tracked(self) -> list[NominationView]:
+        ids = self._conn.execute(
+            sa.select(noms.subscriptions.c.nomination_id)
+            .where(noms.subscriptions.c.user_id == self._tx.user_id)
+            .order_by(noms.subscriptions.c.created_at, noms.subscriptions.c.nomination_id)
+        ).scalars()
+        records = [noms.get(self._conn, self._sealer, i) for i in ids]
+        return [view_of(r) for r in records if r is not None]
+
+    def unit_nominations(self, unit_id: int) -> list[NominationView]:
+        return [view_of(r) for r in noms.for_unit(self._conn, self._sealer, unit_id)]
+
+    def in_statuses(self, statuses: tuple[str, ...], region: str) -> list[NominationView]:
+        records = noms.in_statuses(self._conn, self._sealer, statuses, region_prefix=region[:2])
+        return [view_of(r) for r in records]
+
+    def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            sa.select(selfcheck_results.c.result)
+            .where(
+                selfcheck_results.c.user_id == self._tx.user_id,
+                selfcheck_results.c.campaign == campaign,
+                selfcheck_results.c.category == category,
+            )
+            .order_by(selfcheck_results.c.completed_at.desc(), selfcheck_results.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        answers = json.loads(self._sealer.open(row)).get("answers")
+        return dict(answers) if isinstance(answers, dict) else None
+
+    def campaign_facts(self, campaign: str) -> list[NominationFacts]:
+        out = []
+        for record in noms.in_campaign(self._conn, self._sealer, campaign):
+            fields = record.payload.get("fields", {})
+            identity_key = fields.get("id_number") or fields.get("uscc")
+            out.append(
+                NominationFacts(
+                    id=record.id,
+                    campaign=record.campaign,
+                    category=record.category,
+                    kind=record.kind,
+                    unit_id=record.unit_id,
+                    region=record.region,
+                    nominee_digest=str(identity_key) if identity_key else None,
+                    county_division=record.county_division,
+                    status=record.status,
+                    submitted=record.status != "draft",
+                )
+            )
+        return out
+
+    def quotas(self, campaign: str, category: str) -> list[QuotaView]:
+        return [
+            QuotaView(q.region_code, q.places)
+            for q in identity.quotas(self._conn, campaign, category)
+            if q.region_code in self._regions
+        ]
+
+    def workday_end(self, start: dt.date, workdays: int) -> dt.date:
+        """As wired by the runtime (it raises PortRefusal for a year with no calendar)."""
+        return self._workday_end(start, workdays)
+
+    def _detail(self, record: noms.NominationRecord) -> NominationDetail:
+        files = noms.attachments_of(self._conn, self._sealer, record.id)
+        publicity = None
+        if record.publicity_started_on and record.publicity_ends_on:
+            publicity = (record.publicity_started_on, record.publicity_ends_on)
+        moves = [
+            MoveRecord(
+                action=a.action,
+                role=a.role,
+                at=a.at,
+                from_status=a.from_status,
+                to_status=a.to_status,
+                reason=(a.detail or {}).get("reason"),
+            )
+            for a in noms.audit_trail(self._conn, self._sealer, nomination_id=record.id)
+            if a.allowed and a.to_status is not None
+        ]
+        return NominationDetail(
+            view=view_of(record),
+            kind=record.kind,
+            fields=dict(record.payload.get("fields", {})),
+            facts=dict(record.payload.get("facts", {})),
+            attachments=[
+                AttachmentView(f.id, f.material_key, f.filename, f.media_type, f.size)
+                for f in files
+            ],
+            verdict=record.payload.get("verdict"),
+            opinions=list(record.payload.get("opinions", [])),
+            publicity=publicity,
+            county_division=record.county_division,
+            moves=moves,
+        )
+
+
+def view_of(record: noms.NominationRecord) -> NominationView:
+    return NominationView(
+        id=record.id,
+        campaign=record.campaign,
+        category=record.category,
+        status=record.status,
+        tracking_code=record.tracking_code,
+        nominee=nominee_label(record.kind, record.payload.get("fields", {})),
+        region=record.region,
+        unit_id=record.unit_id,
+        version=record.version,
+    )
