@@ -434,12 +434,14 @@ class Filing:
                     form, set(state.uploaded), state.values, facts=state.facts,
                     ordinal=campaign.ordinal,
                 )  # fmt: skip
+                options = self._summary_options(state, env)
                 text = render(
                     "filing_summary_question",
                     uploaded=[m.name for m in form.materials if m.key in state.uploaded],
                     missing=[m.name for m in missing],
+                    submits=sum(1 for o in options if o.value.startswith(SUBMIT)),
                 )
-                return Reply(text, key="summary", options=self._summary_options(state, env))
+                return Reply(text, key="summary", options=options)
             case _:
                 return None
 

@@ -206,7 +206,7 @@ class Review:
 
     def _on_reason(self, state: ReviewState, text: str, env: Env) -> Step | Leave:
         try:
-            reason = normalise(clean_input(text))
+            reason = clean_input(text)
         except AnswerError as exc:
             return self._step(state, [Reply(str(exc))], env)
         detail = self._detail(state, env)

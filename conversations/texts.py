@@ -108,7 +108,7 @@ TEMPLATES = {
     "filing_summary_question": """请核对推荐审批表和附件。
 已上传附件：{{ uploaded | join('；') if uploaded else '无' }}
 {% if missing %}尚缺必需附件：{{ missing | join('；') }}
-{% endif %}回复 1 提交；回复 2 上传或更换附件；回复其他序号修改该项：""",
+{% endif %}{% if submits > 1 %}回复 1–{{ submits }} 选择报送方式；回复 {{ submits + 1 }} 上传或更换附件{% else %}回复 1 提交；回复 2 上传或更换附件{% endif %}；回复其他序号修改该项：""",
     "filing_submit_choice": "确认无误，提交（开始单位公示）",
     "filing_missing": "还不能提交：缺少必需的附件：{{ names }}。请先上传。",
     "filing_blocked": "还不能提交：\n{% for line in lines %}• {{ line }}\n{% endfor %}",

@@ -31,9 +31,10 @@ def test_filing_golden(
     try:
         with seeded_tracking_codes(monkeypatch):
             console, placeholders = clerk_console(store, tmp_path)
-            parts = [console.open()]
+            parts = [console.open() + console.effect_lines()]
             for line in inputs:
-                parts.append(f"> {line}\n{console.send(fill(line, placeholders))}")
+                out = console.send(fill(line, placeholders))
+                parts.append(f"> {line}\n{out}{console.effect_lines()}")
     finally:
         store.close()
     actual = "\n\n".join(parts) + "\n"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.catalog import load_catalog
 from bot.runtime import Runtime
+from conversations.effects import describe
 from bot.wiring import console_notifier, workday_end_from
 from conversations.assistant import Assistant
 from conversations.campaign import Catalog
@@ -58,6 +59,8 @@ class ConsoleHarness:
             files=FileStore(files_dir or SHARED_FILES, store.sealer),
             workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
         )
+        self.effects: list[str] = []  # of the last step, as the golden transcripts show them
+        runtime.effects_seen = lambda effects: self.effects.extend(describe(effects))
         key = ConversationKey(Channel.CONSOLE.value, user)
         self.channel = ConsoleChannel(
             lambda: runtime.open(key),
@@ -69,14 +72,20 @@ class ConsoleHarness:
         self.last = ""
 
     def open(self) -> str:
+        self.effects = []
         self.last = self.channel.open()
-        self.parts.append(self.last)
+        self.parts.append(self.last + self.effect_lines())
         return self.last
 
     def send(self, line: str) -> str:
+        self.effects = []
         self.last = self.channel.send(line)
-        self.parts.append(f"> {line}\n{self.last}")
+        self.parts.append(f"> {line}\n{self.last}" + self.effect_lines())
         return self.last
+
+    def effect_lines(self) -> str:
+        """The last step's effects, one `= Effect(…)` line each, after its text."""
+        return "".join(f"\n= {e}" for e in self.effects)
 
     @property
     def transcript(self) -> str:

@@ -8,9 +8,9 @@ the same on every run.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,9 @@ def seeded_tracking_codes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def clerk_console(store: Store, tmp_path: Path) -> tuple[ConsoleHarness, dict[str, str]]:
+def clerk_console(
+    store: Store, tmp_path: Path, *, clock: Callable[[], datetime] | None = None
+) -> tuple[ConsoleHarness, dict[str, str]]:
     """A console whose user will bind with `{INVITE}`; returns it and the placeholders."""
     with store.transaction() as conn:
         code = identity.create_invite(
@@ -47,7 +49,9 @@ def clerk_console(store: Store, tmp_path: Path) -> tuple[ConsoleHarness, dict[st
         ).code
     pdf = tmp_path / "扫描件.pdf"
     pdf.write_bytes(b"%PDF-1.7\n% scanned copy\n%%EOF")
-    console = ConsoleHarness(store, user="clerk", files_dir=tmp_path / "attachments")
+    console = ConsoleHarness(
+        store, user="clerk", files_dir=tmp_path / "attachments", clock=clock
+    )
     return console, {"{INVITE}": code, "{PDF}": str(pdf)}
 
 
