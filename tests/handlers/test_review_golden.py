@@ -69,9 +69,7 @@ def test_review_chain_golden(
                 people[who].send(f"/bind {code}")
             for who, typed in script(expected):
                 if who == "clock":
-                    now[0] = dt.datetime.combine(
-                        dt.date.fromisoformat(typed), FIXED_NOW.timetz()
-                    )
+                    now[0] = dt.datetime.combine(dt.date.fromisoformat(typed), FIXED_NOW.timetz())
                     parts.append(f"[clock] > {typed}")
                     continue
                 person = people[who]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from bot.catalog import load_catalog
 from bot.runtime import Runtime
-from conversations.effects import describe
 from bot.wiring import console_notifier, workday_end_from
 from conversations.assistant import Assistant
 from conversations.campaign import Catalog
+from conversations.effects import describe
 from conversations.engine import Engine
 from conversations.keys import Channel, ConversationKey
 from handlers.console import ConsoleChannel

@@ -49,9 +49,7 @@ def clerk_console(
         ).code
     pdf = tmp_path / "扫描件.pdf"
     pdf.write_bytes(b"%PDF-1.7\n% scanned copy\n%%EOF")
-    console = ConsoleHarness(
-        store, user="clerk", files_dir=tmp_path / "attachments", clock=clock
-    )
+    console = ConsoleHarness(store, user="clerk", files_dir=tmp_path / "attachments", clock=clock)
     return console, {"{INVITE}": code, "{PDF}": str(pdf)}
 
 
