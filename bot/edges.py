@@ -1,6 +1,7 @@
 """The channels' small protocols (`handlers.ports`) on the store, shared by every worker.
 
-The one place where the edges' token cache, reply window and send budget meet `storage`: the
+The one place where the edges' token cache, reply window, send budget, the attachments
+reviewers open and the signer of their download links meet `storage`: the
 storage types are turned into the handlers' ones, and the store's errors into the edge's
 (`StoreUnavailable` → `handlers.base.Unavailable`, so a webhook answers 503 and the platform
 retries; any other `StoreError` → `handlers.ports.EdgeError`). An adapter never sees either.
@@ -12,9 +13,22 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
+
 from handlers.base import Unavailable
-from handlers.ports import EdgeError, Fetch, Slot, Token, WindowOpener
+from handlers.ports import (
+    AttachmentMissing,
+    EdgeError,
+    Fetch,
+    Slot,
+    StoredFile,
+    Token,
+    WindowOpener,
+)
 from storage import channels
+from storage import nominations as noms
+from storage.crypto import Sealer, SealError
+from storage.files import FileStore, FileStoreError
 from storage.store import Store, StoreError, StoreUnavailable
 
 
@@ -108,3 +122,56 @@ class StoreSendBudget:
                 window=window,
                 now=now,
             )
+
+
+class StoreAttachments:
+    """`handlers.ports.Attachments` over the `attachments` table and the sealed `FileStore`.
+
+    Only what the core put in `Reply.files` reaches here: it has checked who may see the
+    nomination and audited the opening; this reads, nothing more."""
+
+    def __init__(self, store: Store, files: FileStore) -> None:
+        self._store = store
+        self._files = files
+
+    def _row(self, attachment_id: int) -> sa.RowMapping:
+        table = noms.attachments
+        with _edge_errors(), self._store.reading() as conn:
+            row = (
+                conn.execute(
+                    sa.select(
+                        table.c.file_ref, table.c.media_type, table.c.size, table.c.filename
+                    ).where(table.c.id == attachment_id)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise AttachmentMissing(f"no attachment {attachment_id}")
+        return row
+
+    def size(self, attachment_id: int) -> int:
+        return int(self._row(attachment_id)["size"])
+
+    def read(self, attachment_id: int) -> StoredFile:
+        row = self._row(attachment_id)
+        try:
+            filename = self._store.sealer.open(row["filename"])
+            data = self._files.get(row["file_ref"])
+        except (SealError, FileStoreError) as exc:
+            raise EdgeError(str(exc)) from None
+        return StoredFile(filename, row["media_type"], data)
+
+
+LINK_PURPOSE = "file-link"  # the derived key signs download links and nothing else
+
+
+class SealerLinkSigner:
+    """`handlers.ports.LinkSigner`: HMAC-SHA256 under a key HKDF-derived from each
+    AWARDBOT_SECRET_KEY for download links (`Sealer.keyed_names`), newest first."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+
+    def signatures(self, payload: bytes) -> list[str]:
+        return self._sealer.keyed_names(payload, LINK_PURPOSE)

@@ -53,6 +53,10 @@ class Settings:
     wecom: WecomSettings | None = None  # None: AWARDBOT_WECOM_CORP_ID is not set
     off: tuple[str, ...] = ()  # one line per channel that is off, saying why
     max_request_bytes: int = 256 * 1024  # largest webhook body `serve` reads
+    public_url: str | None = None  # where `serve` is reached from outside (WeChat's file links)
+    file_link_minutes: int = 30  # how long a file link works
+    file_link_max_bytes: int = 20 * 1024 * 1024  # larger attachments get no link
+    downloads_dir: Path = Path("data/downloads")  # where the console saves opened attachments
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -101,6 +105,20 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         raise SettingsError(
             f"AWARDBOT_MAX_REQUEST_BYTES: {max_body!r} is not a byte count from 1024 to 67108864"
         )
+    minutes = get("AWARDBOT_FILE_LINK_MINUTES", "30")
+    if not minutes.isdigit() or not 1 <= int(minutes) <= 24 * 60:
+        raise SettingsError(
+            f"AWARDBOT_FILE_LINK_MINUTES: {minutes!r} is not a number of minutes from 1 to 1440"
+        )
+    link_mb = get("AWARDBOT_FILE_LINK_MAX_MB", "20")
+    if not link_mb.isdigit() or not 1 <= int(link_mb) <= 20:
+        raise SettingsError(
+            f"AWARDBOT_FILE_LINK_MAX_MB: {link_mb!r} is not a number of MB from 1 to 20"
+            " (attachments are at most 20 MB)"
+        )
+    public_url = (
+        _base_url(get, "AWARDBOT_PUBLIC_URL", "") if get("AWARDBOT_PUBLIC_URL", "") else None
+    )
     telegram, telegram_off = _telegram(get)
     wechat, wechat_off = _wechat(get)
     wecom, wecom_off = _wecom(get)
@@ -119,6 +137,10 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         secret_key=merged.get("AWARDBOT_SECRET_KEY") or None,
         secret_key_file=Path(get("AWARDBOT_SECRET_KEY_FILE", "data/secret.key")),
         attachments_dir=Path(get("AWARDBOT_ATTACHMENTS_DIR", "data/attachments")),
+        downloads_dir=Path(get("AWARDBOT_DOWNLOADS_DIR", "data/downloads")),
+        public_url=public_url,
+        file_link_minutes=int(minutes),
+        file_link_max_bytes=int(link_mb) * 1024 * 1024,
     )
 
 

@@ -119,3 +119,44 @@ class SendBudget(Protocol):
         """Record `count` sends now and return None, or record none and return how long until
         they would fit in `limit` per `window`. `count` outside 1..limit: ValueError."""
         ...
+
+
+# ----- stored attachments (reviewers open them) ---------------------------------------------
+
+
+class AttachmentMissing(EdgeError):
+    """No stored attachment has this id (deleted with its nomination, or never stored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An attachment as a channel hands it out: its name, its kind, its plain bytes."""
+
+    filename: str
+    kind: str  # jpg | png | pdf | docx
+    data: bytes
+
+    def __repr__(self) -> str:  # the content is personal data
+        return f"StoredFile(kind={self.kind!r}, size={len(self.data)})"
+
+
+class Attachments(Protocol):
+    """The attachments the core names in `Reply.files` (it already checked who may see them).
+
+    Blocking: call from a worker thread (`Gateway.run`). Raises `AttachmentMissing` for an
+    unknown id, `Unavailable` / `EdgeError` as every edge does.
+    """
+
+    def size(self, attachment_id: int) -> int:
+        """The content's length in bytes, without reading the file."""
+        ...
+
+    def read(self, attachment_id: int) -> StoredFile: ...
+
+
+class LinkSigner(Protocol):
+    """HMAC-SHA256 signatures (hex) of a download link's payload under a key derived from
+    AWARDBOT_SECRET_KEY for this purpose: one per configured key, newest first (the first
+    signs; any verifies, so a rotated key's links last until they expire)."""
+
+    def signatures(self, payload: bytes) -> list[str]: ...
