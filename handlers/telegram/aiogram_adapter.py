@@ -28,6 +28,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
+    BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -158,6 +159,22 @@ class AiogramClient:
         async with _edge():
             sent = await self.bot.send_message(
                 chat_id=chat_id, text=message.text, reply_markup=_markup(message)
+            )
+        return sent.message_id
+
+    async def send_photo(self, chat_id: int | str, filename: str, data: bytes) -> int:
+        async with _edge():
+            sent = await self.bot.send_photo(
+                chat_id=chat_id,
+                photo=BufferedInputFile(data, filename=filename),
+                caption=filename,
+            )
+        return sent.message_id
+
+    async def send_document(self, chat_id: int | str, filename: str, data: bytes) -> int:
+        async with _edge():
+            sent = await self.bot.send_document(
+                chat_id=chat_id, document=BufferedInputFile(data, filename=filename)
             )
         return sent.message_id
 

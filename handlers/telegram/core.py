@@ -27,7 +27,9 @@ from conversations.filing import Upload
 from conversations.texts import render
 from handlers.base import MAX_FILE, Gateway, Unavailable, note_outcome
 from handlers.config import TelegramMode, TelegramSettings
+from handlers.ports import Attachments
 from handlers.telegram import shape
+from handlers.telegram.files import FileSender, OutgoingFile, files_of
 from handlers.telegram.limits import RateLimiter
 from handlers.telegram.render import (
     DOWNLOAD_FAILED,
@@ -104,6 +106,12 @@ class BotClient(Protocol):
     async def send_message(self, chat_id: int | str, message: Outgoing) -> int:
         """Send; returns the new message id."""
 
+    async def send_photo(self, chat_id: int | str, filename: str, data: bytes) -> int:
+        """sendPhoto (multipart), the name as its caption; returns the new message id."""
+
+    async def send_document(self, chat_id: int | str, filename: str, data: bytes) -> int:
+        """sendDocument (multipart) under `filename`; returns the new message id."""
+
     async def edit_text(self, chat_id: int, message_id: int, text: str) -> None:
         """Replace a message's text (its inline keyboard goes)."""
 
@@ -142,11 +150,13 @@ class TelegramAdapter:
             STORE_RETRY_CAP,
             STORE_RETRY_FOR,
         ),
+        attachments: Attachments | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.client = client
         self.limiter = limiter or RateLimiter()
+        self._files = FileSender(client, attachments, gateway)  # what reviewers open
         self._attempts = reply_attempts
         self._send_timeout = send_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -386,7 +396,7 @@ class TelegramAdapter:
         if replies is None:  # a repeat delivery: answered the first time
             self._settle(update_id)
             return
-        messages = [m for reply in replies for m in render_reply(reply)]
+        messages = [m for r in replies for m in (*render_reply(r), *files_of(r))]
         self._deliver(update_id, chat, messages, before=before)
 
     def _note(self, update_id: int, chat: int, text: str) -> None:
@@ -399,7 +409,7 @@ class TelegramAdapter:
         self,
         update_id: int,
         chat: int,
-        messages: list[Outgoing],
+        messages: list[Outgoing | OutgoingFile],
         *,
         before: Awaitable[None] | None = None,
         step: bool = True,
@@ -418,7 +428,9 @@ class TelegramAdapter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send_replies(self, chat: int, messages: list[Outgoing], *, step: bool) -> None:
+    async def _send_replies(
+        self, chat: int, messages: list[Outgoing | OutgoingFile], *, step: bool
+    ) -> None:
         keyboard_id: int | None = None  # the batch's last message with buttons
         for message in messages:
             for attempt in range(1, self._attempts + 1):
@@ -436,12 +448,15 @@ class TelegramAdapter:
         if step:
             self._live[chat] = keyboard_id
 
-    async def _send(self, chat: int | str, message: Outgoing) -> int:
+    async def _send(self, chat: int | str, message: Outgoing | OutgoingFile) -> int:
         """One message through the shared limiter; a 429 pauses the chat, then raises."""
         key = str(chat)
         await self.limiter.acquire(key)
         try:
-            message_id = await self.client.send_message(chat, message)
+            if isinstance(message, OutgoingFile):
+                message_id = await self._files.send(chat, message)
+            else:
+                message_id = await self.client.send_message(chat, message)
         except DeliveryError as exc:
             if exc.retry_after is not None:
                 self.limiter.pause(key, exc.retry_after.total_seconds())

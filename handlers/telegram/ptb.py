@@ -20,7 +20,7 @@ from typing import Any
 # we read `retry_after` only, and take either type.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram import error as tg
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
@@ -186,6 +186,18 @@ class PtbClient:
             sent = await self.bot.send_message(
                 chat_id, message.text, reply_markup=_markup(message)
             )
+        return sent.message_id
+
+    async def send_photo(self, chat_id: int | str, filename: str, data: bytes) -> int:
+        async with _edge():
+            sent = await self.bot.send_photo(
+                chat_id, InputFile(data, filename=filename), caption=filename
+            )
+        return sent.message_id
+
+    async def send_document(self, chat_id: int | str, filename: str, data: bytes) -> int:
+        async with _edge():
+            sent = await self.bot.send_document(chat_id, InputFile(data, filename=filename))
         return sent.message_id
 
     async def edit_text(self, chat_id: int, message_id: int, text: str) -> None:
