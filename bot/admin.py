@@ -20,20 +20,17 @@ from sqlalchemy.engine import Connection
 from bot.settings import Settings, SettingsError
 from conversations.campaign import CampaignError
 from conversations.identity import Level, Role
-from storage.identity import (
-    IdentityError,
-    RegionError,
-    Regions,
+from storage.invites import (
+    InviteError,
     UnitSpec,
     UnitType,
     create_invite,
     format_hint,
     list_invites,
-    load_regions,
-    quotas,
     revoke_invite,
-    set_quota,
 )
+from storage.quotas import QuotaError, quotas, set_quota
+from storage.regions import RegionError, Regions, load_regions
 from storage.store import StoreError
 
 COMMANDS = frozenset({"invite", "quota"})
@@ -100,7 +97,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _quota_list(args, settings)
     except (
         AdminError,
-        IdentityError,
+        InviteError,
+        QuotaError,
         RegionError,
         StoreError,
         SettingsError,

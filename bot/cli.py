@@ -217,7 +217,7 @@ def _runtime(catalog: Catalog, settings: Any) -> Iterator[tuple[Any, Any]]:
     from bot.wiring import build_runtime, open_store
     from notifications.calendar import CalendarError
     from storage.files import FileStoreError
-    from storage.identity import RegionError
+    from storage.regions import RegionError
     from storage.store import StoreError
 
     try:

@@ -29,8 +29,8 @@ from handlers.base import Repeat, Unavailable
 from storage import nominations as noms
 from storage.channels import delivery_answer, first_delivery, keep_delivery_answer
 from storage.files import FileStore
-from storage.identity import Regions
 from storage.reads import StoreReads, WorkdayEnd
+from storage.regions import Regions
 from storage.store import ConversationTx, Store, StoreUnavailable
 from storage.writer import Writer
 

@@ -48,7 +48,7 @@ from notifications.outbox import Dispatcher
 from notifications.senders import Sender
 from storage import outbox
 from storage.channels import prune_deliveries, prune_pushes
-from storage.identity import bound_count
+from storage.invites import bound_count
 from storage.store import Store
 
 log = logging.getLogger(__name__)

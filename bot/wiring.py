@@ -21,8 +21,8 @@ from notifications.calendar import CalendarError, WorkdayCalendar
 from notifications.outbox import Dispatcher
 from notifications.senders import ConsoleSender
 from storage.files import FileStore, upgrade_file_names
-from storage.identity import load_regions
 from storage.reads import WorkdayEnd
+from storage.regions import load_regions
 from storage.store import Store, StoreError
 
 REGIONS_FILE = "regions.yaml"  # in the campaigns directory

@@ -28,65 +28,15 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from storage.store import Store
-from storage.tables import UTCDateTime
-
-inbound_deliveries = sa.Table(
-    "inbound_deliveries",
-    SQLModel.metadata,
-    sa.Column("channel", sa.String, primary_key=True),
-    sa.Column("delivery_id", sa.String, primary_key=True),
-    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
-    sa.Column("answer", sa.Text, nullable=True),  # sealed replies, for passive-reply channels
-)
-
-push_nonces = sa.Table(
-    "push_nonces",
-    SQLModel.metadata,
-    sa.Column("channel", sa.String, primary_key=True),
-    sa.Column("nonce", sa.String, primary_key=True),
-    sa.Column("signature", sa.String, nullable=False),
-    sa.Column("seen_at", UTCDateTime, nullable=False, index=True),
-)
-
-platform_tokens = sa.Table(
-    "platform_tokens",
-    SQLModel.metadata,
-    sa.Column("name", sa.String, primary_key=True),
-    sa.Column("token", sa.Text, nullable=True),  # sealed; NULL until first fetched
-    sa.Column("expires_at", UTCDateTime, nullable=True),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-)
-
-reply_windows = sa.Table(
-    "reply_windows",
-    SQLModel.metadata,
-    sa.Column("channel", sa.String, primary_key=True),
-    sa.Column("user_id", sa.String, primary_key=True),
-    sa.Column("opened_at", UTCDateTime, nullable=False),
-    sa.Column("closes_at", UTCDateTime, nullable=False),
-    sa.Column("quota", sa.Integer, nullable=False),
-    sa.Column("used", sa.Integer, nullable=False),
-)
-
-
-send_keys = sa.Table(
-    "send_keys",
-    SQLModel.metadata,
-    sa.Column("channel", sa.String, primary_key=True),
-    sa.Column("recipient_id", sa.String, primary_key=True),
-)
-
-send_log = sa.Table(
-    "send_log",
-    SQLModel.metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("channel", sa.String, nullable=False),
-    sa.Column("recipient_id", sa.String, nullable=False),
-    sa.Column("sent_at", UTCDateTime, nullable=False),
-    sa.Index("ix_send_log_recipient", "channel", "recipient_id", "sent_at"),
+from storage.tables import (
+    inbound_deliveries,
+    platform_tokens,
+    push_nonces,
+    reply_windows,
+    send_keys,
+    send_log,
 )
 
 

@@ -122,8 +122,8 @@ def _step_2(conn: Connection) -> None:
 
 
 def _step_3(conn: Connection) -> None:
-    # Roles and identity (storage/identity.py): units, invitation codes, role bindings, and
-    # regional quotas. Frozen here like step 1.
+    # Roles and identity (storage/invites.py, storage/quotas.py): units, invitation codes,
+    # role bindings, and regional quotas. Frozen here like step 1.
     md = sa.MetaData()
     sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign keys
     sa.Table(

@@ -21,83 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
-from storage import identity as _identity  # noqa: F401 - defines `units`, referenced below
 from storage.crypto import Sealer
-from storage.tables import UTCDateTime, dumps_json
-
-metadata = SQLModel.metadata
-
-nominations = sa.Table(
-    "nominations",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("campaign", sa.String, nullable=False),
-    sa.Column("category", sa.String, nullable=False),
-    sa.Column("kind", sa.String, nullable=False),  # individual | collective
-    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=False, index=True),
-    sa.Column("region_code", sa.String, nullable=False, index=True),
-    sa.Column("status", sa.String, nullable=False, index=True),
-    sa.Column("tracking_code", sa.String, nullable=False, unique=True),
-    sa.Column("payload", sa.Text, nullable=False),  # sealed JSON: facts and form values
-    sa.Column("county_division", sa.Boolean, nullable=False, default=False),
-    sa.Column("publicity_started_on", sa.Date, nullable=True),
-    sa.Column("publicity_ends_on", sa.Date, nullable=True),
-    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("status_changed_at", UTCDateTime, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False, default=1),
-)
-
-attachments = sa.Table(
-    "attachments",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column(
-        "nomination_id",
-        sa.Integer,
-        sa.ForeignKey("nominations.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    sa.Column("material_key", sa.String, nullable=False),
-    sa.Column("file_ref", sa.String(64), nullable=False),  # FileStore name (keyed hash)
-    sa.Column("media_type", sa.String, nullable=False),  # jpg | png | pdf | docx
-    sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("filename", sa.Text, nullable=False),  # sealed: names can hold personal data
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("nomination_id", "material_key", "file_ref", name="uq_attachment"),
-)
-
-subscriptions = sa.Table(
-    "subscriptions",
-    metadata,
-    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
-    sa.Column(
-        "nomination_id",
-        sa.Integer,
-        sa.ForeignKey("nominations.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-)
-
-audit_log = sa.Table(
-    "audit_log",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
-    sa.Column("role", sa.String, nullable=False),
-    sa.Column("action", sa.String, nullable=False),
-    sa.Column("allowed", sa.Boolean, nullable=False),
-    sa.Column("nomination_id", sa.Integer, nullable=True, index=True),
-    sa.Column("from_status", sa.String, nullable=True),
-    sa.Column("to_status", sa.String, nullable=True),
-    sa.Column("detail", sa.Text, nullable=True),  # sealed JSON: reason, what was read, ...
-)
+from storage.tables import attachments, audit_log, dumps_json, nominations, subscriptions
 
 # Tracking codes are read aloud and typed on phones: no 0/O, 1/I/L.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -105,7 +31,15 @@ TRACKING_LENGTH = 10
 
 
 class NominationConflict(Exception):
-    """The nomination is no longer in the status the caller saw (someone else moved it)."""
+    """The nomination is no longer in the status the caller saw (someone else moved it).
+
+    Typed, with no text for the user: the caller decides what to tell whom.
+    """
+
+    def __init__(self, nomination_id: int, expected_status: str) -> None:
+        super().__init__(nomination_id, expected_status)
+        self.nomination_id = nomination_id
+        self.expected_status = expected_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +256,7 @@ def move(
         where.append(nominations.c.version == expected_version)
     result = conn.execute(sa.update(nominations).where(*where).values(**values))
     if result.rowcount != 1:
-        raise NominationConflict(
-            f"推荐 {nomination_id} 的状态已变化，请刷新后再操作 "
-            f"(nomination {nomination_id} is no longer {expected_status})"
-        )
+        raise NominationConflict(nomination_id, expected_status)
     return audit(
         conn,
         sealer,

@@ -51,11 +51,10 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from storage.crypto import Sealer, SealError
 from storage.store import Store
-from storage.tables import UTCDateTime
+from storage.tables import outbox
 
 # Recorded on a row whose send had begun when its worker died or stopped (non-idempotent
 # channel): it may or may not have gone out.
@@ -88,32 +87,6 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker until claimed_until; may have gone out
     DELIVERED = "delivered"  # the sender accepted it
     FAILED = "failed"  # given up; last_error says why
-
-
-# The current table (storage.migrations step 2 builds it; the contract tests compare the two).
-outbox = sa.Table(
-    "outbox",
-    SQLModel.metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("idempotency_key", sa.String, nullable=False),
-    sa.Column("channel", sa.String, nullable=False),
-    sa.Column("recipient_id", sa.String, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),  # sealed
-    sa.Column("status", sa.String, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
-    sa.Column("claimed_by", sa.String, nullable=True),
-    sa.Column("claimed_until", UTCDateTime, nullable=True),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("delivered_at", UTCDateTime, nullable=True),
-    sa.Column("started_at", UTCDateTime, nullable=True),  # its send began (outcome uncertain)
-    sa.UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
-    sa.CheckConstraint(
-        "status IN ('pending', 'sending', 'delivered', 'failed')", name="ck_outbox_status"
-    ),
-    sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,11 +26,13 @@ from conversations.reads import (
     NominationView,
     QuotaView,
 )
-from storage import identity
 from storage import nominations as noms
 from storage.crypto import Sealer
+from storage.invites import actor_of, code_hash, normalize_code
+from storage.quotas import quotas as stored_quotas
+from storage.regions import Regions
 from storage.store import ConversationTx
-from storage.tables import selfcheck_results
+from storage.tables import invites, memberships, selfcheck_results
 
 WorkdayEnd = Callable[[dt.date, int], dt.date]
 
@@ -42,7 +44,7 @@ class StoreReads:
         self,
         tx: ConversationTx,
         sealer: Sealer,
-        regions: identity.Regions,
+        regions: Regions,
         *,
         now: datetime,
         workday_end: WorkdayEnd,
@@ -55,7 +57,7 @@ class StoreReads:
         self._workday_end = workday_end
 
     def actor(self) -> Actor | None:
-        return identity.actor_of(self._conn, self._tx.user_id)
+        return actor_of(self._conn, self._tx.user_id)
 
     def region_name(self, code: str) -> str:
         return self._regions.full_name(code) if code in self._regions else code
@@ -70,21 +72,17 @@ class StoreReads:
         return frozenset(r.code for r in self._regions if self._regions.contains(r.code, region))
 
     def invite(self, code: str) -> InviteView | None:
-        normal = identity.normalize_code(code)
+        normal = normalize_code(code)
         if normal is None:
             return None
         row = self._conn.execute(
-            sa.select(identity.invites).where(
-                identity.invites.c.code_hash == identity.code_hash(normal)
-            )
+            sa.select(invites).where(invites.c.code_hash == code_hash(normal))
         ).one_or_none()
         if row is None:
             return None
         if row.used_at is not None:
             current = self._conn.execute(
-                sa.select(identity.memberships.c.invite_id).where(
-                    identity.memberships.c.user_id == self._tx.user_id
-                )
+                sa.select(memberships.c.invite_id).where(memberships.c.user_id == self._tx.user_id)
             ).scalar_one_or_none()
             state = "mine" if current == row.id else "used"
         elif row.revoked_at is not None:
@@ -174,7 +172,7 @@ class StoreReads:
     def quotas(self, campaign: str, category: str) -> list[QuotaView]:
         return [
             QuotaView(q.region_code, q.places)
-            for q in identity.quotas(self._conn, campaign, category)
+            for q in stored_quotas(self._conn, campaign, category)
             if q.region_code in self._regions
         ]
 

@@ -37,13 +37,14 @@ from conversations.lifecycle import StatusKind
 from conversations.moves import lifecycle_of, recheck
 from conversations.policy import may_edit, may_see
 from conversations.reads import Refusal, RefusalKind
-from storage import identity, outbox
 from storage import nominations as noms
+from storage import outbox
 from storage.crypto import Sealer
 from storage.files import FileStore
+from storage.invites import BindError, bind
 from storage.reads import StoreReads
 from storage.store import ConversationTx
-from storage.tables import users
+from storage.tables import memberships, users
 
 
 class Writer:
@@ -232,8 +233,8 @@ class Writer:
 
     def _bind(self, effect: Bind) -> None:
         try:
-            identity.bind(self._conn, self._tx.user_id, effect.code, now=self._now)
-        except identity.BindError as exc:
+            bind(self._conn, self._tx.user_id, effect.code, now=self._now)
+        except BindError as exc:
             raise Refusal(RefusalKind.BIND, detail=exc.reason.value) from None
 
     # ----- notifications ------------------------------------------------------------------
@@ -270,18 +271,14 @@ class Writer:
         if audience.unit:
             found |= set(
                 self._conn.execute(
-                    sa.select(identity.memberships.c.user_id).where(
-                        identity.memberships.c.unit_id == record.unit_id
-                    )
+                    sa.select(memberships.c.user_id).where(memberships.c.unit_id == record.unit_id)
                 ).scalars()
             )
         if audience.officials_at is not None:
             officials = self._conn.execute(
-                sa.select(
-                    identity.memberships.c.user_id, identity.memberships.c.region_code
-                ).where(
-                    identity.memberships.c.role == Role.OFFICIAL.value,
-                    identity.memberships.c.level == audience.officials_at,
+                sa.select(memberships.c.user_id, memberships.c.region_code).where(
+                    memberships.c.role == Role.OFFICIAL.value,
+                    memberships.c.level == audience.officials_at,
                 )
             ).all()
             found |= {

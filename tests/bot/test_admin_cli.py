@@ -15,7 +15,7 @@ from support.process import awardbot_env, run_awardbot
 from bot.cli import main
 from conversations.identity import Actor, Role
 from conversations.keys import ConversationKey
-from storage.identity import bind
+from storage.invites import bind
 from storage.store import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -179,7 +179,7 @@ def test_serve_warns_when_plaintext_wechat_has_bound_officials(store: Store) -> 
 
     from bot.server import warnings
     from conversations.identity import Level, Role
-    from storage import identity
+    from storage import invites
     from storage.tables import users
 
     plaintext = settings_for(
@@ -191,7 +191,7 @@ def test_serve_warns_when_plaintext_wechat_has_bound_officials(store: Store) -> 
     )
     assert warnings(plaintext, store) == []  # nobody bound yet: nothing to impersonate
     with store.transaction() as conn:
-        issued = identity.create_invite(
+        issued = invites.create_invite(
             conn,
             role=Role.OFFICIAL,
             region=regions().get("220100"),
@@ -204,7 +204,7 @@ def test_serve_warns_when_plaintext_wechat_has_bound_officials(store: Store) -> 
             .values(channel="wechat", external_id="o-official", created_at=FIXED_NOW)
             .returning(users.c.id)
         ).scalar_one()
-        identity.bind(conn, user_id, issued.code, now=FIXED_NOW)
+        invites.bind(conn, user_id, issued.code, now=FIXED_NOW)
     [line] = warnings(plaintext, store)
     assert line.startswith("warning: wechat: 明文模式")
     assert "1 bound official" in line

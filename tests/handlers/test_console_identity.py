@@ -10,16 +10,16 @@ from support.console_harness import FIXED_NOW, ConsoleHarness, regions
 
 from conversations.identity import Level, Role
 from conversations.keys import ConversationKey
-from storage import identity
+from storage import invites, tables
 from storage import nominations as noms
 from storage.store import Store
 
-UNIT = identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
+UNIT = invites.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
 
 
 def invite(store: Store, role: Role, region: str, **extra: object) -> str:
     with store.transaction() as conn:
-        issued = identity.create_invite(
+        issued = invites.create_invite(
             conn,
             role=role,
             region=regions().get(region),
@@ -36,11 +36,9 @@ def nomination_of_unit(store: Store, clerk_code: str) -> noms.NominationRecord:
     clerk.open()
     clerk.send(f"/bind {clerk_code}")
     with store.transaction() as conn:
-        unit_id = conn.execute(sa.select(identity.units.c.id)).scalar_one()
+        unit_id = conn.execute(sa.select(tables.units.c.id)).scalar_one()
         user_id = conn.execute(
-            sa.select(identity.memberships.c.user_id).where(
-                identity.memberships.c.unit_id == unit_id
-            )
+            sa.select(tables.memberships.c.user_id).where(tables.memberships.c.unit_id == unit_id)
         ).scalar_one()
         return noms.create_draft(
             conn,
@@ -185,4 +183,4 @@ def test_guessing_invitation_codes_is_limited(store: Store) -> None:
         assert "错误次数过多" not in guesser.send(f"/bind ZZZZ-ZZZ{n + 2}")
     assert "错误次数过多" in guesser.send(f"/bind {code}")  # even the right code, for now
     with store.reading() as conn:
-        assert conn.execute(sa.select(identity.memberships)).first() is None
+        assert conn.execute(sa.select(tables.memberships)).first() is None

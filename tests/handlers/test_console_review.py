@@ -13,7 +13,7 @@ from support.console_harness import FIXED_NOW, ConsoleHarness, regions
 from support.filing import REQUIRED, bound_clerk, choose, file_to_attachments
 
 from conversations.identity import Level, Role
-from storage import identity, outbox
+from storage import invites, outbox
 from storage import nominations as noms
 from storage.store import Store
 
@@ -28,7 +28,7 @@ class Clock:
 
 def official(store: Store, user: str, region: str, level: Level, clock: Clock) -> ConsoleHarness:
     with store.transaction() as conn:
-        code = identity.create_invite(
+        code = invites.create_invite(
             conn,
             role=Role.OFFICIAL,
             region=regions().get(region),
@@ -147,7 +147,7 @@ def test_from_unit_publicity_to_a_county_return(store: Store, tmp_path: Path) ->
 def test_nobody_else_can_open_a_nomination(store: Store, tmp_path: Path) -> None:
     clock = Clock()
     _, code = submitted(store, tmp_path, clock)
-    other_clerk_unit = identity.UnitSpec(name="另一家公司", uscc="91220104MA14ABCD3K"[:-1] + "X")
+    other_clerk_unit = invites.UnitSpec(name="另一家公司", uscc="91220104MA14ABCD3K"[:-1] + "X")
     stranger = ConsoleHarness(store, user="stranger", clock=clock)
     stranger.open()
     assert "只有绑定了单位的经办人" in stranger.send("/mine")

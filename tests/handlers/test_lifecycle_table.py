@@ -17,7 +17,7 @@ from conversations.identity import Level, Role
 from conversations.keys import Channel, ConversationKey
 from conversations.lifecycle import Lifecycle, Transition, opinion_departments
 from conversations.review import ReviewState, Stage
-from storage import identity
+from storage import invites, tables
 from storage import nominations as noms
 from storage.store import Store
 from storage.tables import users
@@ -47,7 +47,7 @@ class People:
 
 def bind(store: Store, name: str, **invite: object) -> ConsoleHarness:
     with store.transaction() as conn:
-        code = identity.create_invite(
+        code = invites.create_invite(
             conn,
             now=FIXED_NOW,
             ttl=timedelta(days=30),
@@ -70,11 +70,11 @@ def uscc(n: int) -> str:
 def people(store: Store) -> People:
     consoles: dict[str, ConsoleHarness] = {}
     for i, region in enumerate(sorted(set(ENTRY_REGION.values()))):
-        spec = identity.UnitSpec(name=f"单位{region}", uscc=uscc(i + 1))
+        spec = invites.UnitSpec(name=f"单位{region}", uscc=uscc(i + 1))
         consoles[f"clerk:{region}"] = bind(
             store, f"clerk{region}", role=Role.CLERK, region=regions().get(region), unit=spec
         )
-    spec = identity.UnitSpec(name="另一单位", uscc=uscc(99))
+    spec = invites.UnitSpec(name="另一单位", uscc=uscc(99))
     consoles["other_clerk"] = bind(
         store, "otherclerk", role=Role.CLERK, region=regions().get("220104"), unit=spec
     )
@@ -91,7 +91,7 @@ def people(store: Store) -> People:
     with store.reading() as conn:
         units = {
             r.region_code: r.id
-            for r in conn.execute(sa.select(identity.units))
+            for r in conn.execute(sa.select(tables.units))
             if r.name.startswith("单位")  # the region's own unit, not the other clerk's
         }
     return People(store, consoles, units)

@@ -18,7 +18,7 @@ from support.filing_golden import clerk_console, fill, seeded_tracking_codes
 from support.keys import TEST_SEALER
 
 from conversations.identity import Level, Role
-from storage import identity
+from storage import invites
 from storage.store import Store
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "review" / "review_chain.txt"
@@ -59,7 +59,7 @@ def test_review_chain_golden(
             people["被推荐人"].open()
             for who, (region, level) in OFFICES.items():
                 with store.transaction() as conn:
-                    code = identity.create_invite(
+                    code = invites.create_invite(
                         conn, role=Role.OFFICIAL, region=regions().get(region), level=level,
                         now=FIXED_NOW, ttl=dt.timedelta(days=30),
                     ).code  # fmt: skip

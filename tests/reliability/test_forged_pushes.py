@@ -24,7 +24,7 @@ from support.drivers.wechat import (
 )
 
 from conversations.identity import Level, Role
-from storage import identity
+from storage import invites
 from storage.store import Store
 
 WELCOME = "您好！这里是吉林省评选表彰申报助手"
@@ -59,7 +59,7 @@ def steps_run(target: PushTarget) -> int:
 
 def official_invite(store: Store) -> str:
     with store.transaction() as conn:
-        return identity.create_invite(
+        return invites.create_invite(
             conn,
             role=Role.OFFICIAL,
             region=regions().get("220104"),

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from conversations.keys import ConversationKey
-from storage import identity
 from storage import nominations as noms
+from storage import tables
 from storage.files import FileStore, upgrade_file_names
 from storage.store import Store
 
@@ -32,7 +32,7 @@ def units(store: Store) -> None:
         for unit_id in (1, 2, 7, 8):
             body = f"9122010{unit_id}MA00000{unit_id}X"[:17]
             conn.execute(
-                sa.insert(identity.units).values(
+                sa.insert(tables.units).values(
                     id=unit_id,
                     name=f"测试单位{unit_id}",
                     uscc=body + uscc_check_char(body),

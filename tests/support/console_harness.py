@@ -19,7 +19,7 @@ from conversations.keys import Channel, ConversationKey
 from handlers.console import ConsoleChannel
 from notifications.calendar import WorkdayCalendar
 from storage.files import FileStore
-from storage.identity import Regions, load_regions
+from storage.regions import Regions, load_regions
 from storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

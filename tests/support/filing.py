@@ -8,11 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from conversations.identity import Role
-from storage import identity
+from storage import invites
 from storage.store import Store
 from support.console_harness import FIXED_NOW, ConsoleHarness, regions
 
-UNIT = identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
+UNIT = invites.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
 ID_NUMBER = "220104199001010028"  # valid; 220104199001010024 has a wrong check digit
 ACHIEVEMENTS = (
     "张小三从事数控车工十二年，带徒二十余人，其中五人获得技师资格。他主持的工艺改进项目使"
@@ -41,7 +41,7 @@ def bound_clerk(
     clock: Callable[[], dt.datetime] | None = None,
 ) -> ConsoleHarness:
     with store.transaction() as conn:
-        code = identity.create_invite(
+        code = invites.create_invite(
             conn,
             role=Role.CLERK,
             region=regions().get("220104"),

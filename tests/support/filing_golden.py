@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from conversations.identity import Role
-from storage import identity
+from storage import invites
 from storage import nominations as noms
 from storage.store import Store
 from support.console_harness import FIXED_NOW, ConsoleHarness, regions
 
 UNITS = {
-    "person": identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K"),
-    "unit": identity.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K"),
+    "person": invites.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K"),
+    "unit": invites.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K"),
 }
 
 
@@ -39,7 +39,7 @@ def clerk_console(
 ) -> tuple[ConsoleHarness, dict[str, str]]:
     """A console whose user will bind with `{INVITE}`; returns it and the placeholders."""
     with store.transaction() as conn:
-        code = identity.create_invite(
+        code = invites.create_invite(
             conn,
             role=Role.CLERK,
             region=regions().get("220104"),

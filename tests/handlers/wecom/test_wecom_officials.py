@@ -14,7 +14,7 @@ from support.filing import UNIT, bound_clerk
 
 from conversations.identity import Level, Role
 from notifications.outbox import Dispatcher
-from storage import identity, outbox
+from storage import invites, outbox, tables
 from storage import nominations as noms
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def official_invite(rig: Rig, region: str = "220104") -> str:
     with rig.store.transaction() as conn:
-        return identity.create_invite(
+        return invites.create_invite(
             conn,
             role=Role.OFFICIAL,
             region=regions().get(region),
@@ -38,11 +38,11 @@ def county_nomination(rig: Rig, tmp_path: Path) -> str:
     bound_clerk(rig.store, tmp_path, clock=rig.clock)
     with rig.store.transaction() as conn:
         unit_id = conn.execute(
-            sa.select(identity.units.c.id).where(identity.units.c.uscc == UNIT.uscc)
+            sa.select(tables.units.c.id).where(tables.units.c.uscc == UNIT.uscc)
         ).scalar_one()
         clerk_id = conn.execute(
-            sa.select(identity.memberships.c.user_id).where(
-                identity.memberships.c.role == Role.CLERK.value
+            sa.select(tables.memberships.c.user_id).where(
+                tables.memberships.c.role == Role.CLERK.value
             )
         ).scalar_one()
         record = noms.create_draft(

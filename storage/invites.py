@@ -1,21 +1,20 @@
-"""Roles and identity: regions, units, invitation codes, role bindings, regional quotas.
+"""Invitation codes and role bindings: units, invites, `bind`, who a chat identity is.
 
 An admin issues an invitation code on the command line; a person sends it to the bot on their
 channel, and `bind` makes that chat identity a unit clerk or an official of one region (DESIGN §1).
-Quotas are the nominations a region may send per category (附件3, DESIGN §2.3).
 
 Every function works on a `Connection` inside the caller's transaction (`store.transaction()`,
-or `tx.connection` of a conversation step) and commits nothing itself.
+or `tx.connection` of a conversation step) and commits nothing itself. The tables are in
+`storage.tables`.
 
 Invitation codes are 8 characters from an alphabet without look-alikes (no 0 O 1 I L), shown as
 `ABCD-EFGH` and accepted in any case, with or without the dash or spaces. Only a slow hash of
 them (scrypt) is stored, with the first 4 characters as a hint for `list` and `revoke`: the
 code is shown once, when it is issued.
 
-Levels of review: an official reviews at the level of their region, from its code's digits
-(`conversations.identity.region_level`), except a region that reports to another one directly
-(`reports_to` in campaigns/regions.yaml) reviews one level below it: 梅河口市 (a county-level
-city) and 长白山管委会 report to the province, so their offices are city-level offices.
+A refused bind raises `BindError` with a typed `reason` and no text: the core words it for the
+user (`conversations.texts`, `bind_<reason>`). `InviteError` is for the admin (one line, Chinese
+first, on the command line).
 """
 
 from __future__ import annotations
@@ -23,204 +22,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlmodel import Field, SQLModel
 
-from conversations.identity import LEVEL_ORDER, Actor, Level, Role, region_contains, region_level
+from conversations.identity import Actor, Level, Role
 from conversations.validators import ValidationError, parse_uscc
+from storage.regions import Region
 from storage.store import Store
-from storage.tables import UTCDateTime, users, utcnow
-
-# --- regions ---------------------------------------------------------------------------------
-
-
-class RegionError(ValueError):
-    """The regions file is wrong, or a region code is not in it; one line naming the file."""
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """One region of campaigns/regions.yaml, with what its place in the table implies."""
-
-    code: str
-    name: str
-    full_name: str  # what people read: 长春市朝阳区 (a county under its city), 梅河口市
-    level: Level  # by the code's digits
-    review_level: Level  # the level its officials review at (see the module docstring)
-    parent: str | None  # the region its nominations go to next; None for the top
-    reports_to: str | None  # as written in the file
-    gbt2260: bool  # False: a local code, not a GB/T 2260 one
-
-
-class Regions:
-    """The regions the bot knows, by code, in file order."""
-
-    def __init__(self, regions: Iterable[Region], source: str) -> None:
-        self.source = source
-        self._by_code = {r.code: r for r in regions}
-
-    def __iter__(self) -> Iterator[Region]:
-        return iter(self._by_code.values())
-
-    def __len__(self) -> int:
-        return len(self._by_code)
-
-    def __contains__(self, code: object) -> bool:
-        return code in self._by_code
-
-    def get(self, code: str) -> Region:
-        """The region with this code; RegionError (one line, naming the file) if unknown."""
-        region = self._by_code.get(code)
-        if region is None:
-            raise RegionError(
-                f"未知地区代码 '{code}' (unknown region code '{code}', see {self.source})"
-            )
-        return region
-
-    def full_name(self, code: str) -> str:
-        """The region's full name, or the code itself when the file no longer has it."""
-        region = self._by_code.get(code)
-        return code if region is None else region.full_name
-
-    def contains(self, outer: str, inner: str) -> bool:
-        """Whether `inner`'s nominations reach `outer` (a region contains itself).
-
-        Follows `parent`, so 通化市 does not contain 梅河口市 although its code lies in 2205.
-        An `inner` code missing from the file falls back to the digits (`region_contains`).
-        """
-        if inner not in self._by_code:
-            return region_contains(outer, inner)
-        code: str | None = inner
-        while code is not None:
-            if code == outer:
-                return True
-            code = self._by_code[code].parent
-        return False
-
-
-_REGION_KEYS = {"code", "name", "reports_to", "gbt2260"}
-
-
-def parse_regions(text: str, source: str) -> Regions:
-    """Parse the regions file (YAML text); `source` names it in error messages."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RegionError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("regions"), list):
-        raise RegionError(f"{source}: expected a mapping with a list 'regions'")
-    raw: dict[str, tuple[str, str | None, bool]] = {}  # code: name, reports_to, gbt2260
-    for i, item in enumerate(data["regions"]):
-        where = f"{source}: regions[{i}]"
-        if not isinstance(item, dict):
-            raise RegionError(f"{where}: expected a mapping with code and name")
-        unknown = sorted(str(k) for k in item if k not in _REGION_KEYS)
-        if unknown:
-            raise RegionError(f"{where}: unknown key '{unknown[0]}'")
-        code = _region_code(item.get("code"), f"{where}.code")
-        reports_to = item.get("reports_to")
-        if reports_to is not None:
-            reports_to = _region_code(reports_to, f"{where}.reports_to")
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise RegionError(f"{where}.name: expected the region's name")
-        gbt2260 = item.get("gbt2260", True)
-        if not isinstance(gbt2260, bool):
-            raise RegionError(f"{where}.gbt2260: expected true or false")
-        if code in raw:
-            raise RegionError(f"{where}.code: '{code}' is listed twice")
-        if reports_to == code:
-            raise RegionError(f"{where}.reports_to: a region cannot report to itself")
-        raw[code] = (name.strip(), reports_to, gbt2260)
-    if not raw:
-        raise RegionError(f"{source}: 'regions' is empty")
-    for code, (_, reports_to, _) in raw.items():
-        if reports_to is not None and reports_to not in raw:
-            raise RegionError(f"{source}: {code}.reports_to: unknown region '{reports_to}'")
-
-    def parent(code: str) -> str | None:
-        reports_to = raw[code][1]
-        if reports_to is not None:
-            return reports_to
-        level = region_level(code)
-        candidates = []
-        if level is Level.COUNTY:
-            candidates.append(code[:4] + "00")
-        if level is not Level.PROVINCE:
-            candidates.append(code[:2] + "0000")
-        return next((c for c in candidates if c in raw), None)
-
-    review: dict[str, Level] = {}
-
-    def review_level(code: str, seen: tuple[str, ...] = ()) -> Level:
-        if code in seen:
-            chain = " -> ".join((*seen, code))
-            raise RegionError(f"{source}: reports_to goes round in a circle: {chain}")
-        if code not in review:
-            reports_to = raw[code][1]
-            if reports_to is None:
-                review[code] = region_level(code)
-            else:
-                above = LEVEL_ORDER.index(review_level(reports_to, (*seen, code)))
-                if above == 0:
-                    raise RegionError(
-                        f"{source}: {code}.reports_to: {reports_to} is county level; "
-                        "nothing reviews below a county"
-                    )
-                review[code] = LEVEL_ORDER[above - 1]
-        return review[code]
-
-    regions = []
-    for code, (name, reports_to, gbt2260) in raw.items():
-        up = parent(code)
-        full_name = name
-        if reports_to is None and up is not None and region_level(code) is Level.COUNTY:
-            full_name = (raw[up][0] if region_level(up) is Level.CITY else "") + name
-        regions.append(
-            Region(
-                code=code,
-                name=name,
-                full_name=full_name,
-                level=region_level(code),
-                review_level=review_level(code),
-                parent=up,
-                reports_to=reports_to,
-                gbt2260=gbt2260,
-            )
-        )
-    return Regions(regions, source)
-
-
-def load_regions(path: Path) -> Regions:
-    """Read and parse the regions file (campaigns/regions.yaml)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RegionError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise RegionError(f"{path}: not UTF-8 text") from None
-    return parse_regions(text, str(path))
-
-
-def _region_code(value: object, where: str) -> str:
-    # YAML reads an unquoted 220000 as an int: take it, it has no leading zero to lose.
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or len(text) != 6 or not text.isdigit():
-        raise RegionError(f'{where}: expected a 6-digit code such as "220100", got {value!r}')
-    return text
-
-
-# --- tables (the current schema; storage.migrations step 3 builds it) --------------------------
+from storage.tables import invites, memberships, require_aware, units, users
 
 
 class UnitType(StrEnum):
@@ -230,86 +46,6 @@ class UnitType(StrEnum):
     PUBLIC_INSTITUTION = "public_institution"  # 事业单位
     SOCIAL_ORGANIZATION = "social_organization"  # 社会组织
     ENTERPRISE = "enterprise"  # 企业
-
-
-class Unit(SQLModel, table=True):
-    """A unit (单位) whose clerk files nominations, known by its unified social credit code."""
-
-    __tablename__ = "units"
-    __table_args__ = (sa.UniqueConstraint("uscc", name="uq_units_uscc"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str
-    uscc: str
-    unit_type: str | None = None  # a UnitType value
-    region_code: str
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class Invite(SQLModel, table=True):
-    """An invitation code: who it makes of the person who binds it. The code is not stored."""
-
-    __tablename__ = "invites"
-    __table_args__ = (sa.UniqueConstraint("code_hash", name="uq_invites_code_hash"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    code_hash: str  # scrypt hex of the normalised code (see code_hash)
-    code_hint: str  # its first 4 characters
-    role: str  # a Role value
-    region_code: str
-    level: str | None = None  # a Level value, for officials
-    unit_id: int | None = Field(default=None, foreign_key="units.id")  # for clerks
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    expires_at: datetime = Field(sa_type=UTCDateTime)
-    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    used_by_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
-    # The invite whose binding this one's use replaced: a user's bindings, in order.
-    replaced_invite_id: int | None = Field(default=None, foreign_key="invites.id")
-    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class Membership(SQLModel, table=True):
-    """A chat identity's current role binding: one per user, replaced by a later bind."""
-
-    __tablename__ = "memberships"
-
-    user_id: int = Field(
-        primary_key=True,
-        foreign_key="users.id",
-        ondelete="CASCADE",
-        sa_column_kwargs={"autoincrement": False},
-    )
-    role: str
-    region_code: str
-    level: str | None = None
-    unit_id: int | None = Field(default=None, foreign_key="units.id")
-    bound_at: datetime = Field(sa_type=UTCDateTime)
-    invite_id: int = Field(foreign_key="invites.id")
-
-
-class Quota(SQLModel, table=True):
-    """Nominations one region may send in one category of one campaign (附件3)."""
-
-    __tablename__ = "quotas"
-    __table_args__ = (
-        sa.UniqueConstraint(
-            "campaign", "category", "region_code", name="uq_quotas_campaign_category_region"
-        ),
-        sa.CheckConstraint("places >= 0", name="ck_quotas_places_not_negative"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    campaign: str
-    category: str
-    region_code: str
-    places: int
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-units = SQLModel.metadata.tables[Unit.__tablename__]
-invites = SQLModel.metadata.tables[Invite.__tablename__]
-memberships = SQLModel.metadata.tables[Membership.__tablename__]
-quotas_table = SQLModel.metadata.tables[Quota.__tablename__]
 
 
 # --- invitation codes ------------------------------------------------------------------------
@@ -365,8 +101,8 @@ def code_hash(code: str) -> str:
 # --- results and errors ----------------------------------------------------------------------
 
 
-class IdentityError(ValueError):
-    """An admin request this module refuses (bad unit, level, code, places); one line."""
+class InviteError(ValueError):
+    """An admin request this module refuses (bad unit, level, code); one line."""
 
 
 class BindRefusal(StrEnum):
@@ -376,24 +112,11 @@ class BindRefusal(StrEnum):
     REVOKED = "revoked"
 
 
-BIND_MESSAGES: Mapping[BindRefusal, str] = {
-    BindRefusal.INVALID: (
-        "邀请码无效，请核对 8 位邀请码（形如 ABCD-EFGH）后重新输入。(invalid invitation code)"
-    ),
-    BindRefusal.EXPIRED: "邀请码已过期，请向管理员重新申请。(invitation code expired)",
-    BindRefusal.USED: (
-        "邀请码已被使用，每个邀请码只能绑定一次，请向管理员重新申请。"
-        "(invitation code already used)"
-    ),
-    BindRefusal.REVOKED: "邀请码已作废，请向管理员重新申请。(invitation code revoked)",
-}
-
-
 class BindError(Exception):
-    """Why a code did not bind; the message (Chinese first, one line) is for the user."""
+    """Why a code did not bind: only its typed `reason`, which the core words for the user."""
 
     def __init__(self, reason: BindRefusal) -> None:
-        super().__init__(BIND_MESSAGES[reason])
+        super().__init__(reason.value)
         self.reason = reason
 
 
@@ -442,15 +165,6 @@ class InviteRecord:
     status: InviteStatus
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaRecord:
-    campaign: str
-    category: str
-    region_code: str
-    places: int
-    updated_at: datetime
-
-
 # --- invites ---------------------------------------------------------------------------------
 
 MAX_CODE_ATTEMPTS = 20
@@ -473,34 +187,34 @@ def create_invite(
     (`region.review_level`), stated by the caller as a check. The hint is unique among the
     invites still open, so `revoke_invite` by hint is never ambiguous for them.
     """
-    _require_aware(now)
+    require_aware(now)
     if ttl <= timedelta(0):
-        raise IdentityError(f"有效期须大于 0 (validity must be positive, got {ttl})")
+        raise InviteError(f"有效期须大于 0 (validity must be positive, got {ttl})")
     role = Role(role)
     level = None if level is None else Level(level)
     unit_id: int | None = None
     if role is Role.CLERK:
         if unit is None:
-            raise IdentityError("经办人邀请码须指定单位 (a clerk invite needs a unit)")
+            raise InviteError("经办人邀请码须指定单位 (a clerk invite needs a unit)")
         if level is not None:
-            raise IdentityError("经办人邀请码不设层级 (a level is for official invites only)")
+            raise InviteError("经办人邀请码不设层级 (a level is for official invites only)")
         unit_id = _get_or_create_unit(conn, unit, region, now)
     elif role is Role.OFFICIAL:
         if unit is not None:
-            raise IdentityError("审核人员邀请码不设单位 (a unit is for clerk invites only)")
+            raise InviteError("审核人员邀请码不设单位 (a unit is for clerk invites only)")
         if level is None:
-            raise IdentityError(
+            raise InviteError(
                 f"审核人员邀请码须指定层级：{region.full_name} 为 {region.review_level} "
                 f"(an official invite needs a level: {region.review_level} "
                 f"for {region.code})"
             )
         if level is not region.review_level:
-            raise IdentityError(
+            raise InviteError(
                 f"层级不符：{region.full_name} 的审核层级是 {region.review_level}，不是 {level} "
                 f"(level mismatch: {region.code} reviews at {region.review_level}, not {level})"
             )
     else:
-        raise IdentityError(
+        raise InviteError(
             f"邀请码只用于经办人或审核人员 (invites are for clerk or official, not {role})"
         )
     code, hint = _free_code(conn)
@@ -522,7 +236,7 @@ def create_invite(
 
 def list_invites(conn: Connection, *, now: datetime) -> list[InviteRecord]:
     """Every invite, oldest first, with its status at `now`."""
-    _require_aware(now)
+    require_aware(now)
     query = (
         sa.select(invites, units.c.name.label("unit_name"), units.c.uscc.label("unit_uscc"))
         .join_from(invites, units, invites.c.unit_id == units.c.id, isouter=True)
@@ -535,9 +249,9 @@ def revoke_invite(conn: Connection, code_or_hint: str, *, now: datetime) -> Invi
     """Revoke an unused invite, by its whole code or its hint (first 4 characters).
 
     A used invite cannot be revoked (its binding stays; a new bind replaces it), nor a revoked
-    one again; IdentityError says which. Returns the invite as it is now.
+    one again; InviteError says which. Returns the invite as it is now.
     """
-    _require_aware(now)
+    require_aware(now)
     value = _compact(code_or_hint, drop="*")
     base = sa.select(invites, units.c.name.label("unit_name"), units.c.uscc.label("unit_uscc"))
     base = base.join_from(invites, units, invites.c.unit_id == units.c.id, isouter=True)
@@ -546,24 +260,24 @@ def revoke_invite(conn: Connection, code_or_hint: str, *, now: datetime) -> Invi
     elif len(value) == HINT_LENGTH and all(c in CODE_ALPHABET for c in value):
         rows = list(conn.execute(base.where(invites.c.code_hint == value)).mappings())
     else:
-        raise IdentityError(
+        raise InviteError(
             f"'{code_or_hint}' 不是邀请码或其前 4 位 "
             "(give the whole code ABCD-EFGH or its first 4 characters)"
         )
     shown = format_hint(value[:HINT_LENGTH])
     if not rows:
-        raise IdentityError(f"没有这个邀请码 {shown} (no such invite)")
+        raise InviteError(f"没有这个邀请码 {shown} (no such invite)")
     open_rows = [r for r in rows if r["used_at"] is None and r["revoked_at"] is None]
     if len(open_rows) > 1:
-        raise IdentityError(
+        raise InviteError(
             f"有 {len(open_rows)} 个邀请码以 {value} 开头，请给出完整邀请码 "
             "(ambiguous hint: give the whole code)"
         )
     if not open_rows:
         last = _invite_record(rows[-1], now)
         if last.status is InviteStatus.REVOKED:
-            raise IdentityError(f"邀请码 {shown} 已作废 (invite already revoked)")
-        raise IdentityError(
+            raise InviteError(f"邀请码 {shown} 已作废 (invite already revoked)")
+        raise InviteError(
             f"邀请码 {shown} 已被使用，不能作废 (invite already used by user "
             f"{last.used_by_user_id}; a used invite cannot be revoked)"
         )
@@ -578,14 +292,14 @@ def revoke_invite(conn: Connection, code_or_hint: str, *, now: datetime) -> Invi
         .values(revoked_at=now)
     )
     if done.rowcount != 1:  # used meanwhile, by a bind that committed first
-        raise IdentityError(f"邀请码 {shown} 已被使用，不能作废 (invite already used)")
+        raise InviteError(f"邀请码 {shown} 已被使用，不能作废 (invite already used)")
     return _invite_record({**row, "revoked_at": now}, now)
 
 
 def bind(conn: Connection, user_id: int, code: str, *, now: datetime) -> Actor:
     """Bind the user (users.id) to what the code grants; returns their new Actor.
 
-    Raises BindError for a code that is unknown or mistyped (one message for both: nothing says
+    Raises BindError for a code that is unknown or mistyped (one reason for both: nothing says
     whether a code exists), expired, used or revoked. Binding replaces the user's earlier
     membership; the invite records which one it replaced. Sending the code that made the
     current binding again (a retried message) returns that binding unchanged.
@@ -593,7 +307,7 @@ def bind(conn: Connection, user_id: int, code: str, *, now: datetime) -> Actor:
     Two binds of one code never both succeed: the invite row is locked (PostgreSQL) or the
     transaction holds the write lock (SQLite), and the update is conditional as well.
     """
-    _require_aware(now)
+    require_aware(now)
     # Lock the user first (PostgreSQL; SQLite's transaction already holds the write lock):
     # binds of one user queue, like their conversation steps.
     locked = conn.execute(
@@ -665,61 +379,7 @@ def actor_of(conn: Connection, user_id: int) -> Actor | None:
     return None if row is None else _actor(row)
 
 
-# --- quotas ----------------------------------------------------------------------------------
-
-
-def set_quota(
-    conn: Connection,
-    *,
-    campaign: str,
-    category: str,
-    region: Region,
-    places: int,
-    now: datetime | None = None,
-) -> QuotaRecord:
-    """Set (or replace) a region's quota in one category; the caller checks the catalog."""
-    if isinstance(places, bool) or not isinstance(places, int) or places < 0:
-        raise IdentityError(f"名额须为 0 或正整数 (places must be 0 or more, got {places})")
-    when = utcnow() if now is None else now
-    _require_aware(when)
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(quotas_table).values(
-        campaign=campaign,
-        category=category,
-        region_code=region.code,
-        places=places,
-        updated_at=when,
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["campaign", "category", "region_code"],
-            set_={
-                "places": statement.excluded.places,
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
-    )
-    return QuotaRecord(campaign, category, region.code, places, when)
-
-
-def quotas(conn: Connection, campaign: str, category: str | None = None) -> list[QuotaRecord]:
-    """The campaign's quotas (of one category if given), by category then region code."""
-    query = sa.select(quotas_table).where(quotas_table.c.campaign == campaign)
-    if category is not None:
-        query = query.where(quotas_table.c.category == category)
-    query = query.order_by(quotas_table.c.category, quotas_table.c.region_code)
-    return [
-        QuotaRecord(r.campaign, r.category, r.region_code, r.places, r.updated_at)
-        for r in conn.execute(query)
-    ]
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"timezone-aware datetime required, got naive {now.isoformat()}")
 
 
 def _free_code(conn: Connection) -> tuple[str, str]:
@@ -743,19 +403,19 @@ def _free_code(conn: Connection) -> tuple[str, str]:
         ).first()
         if clash is None:
             return code, hint
-    raise IdentityError("无法生成新的邀请码 (could not find a free invitation code; try again)")
+    raise InviteError("无法生成新的邀请码 (could not find a free invitation code; try again)")
 
 
 def _get_or_create_unit(conn: Connection, spec: UnitSpec, region: Region, now: datetime) -> int:
     try:
         uscc = parse_uscc(spec.uscc)
     except ValidationError as exc:
-        raise IdentityError(
+        raise InviteError(
             f"{exc}（{spec.uscc.strip()}） (bad unified social credit code)"
         ) from None
     name = " ".join(spec.name.split())
     if not name:
-        raise IdentityError("单位名称不能为空 (the unit needs a name)")
+        raise InviteError("单位名称不能为空 (the unit needs a name)")
     unit_type = None if spec.unit_type is None else UnitType(spec.unit_type).value
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
@@ -765,17 +425,17 @@ def _get_or_create_unit(conn: Connection, spec: UnitSpec, region: Region, now: d
     )
     row = conn.execute(sa.select(units).where(units.c.uscc == uscc)).one()
     if row.name != name:
-        raise IdentityError(
+        raise InviteError(
             f"统一社会信用代码 {uscc} 已登记为「{row.name}」，不是「{name}」"
             f" (USCC {uscc} is registered to {row.name}, not {name})"
         )
     if row.region_code != region.code:
-        raise IdentityError(
+        raise InviteError(
             f"单位「{name}」已登记在地区 {row.region_code}，不是 {region.code}"
             f" (unit {uscc} is registered in region {row.region_code}, not {region.code})"
         )
     if unit_type is not None and row.unit_type not in (None, unit_type):
-        raise IdentityError(
+        raise InviteError(
             f"单位「{name}」已登记为 {row.unit_type}，不是 {unit_type}"
             f" (unit {uscc} is registered as {row.unit_type}, not {unit_type})"
         )
