@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
-from bot.edges import StoreReplyWindow, StoreSendBudget, StoreTokenCache
+from bot.edges import (
+    SealerLinkSigner,
+    StoreAttachments,
+    StoreReplyWindow,
+    StoreSendBudget,
+    StoreTokenCache,
+)
 from bot.settings import Settings
 from handlers.base import ChannelAdapter, Gateway, PushSeen, Unavailable
+from handlers.files import FileLinks, LinkSettings
 from handlers.pushes import RETRY_SPAN
 from storage import channels
+from storage.files import FileStore
 from storage.store import Store, StoreUnavailable
 
 
@@ -30,6 +39,26 @@ class StorePushLedger:
         return PushSeen(found.value)
 
 
+def attachments_for(settings: Settings, store: Store) -> StoreAttachments:
+    """What the channels read the attachments reviewers open through."""
+    return StoreAttachments(store, FileStore(Path(settings.attachments_dir), store.sealer))
+
+
+def file_links(
+    settings: Settings, store: Store, *, clock: Callable[[], dt.datetime]
+) -> FileLinks:
+    """WeChat's signed download links, as `serve` makes and checks them."""
+    return FileLinks(
+        LinkSettings(
+            settings.public_url,
+            minutes=settings.file_link_minutes,
+            max_bytes=settings.file_link_max_bytes,
+        ),
+        SealerLinkSigner(store.sealer),
+        clock=clock,
+    )
+
+
 def build_adapters(
     settings: Settings,
     gateway: Gateway,
@@ -42,10 +71,13 @@ def build_adapters(
     Imports are local: a channel that is off never loads its SDK.
     """
     adapters: list[ChannelAdapter] = []
+    attachments = attachments_for(settings, store)
     if settings.telegram is not None:
         from handlers.telegram import make_adapter as telegram
 
-        adapters.append(telegram(settings.telegram, gateway, clock=clock))
+        adapters.append(
+            telegram(settings.telegram, gateway, clock=clock, attachments=attachments)
+        )
     if settings.wechat is not None:
         from handlers.wechat import make_adapter as wechat
 
@@ -57,6 +89,8 @@ def build_adapters(
                 windows=StoreReplyWindow(store),
                 clock=clock,
                 pushes=StorePushLedger(store),
+                attachments=attachments,
+                links=file_links(settings, store, clock=clock),
             )
         )
     if settings.wecom is not None:
@@ -70,6 +104,7 @@ def build_adapters(
                 sends=StoreSendBudget(store),
                 clock=clock,
                 pushes=StorePushLedger(store),
+                attachments=attachments,
             )
         )
     return adapters

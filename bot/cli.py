@@ -235,6 +235,7 @@ def _runtime(catalog: Catalog, settings: Any) -> Iterator[tuple[Any, Any]]:
 
 
 def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
+    from bot.channels import attachments_for
     from bot.wiring import console_notifier
     from conversations.keys import Channel, ConversationKey
     from handlers.console import ConsoleChannel
@@ -249,6 +250,8 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=args.show_keys,
             notifications=console_notifier(store, user, runtime.assistant.engine.clock),
+            attachments=attachments_for(settings, store),
+            downloads=settings.downloads_dir,
         )
         return channel.run()
 

@@ -1,9 +1,10 @@
 """`awardbot serve`: every configured channel in one aiohttp process.
 
 Routes: `GET /healthz` (database and scheduler state, 503 when either is down), `GET /metrics`
-(Prometheus text), and each channel's webhook routes (`/telegram`, `/wechat`, `/wecom`). Request
-bodies are capped (AWARDBOT_MAX_REQUEST_BYTES, 256 KiB: webhooks are small; aiohttp answers 413
-before reading more, so a 1 MB body is refused unread).
+(Prometheus text), `GET /files/<token>` (the signed download links WeChat officials get for
+attachments, `handlers.files`), and each channel's webhook routes (`/telegram`, `/wechat`,
+`/wecom`). Request bodies are capped (AWARDBOT_MAX_REQUEST_BYTES, 256 KiB: webhooks are small;
+aiohttp answers 413 before reading more, so a 1 MB body is refused unread).
 
 An APScheduler `AsyncIOScheduler` runs the outbox dispatcher every few seconds (on a worker
 thread: the store is synchronous) and prunes old delivery ids hourly.
@@ -33,7 +34,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.channels import build_adapters
+from bot.channels import attachments_for, build_adapters, file_links
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.base import (
@@ -44,6 +45,7 @@ from handlers.base import (
     track_outcome,
     untrack_outcome,
 )
+from handlers.files import file_routes
 from notifications.outbox import Dispatcher
 from notifications.senders import Sender
 from storage import outbox
@@ -139,6 +141,9 @@ class Server:
         )
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
+        links = file_links(self.settings, self.store, clock=self.clock)
+        attachments = attachments_for(self.settings, self.store)
+        app.router.add_routes(file_routes(links, attachments, self.gateway))
         for adapter in self.adapters:
             app.router.add_routes(list(adapter.routes()))
         return app

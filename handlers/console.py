@@ -3,7 +3,8 @@
 Thin: it turns lines into inbound text and replies into lines. In a terminal it shows a prompt;
 from a pipe it prints choices as numbered lines `1. …` and exits 0 at end of input. With
 `show_keys` every question carries its machine key and every choice its value, for campaign
-authors and scripted tests.
+authors and scripted tests. An attachment a reviewer opens is written into the downloads folder
+(AWARDBOT_DOWNLOADS_DIR) and its path printed after the reply.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
-from conversations.engine import Reply
+from conversations.engine import FileOut, Reply
 from conversations.filing import Upload
-from handlers.base import MAX_FILE, render_text
+from handlers.base import MAX_FILE, Unavailable, render_text
+from handlers.files import READ_FAILED, SAVED_TO, save_file
+from handlers.ports import Attachments, EdgeError
 
 Handle = Callable[..., list[Reply]]  # (text, upload=None) -> replies
 
@@ -40,23 +43,49 @@ class ConsoleChannel:
         show_keys: bool = False,
         out: TextIO | None = None,
         notifications: Callable[[], str] | None = None,
+        attachments: Attachments | None = None,
+        downloads: Path | None = None,
     ) -> None:
         self._open = open_
         self._handle = handle
         self._notifications = notifications
+        self._attachments = attachments
+        self._downloads = downloads if downloads is not None else Path("data/downloads")
         self.show_keys = show_keys
         self.out = out if out is not None else sys.stdout
 
     def open(self) -> str:
-        return self._with_notifications(render_replies(self._open(), show_keys=self.show_keys))
+        return self._with_notifications(self._render(self._open()))
 
     def send(self, line: str) -> str:
         """One typed line; `/file PATH` sends that file, as a chat app's attachment would."""
         if line.strip().startswith("/file"):
             out = self._send_file(line.strip().removeprefix("/file").strip())
         else:
-            out = render_replies(self._handle(line), show_keys=self.show_keys)
+            out = self._render(self._handle(line))
         return self._with_notifications(out)
+
+    def _render(self, replies: list[Reply]) -> str:
+        """The replies as text; each file one of them hands over saved, its path printed."""
+        parts = []
+        for reply in replies:
+            text = render_reply(reply, show_keys=self.show_keys)
+            lines = [self._save(file) for file in reply.files]
+            parts.append("\n".join([text, *lines]))
+        return "\n\n".join(parts)
+
+    def _save(self, file: FileOut) -> str:
+        if self._attachments is None:
+            return READ_FAILED
+        try:
+            stored = self._attachments.read(file.attachment_id)
+        except (EdgeError, Unavailable):
+            return READ_FAILED
+        try:
+            path = save_file(self._downloads, file, stored)
+        except OSError as exc:
+            return f"无法保存附件到 {self._downloads}：{exc.strerror or exc}"
+        return SAVED_TO.format(path=path)
 
     def _with_notifications(self, text: str) -> str:
         """Notifications waiting for this user come first: they are news, the reply asks."""
@@ -73,7 +102,7 @@ class ConsoleChannel:
         except OSError as exc:
             return f"无法读取文件 {name}：{exc.strerror or exc}"
         upload = Upload(filename=path.name, data=data)
-        return render_replies(self._handle("", upload), show_keys=self.show_keys)
+        return self._render(self._handle("", upload))
 
     def run(self, stdin: TextIO | None = None) -> int:
         """Converse until end of input (Ctrl-C / Ctrl-D in a terminal); return the exit code."""

@@ -16,11 +16,16 @@ encrypted pushes), the shape of the push (`handlers.xmlgate.check_shape`), the t
 and the nonce (`handlers.pushes`). A retry whose answer was lost is answered with the answer
 kept with the first delivery (`Gateway.handle(..., replay=True)`). The store being down during
 the step is a 503 (the `serve` middleware), so WeChat retries it.
+
+Customer-service messages cannot carry arbitrary files, so an attachment a reviewer opens
+(`Reply.files`) is answered with a signed, expiring download link served by `awardbot serve`
+(`handlers.files.FileLinks`), written under the reply's text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -32,7 +37,7 @@ from aiohttp import web
 from wechatpy.events import ClickEvent, SubscribeEvent, SubscribeScanEvent
 from wechatpy.replies import TextReply
 
-from conversations.engine import Reply
+from conversations.engine import FileOut, Reply
 from conversations.filing import Upload
 from conversations.keys import Channel
 from handlers.base import (
@@ -40,6 +45,7 @@ from handlers.base import (
     Gateway,
     PushLedger,
     Repeat,
+    Unavailable,
     cdata_safe,
     note_outcome,
     read_capped,
@@ -48,7 +54,8 @@ from handlers.base import (
     utf8_len,
 )
 from handlers.config import WechatSettings
-from handlers.ports import ReplyWindow, Slot, TokenCache, WindowOpener
+from handlers.files import NO_PUBLIC_URL, READ_FAILED, FileLinks, LinkRefused
+from handlers.ports import Attachments, EdgeError, ReplyWindow, Slot, TokenCache, WindowOpener
 from handlers.pushes import PushGuard, PushRefused
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
@@ -98,8 +105,12 @@ class WechatAdapter:
         reply_budget: float = REPLY_BUDGET,
         passive_limit: int = PASSIVE_LIMIT,
         pushes: PushLedger | None = None,
+        attachments: Attachments | None = None,
+        links: FileLinks | None = None,
     ) -> None:
         self.settings = settings
+        self.attachments = attachments  # the files reviewers open, handed over as ...
+        self.links = links  # ... signed download links (None: no public URL known)
         self.gateway = gateway
         self.windows = windows
         self.clock = clock
@@ -225,9 +236,32 @@ class WechatAdapter:
             self.channel, openid, text, upload, delivery_id=delivery_id(fields), replay=True
         )
         if isinstance(result, Repeat):
-            return Answer(list(result.replies), repeat=True)
+            return Answer(await self._with_links(list(result.replies)), repeat=True)
         await self._open_window(openid, opener)
-        return Answer(result or [], repeat=False)
+        return Answer(await self._with_links(result or []), repeat=False)
+
+    async def _with_links(self, replies: list[Reply]) -> list[Reply]:
+        """Each file a reply hands over as a download link line under its text."""
+        out = []
+        for reply in replies:
+            if reply.files:
+                lines = [await self._link(file) for file in reply.files]
+                reply = dataclasses.replace(reply, text="\n".join([reply.text, *lines]), files=())
+            out.append(reply)
+        return out
+
+    async def _link(self, file: FileOut) -> str:
+        if self.links is None or self.attachments is None:
+            return NO_PUBLIC_URL
+        try:
+            size = await self.gateway.run(self.attachments.size, file.attachment_id)
+        except (EdgeError, Unavailable) as exc:
+            log.warning("wechat file link not made: %s", type(exc).__name__)
+            return READ_FAILED
+        try:
+            return self.links.link(file.attachment_id, size)
+        except LinkRefused as exc:
+            return str(exc)
 
     async def _follow(self, openid: str, fields: dict[str, str]) -> Answer:
         """A new follower: point at the menu, then the engine's greeting and first question."""

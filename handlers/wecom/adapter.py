@@ -18,6 +18,10 @@ which keeps the answer with the delivery; entering the app by FromUserName+Creat
 this process. Only what a member writes is answered: system pushes (sender `sys`, contact
 changes, calendar, schedule, meeting and approval events, any type we do not know) are taken
 with an empty answer and nothing said.
+
+An answer handing over attachments (a reviewer opened one: `Reply.files`) goes entirely as app
+messages, in order — each reply's text, then its files (`media/upload`, then a file or image
+message) — since a passive reply carries text only; the callback gets an empty answer.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from handlers.base import (
     Gateway,
     PushLedger,
     Repeat,
+    Unavailable,
     cdata_safe,
     note_outcome,
     read_capped,
@@ -50,7 +55,8 @@ from handlers.base import (
     utf8_len,
 )
 from handlers.config import WecomSettings
-from handlers.ports import SendBudget, TokenCache
+from handlers.files import READ_FAILED, SEND_FAILED, safe_name
+from handlers.ports import Attachments, EdgeError, SendBudget, TokenCache
 from handlers.pushes import PushGuard, PushRefused
 from handlers.wecom.client import WecomApi, WecomApiError
 from handlers.wecom.sender import TEXT_LIMIT, MemberLimit, WecomSender, pieces_of
@@ -103,8 +109,10 @@ class WecomAdapter:
         budget: float = DEFAULT_BUDGET,
         api_timeout: float = 10.0,
         pushes: PushLedger | None = None,
+        attachments: Attachments | None = None,
     ) -> None:
         self._gateway = gateway
+        self._attachments = attachments  # the files reviewers open
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
         self._api = WecomApi(settings, tokens, clock=clock, timeout=api_timeout)
         self._limit = MemberLimit(sends, clock)
@@ -273,6 +281,10 @@ class WecomAdapter:
             return web.Response(text="")  # WeCom stops retrying; the answer follows
         if not answer.replies:
             return web.Response(text="")  # nothing to say
+        if any(reply.files for reply in answer.replies):
+            if not answer.repeat:  # a repeat's files went out with the first
+                self._gateway.spawn(self._push_replies(user, answer.replies), channel=CHANNEL)
+            return web.Response(text="")
         text = _joined(answer.replies)
         if utf8_len(text) > TEXT_LIMIT:
             if not answer.repeat:  # a repeat's app messages went out with the first
@@ -286,26 +298,70 @@ class WecomAdapter:
     async def _later(self, user: str, task: asyncio.Future[Answer]) -> None:
         answer = await task
         if answer.replies:
-            await self._push(user, _joined(answer.replies))
+            await self._push_replies(user, answer.replies)
 
-    async def _push(self, user: str, text: str) -> None:
-        """`text` as app messages, waiting for the member's per-minute limit if need be."""
-        for piece in pieces_of(text):
-            for _ in range(MAX_WAITS):
-                wait = await self._gateway.run(self._limit.reserve, user)
-                if wait is None:
-                    break
-                await asyncio.sleep(wait.total_seconds())
-            else:
-                self._failed("limit")
+    async def _push_replies(self, user: str, replies: list[Reply]) -> None:
+        """Replies as app messages: the texts joined up to each reply with files, its files
+        after them, and so on; stops at the first that is not sent."""
+        texts: list[Reply] = []
+        for reply in replies:
+            texts.append(reply)
+            if not reply.files:
+                continue
+            if not await self._push(user, _joined(texts)):
                 return
+            texts = []
+            for file in reply.files:
+                if not await self._push_file(user, file.attachment_id):
+                    return
+        if texts:
+            await self._push(user, _joined(texts))
+
+    async def _push_file(self, user: str, attachment_id: int) -> bool:
+        """One attachment as a file or image message; a line saying why when it cannot be."""
+        if self._attachments is None:
+            return await self._push(user, READ_FAILED)
+        try:
+            stored = await self._gateway.run(self._attachments.read, attachment_id)
+        except (EdgeError, Unavailable) as exc:
+            log.warning("wecom attachment not read: %s", type(exc).__name__)
+            return await self._push(user, READ_FAILED)
+        if not await self._slot(user):
+            return False
+        name = safe_name(stored.filename, attachment_id, stored.kind)
+        try:
+            await self._gateway.run(self._api.send_file, user, name, stored.kind, stored.data)
+        except WecomApiError as exc:
+            self._failed("send_file")
+            log.warning("wecom file message not sent: %s", exc.reason)
+            return await self._push(user, SEND_FAILED)
+        self._gateway.metrics.inc("awardbot_replies_sent_total", channel=CHANNEL)
+        return True
+
+    async def _slot(self, user: str) -> bool:
+        """Wait (a little) for room under the member's per-minute limit; False if none."""
+        for _ in range(MAX_WAITS):
+            wait = await self._gateway.run(self._limit.reserve, user)
+            if wait is None:
+                return True
+            await asyncio.sleep(wait.total_seconds())
+        self._failed("limit")
+        return False
+
+    async def _push(self, user: str, text: str) -> bool:
+        """`text` as app messages, waiting for the member's per-minute limit if need be;
+        False if a piece was not sent (the rest are not tried)."""
+        for piece in pieces_of(text):
+            if not await self._slot(user):
+                return False
             try:
                 await self._gateway.run(self._api.send_text, user, piece)
             except WecomApiError as exc:
                 self._failed("send")
                 log.warning("wecom app message not sent: %s", exc.reason)
-                return
+                return False
             self._gateway.metrics.inc("awardbot_replies_sent_total", channel=CHANNEL)
+        return True
 
     def _failed(self, kind: str) -> None:
         self._gateway.metrics.inc("awardbot_errors_total", channel=CHANNEL, kind=kind)
@@ -330,8 +386,16 @@ def make_adapter(
     clock: Callable[[], datetime],
     budget: float = DEFAULT_BUDGET,
     pushes: PushLedger | None = None,
+    attachments: Attachments | None = None,
 ) -> WecomAdapter:
     """The WeCom channel for `awardbot serve` (see `bot.channels`)."""
     return WecomAdapter(
-        settings, gateway, tokens=tokens, sends=sends, clock=clock, budget=budget, pushes=pushes
+        settings,
+        gateway,
+        tokens=tokens,
+        sends=sends,
+        clock=clock,
+        budget=budget,
+        pushes=pushes,
+        attachments=attachments,
     )

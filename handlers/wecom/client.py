@@ -19,6 +19,7 @@ from wechatpy.enterprise import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from handlers.config import WecomSettings
+from handlers.files import is_image, media_type
 from handlers.ports import Token, TokenCache
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ RATE_LIMITED = 45009  # API frequency or quota exceeded
 BUSY = -1  # "system busy, try again"
 ALL_RECIPIENTS_INVALID = 81013
 USER_NOT_FOUND = 60111
+IMAGE_LIMIT = 10 * 1024 * 1024  # WeCom's largest image; a larger one goes as a file (20 MB)
 RETRYABLE = frozenset({RATE_LIMITED, 45011, BUSY, *TOKEN_ERRORS})
 
 
@@ -111,6 +113,25 @@ class WecomApi:
         result = self._call(
             lambda: self._client.message.send_text(self.agent_id, [user_id], content)
         )
+        if isinstance(result, dict) and result.get("invaliduser"):
+            raise WecomApiError(
+                "接收人无效或不在应用可见范围 (invaliduser)", errcode=0, retryable=False
+            )
+
+    def send_file(self, user_id: str, filename: str, kind: str, data: bytes) -> None:
+        """One attachment as an app message: an image (jpg/png up to 10 MB) or a file. The
+        bytes go up as temporary media (`media/upload`, multipart under `filename`), then the
+        message names the media id. WecomApiError if either call is refused."""
+        media = "image" if is_image(kind) and len(data) <= IMAGE_LIMIT else "file"
+        uploaded = self._call(
+            lambda: self._client.media.upload(media, (filename, data, media_type(kind)))
+        )
+        media_id = uploaded.get("media_id") if isinstance(uploaded, dict) else None
+        if not media_id:
+            raise WecomApiError("上传临时素材失败 (no media_id)", errcode=None, retryable=True)
+        message = self._client.message
+        send = message.send_image if media == "image" else message.send_file
+        result = self._call(lambda: send(self.agent_id, [user_id], media_id))
         if isinstance(result, dict) and result.get("invaliduser"):
             raise WecomApiError(
                 "接收人无效或不在应用可见范围 (invaliduser)", errcode=0, retryable=False

@@ -9,7 +9,8 @@
 Routes: `/bot<token>/<method>` (JSON, urlencoded and multipart bodies, GET query too) for
 getMe, getUpdates (long poll honouring offset and timeout), setWebhook, deleteWebhook,
 getWebhookInfo, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
-getFile, sendDocument; `/file/bot<token>/<file_path>` downloads. Every call is recorded with
+getFile, sendDocument, sendPhoto (multipart uploads: `uploads(chat)` gives what arrived);
+`/file/bot<token>/<file_path>` downloads. Every call is recorded with
 its decoded parameters and a monotonic timestamp. `fail(method, times, retry_after)` answers 429
 like Telegram; `block(chat)` answers 403 as for a user who blocked the bot; `slow(method, s)`
 answers that method `s` seconds late (a slow getMe keeps a bot starting). Responses are real
@@ -34,6 +35,8 @@ MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
 MAX_DOWNLOAD = 20 * 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+UPLOADS = {"sendDocument": "document", "sendPhoto": "photo"}  # method -> its file field
+MAX_PHOTO = 10 * 1024 * 1024
 _NUMERIC = {"chat_id", "message_id", "offset", "limit", "timeout", "max_connections"}
 
 
@@ -178,6 +181,18 @@ class FakeTelegram:
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
+    def uploads(self, chat_id: int) -> list[tuple[str, str, bytes]]:
+        """(method, file name, bytes) of every file the bot sent to this chat, in order."""
+        out = []
+        for call in self.calls:
+            field_name = UPLOADS.get(call.method)
+            if field_name is None or call.params.get("chat_id") != chat_id:
+                continue
+            upload = call.params.get(field_name)
+            if isinstance(upload, dict):
+                out.append((call.method, upload["filename"], upload["data"]))
+        return out
+
     def sent(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's messages in this chat, as they stand now (edits applied), in order."""
         return [m for _, m in sorted(self.messages[chat_id].items()) if m["from"]["id"] == BOT_ID]
@@ -287,6 +302,10 @@ class FakeTelegram:
                         params[name] = {"filename": value.filename, "data": value.file.read()}
                     else:
                         params[name] = value
+        # A file may be named by reference (`"document": "attach://<part>"`, as aiogram sends it).
+        for name, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                params[name] = params.pop(value.removeprefix("attach://"), value)
         return {name: _decode(name, value) for name, value in params.items()}
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -475,6 +494,19 @@ class FakeTelegram:
             "file_size": size,
             "file_path": path,
         }
+
+    async def _m_sendPhoto(self, params: dict[str, Any]) -> Any:
+        chat_id = self._chat_of(params)
+        photo = params.get("photo")
+        if not isinstance(photo, dict) or not photo["data"]:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        if len(photo["data"]) > MAX_PHOTO:
+            raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        file_id = f"sent{len(self.files) + 1}"
+        self.add_file(file_id, photo["data"])
+        size = {"file_id": file_id, "file_unique_id": f"{file_id}u", "width": 800,
+                "height": 600, "file_size": len(photo["data"])}  # fmt: skip
+        return self._bot_message(chat_id, photo=[size], caption=params.get("caption"))
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> Any:
         chat_id = self._chat_of(params)

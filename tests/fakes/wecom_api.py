@@ -1,8 +1,9 @@
 """A fake WeCom API (qyapi.weixin.qq.com) on 127.0.0.1 for the real wechatpy client.
 
-Serves `/cgi-bin/gettoken`, `/cgi-bin/message/send`, `/cgi-bin/media/get` and
-`/cgi-bin/menu/create`; checks the access_token of every call like WeCom (40014 unknown, 42001
-expired), records what it was asked, and answers the errcodes a test queues (`fail_next`).
+Serves `/cgi-bin/gettoken`, `/cgi-bin/message/send`, `/cgi-bin/media/get`,
+`/cgi-bin/media/upload` (multipart, like WeCom's temporary media) and `/cgi-bin/menu/create`;
+checks the access_token of every call like WeCom (40014 unknown, 42001 expired), records what
+it was asked, and answers the errcodes a test queues (`fail_next`).
 
     async with FakeWecomApi() as api:
         settings = api.settings(token=..., aes_key=...)  # api_base points here
@@ -31,10 +32,13 @@ CORP_ID = "wwfakecorp0000001"
 SECRET = "fake-wecom-secret-0123456789"
 AGENT_ID = 1000002
 SEND = "/cgi-bin/message/send"
+UPLOAD = "/cgi-bin/media/upload"
 GETTOKEN = "/cgi-bin/gettoken"
 
 ERRMSG = {
     40001: "invalid credential",
+    40004: "invalid media type",
+    40006: "invalid file size",
     40007: "invalid media_id",
     40013: "invalid corpid",
     40014: "invalid access_token",
@@ -107,6 +111,16 @@ class FakeWecomApi:
     def calls_to(self, path: str) -> list[Call]:
         return [call for call in self.calls if call.path == path]
 
+    def files(self) -> list[tuple[str, str, str, bytes]]:
+        """(touser, msgtype, uploaded file name, bytes) of every accepted file or image
+        message, in order, its media as uploaded."""
+        out = []
+        for m in self.messages:
+            if m["msgtype"] in ("file", "image"):
+                filename, data = self.media[m[m["msgtype"]]["media_id"]]
+                out.append((m["touser"], m["msgtype"], filename, data))
+        return out
+
     def texts(self) -> list[tuple[str, str]]:
         """(touser, content) of every accepted text message, in order."""
         return [
@@ -120,6 +134,7 @@ class FakeWecomApi:
         app.router.add_get(GETTOKEN, self._gettoken)
         app.router.add_post(SEND, self._send)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
+        app.router.add_post(UPLOAD, self._media_upload)
         app.router.add_post("/cgi-bin/menu/create", self._menu_create)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -181,6 +196,26 @@ class FakeWecomApi:
             content_type="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        self.calls.append(Call(UPLOAD, dict(request.query)))
+        if refused := self._token_refused(request) or self._queued(UPLOAD):
+            return refused
+        kind = request.query.get("type", "")
+        media = form.get("media")
+        if kind not in ("image", "voice", "video", "file") or not isinstance(media, web.FileField):
+            return _error(40004)  # invalid media type
+        data = media.file.read()
+        limit = 10 * 1024 * 1024 if kind == "image" else 20 * 1024 * 1024
+        if not 5 <= len(data) <= limit:
+            return _error(40006)  # invalid file size
+        media_id = f"media-{next(self._numbers)}"
+        self.media[media_id] = (media.filename, data)
+        return web.json_response(
+            {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id,
+             "created_at": "1666229400"}
+        )  # fmt: skip
 
     async def _menu_create(self, request: web.Request) -> web.Response:
         body = await request.json()
