@@ -50,6 +50,7 @@ class ConsoleHarness:
         show_keys: bool = True,
         files_dir: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        workday_end: Callable[[dt.date, int], dt.date] | None = None,
     ) -> None:
         engine = Engine(catalog(), clock=clock or (lambda: FIXED_NOW))
         runtime = Runtime(
@@ -57,8 +58,10 @@ class ConsoleHarness:
             store,
             regions(),
             files=FileStore(files_dir or SHARED_FILES, store.sealer),
-            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
+            workday_end=workday_end
+            or workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
         )
+        self.runtime = runtime
         self.effects: list[str] = []  # of the last step, as the golden transcripts show them
         runtime.effects_seen = lambda effects: self.effects.extend(describe(effects))
         key = ConversationKey(Channel.CONSOLE.value, user)
