@@ -25,8 +25,9 @@ from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from conversations.reads import Context, Refusal
 from conversations.texts import render
-from handlers.base import Repeat, Unavailable
+from handlers.base import Repeat, Unavailable, reply_key
 from storage import nominations as noms
+from storage import outbox
 from storage.channels import delivery_answer, first_delivery, keep_delivery_answer
 from storage.files import FileStore
 from storage.reads import StoreReads, WorkdayEnd
@@ -35,6 +36,8 @@ from storage.store import ConversationTx, Store, StoreUnavailable
 from storage.writer import Writer
 
 EffectsSeen = Callable[[list[Effect]], None]
+# Stored replies wait this long for their channel before the dispatcher delivers them itself.
+REPLY_GRACE = dt.timedelta(seconds=20)
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,8 @@ class Runtime:
         *,
         keep_answer: bool = False,
         answers: str | None = None,
+        sequence: int | None = None,
+        store_replies: bool = False,
     ) -> list[Reply] | Repeat:
         """`handle`, once per platform delivery: a `Repeat` if `delivery_id` was taken before.
 
@@ -125,15 +130,23 @@ class Runtime:
                     tx.connection, key.channel, delivery_id, now=self.assistant.engine.clock()
                 ):
                     return self._repeat(tx, key.channel, delivery_id)
+                if sequence is not None and (tx.last_sequence or -1) > sequence:
+                    # An older update arriving after a newer one was applied (Telegram opens up
+                    # to 40 webhook connections): not applied over it, and the user is told.
+                    log.info("update %s of %s arrived after a later one", sequence, key.channel)
+                    return [Reply(render("out_of_order"))]
                 inbound = Inbound(text, answers)
                 step = self._run(
                     tx,
                     lambda reads, ctx: self.assistant.resume(
                         tx.state, inbound, reads, ctx, upload
                     ),
+                    sequence=sequence,
                 )
+                if store_replies and delivery_id is not None:
+                    self._store_replies(tx, key, delivery_id, step.replies)
                 if keep_answer and delivery_id is not None:
-                    sealed = self.store.sealer.seal(_dump_replies(step.replies))
+                    sealed = self.store.sealer.seal(dump_replies(step.replies))
                     keep_delivery_answer(tx.connection, key.channel, delivery_id, sealed)
         except StoreUnavailable as exc:
             log.warning("step for %s not run: the store is unavailable", key.channel)
@@ -147,9 +160,38 @@ class Runtime:
         sealed = delivery_answer(tx.connection, channel, delivery_id)
         if sealed is None:
             return Repeat()
-        return Repeat(tuple(_load_replies(self.store.sealer.open(sealed))))
+        return Repeat(tuple(load_replies(self.store.sealer.open(sealed))))
 
-    def _run(self, tx: ConversationTx, core: Callable[[StoreReads, Context], Step]) -> Step:
+    def _store_replies(
+        self, tx: ConversationTx, key: ConversationKey, delivery_id: str, replies: list[Reply]
+    ) -> None:
+        """The replies, with the step: the channel takes them at once; if it never does (the
+        process died after the commit), the dispatcher delivers them once due."""
+        if not replies:
+            return
+        outbox.enqueue(
+            tx.connection,
+            self.store.sealer,
+            [
+                outbox.OutboxMessage(
+                    idempotency_key=reply_key(key.channel, delivery_id),
+                    channel=key.channel,
+                    recipient_id=key.user_id,
+                    text=dump_replies(replies),
+                    kind="reply",
+                    delay=REPLY_GRACE,
+                )
+            ],
+            now=self.assistant.engine.clock(),
+        )
+
+    def _run(
+        self,
+        tx: ConversationTx,
+        core: Callable[[StoreReads, Context], Step],
+        *,
+        sequence: int | None = None,
+    ) -> Step:
         """Step the core on the transaction, apply its effects (or its answer to a refusal),
         save the state."""
         now = self.assistant.engine.clock()
@@ -164,7 +206,7 @@ class Runtime:
             self._writer(tx, now).apply(step.effects)
         if self.effects_seen is not None:
             self.effects_seen(step.effects)
-        tx.save(step.state)
+        tx.save(step.state, sequence=sequence)
         return step
 
     def _reads(self, tx: ConversationTx, now: dt.datetime) -> StoreReads:
@@ -196,11 +238,12 @@ def _log_failure(what: str, key: ConversationKey, exc: Exception) -> None:
     )
 
 
-def _dump_replies(replies: list[Reply]) -> str:
+def dump_replies(replies: list[Reply]) -> str:
+    """Replies as JSON (kept answers, stored replies); `load_replies` reads them back."""
     return json.dumps([dataclasses.asdict(reply) for reply in replies], ensure_ascii=False)
 
 
-def _load_replies(text: str) -> list[Reply]:
+def load_replies(text: str) -> list[Reply]:
     def reply(data: dict[str, Any]) -> Reply:
         options = tuple(Option(**option) for option in data.pop("options", ()))
         files = tuple(FileOut(**f) for f in data.pop("files", ()))

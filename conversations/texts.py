@@ -144,6 +144,7 @@ TEMPLATES = {
     "move_refused_stale": "该推荐已由他人办理，您的操作未执行。",
     "edit_returned": "修改推荐内容（字段或附件）",
     "file_sent": "附件：{{ material }}（{{ filename }}）",
+    "out_of_order": "您的这条消息比后面的消息晚到，没有处理，以免打乱顺序。请看最新的问题，需要时再发一次。",
     "answer_out_of_turn": "这个按钮对应的问题已经过去了，请回答当前的问题。",
     "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
     "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",

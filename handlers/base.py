@@ -63,7 +63,15 @@ class Steps(Protocol):
         upload: Upload | None = None,
         *,
         keep_answer: bool = False,
+        answers: str | None = None,
+        sequence: int | None = None,
+        store_replies: bool = False,
     ) -> list[Reply] | Repeat: ...
+
+
+def reply_key(channel: str, delivery_id: str) -> str:
+    """The outbox key of the replies a delivery's step stored (`store_replies`)."""
+    return f"reply:{channel}:{delivery_id}"
 
 
 class PushSeen(StrEnum):
@@ -187,8 +195,16 @@ class Gateway:
         *,
         delivery_id: str | None = None,
         replay: bool = False,
+        answers: str | None = None,
+        sequence: int | None = None,
+        store_replies: bool = False,
     ) -> list[Reply] | Repeat | None:
         """One inbound message; raises Unavailable when the store is down (nothing recorded).
+
+        `answers` is the question a pressed button belonged to (`Reply.asks`); `sequence` the
+        platform's order of the update (Telegram update_id: one older than an update already
+        applied is not applied over it); with `store_replies` the replies are stored with the
+        step (the outbox, key `reply_key(channel, delivery_id)`) for the channel to deliver.
 
         A delivery seen before answers None — or, with `replay` (channels whose answer is the
         HTTP response: WeChat, WeCom), a `Repeat` carrying the answer the first one got, so a
@@ -216,7 +232,15 @@ class Gateway:
         try:
             result = await self.run(
                 functools.partial(
-                    self.steps.handle_once, key, delivery_id, text, upload, keep_answer=replay
+                    self.steps.handle_once,
+                    key,
+                    delivery_id,
+                    text,
+                    upload,
+                    keep_answer=replay,
+                    answers=answers,
+                    sequence=sequence,
+                    store_replies=store_replies,
                 )
             )
         except BaseException as exc:

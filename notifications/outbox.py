@@ -56,6 +56,7 @@ from storage.store import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
+NO_REPLY_SENDER = "该渠道不能补发对话回复 (this channel's sender cannot deliver stored replies)"
 LEASE_EXPIRED_BEFORE_SEND = "租约在发送前已过期，未发送 (lease expired before sending; not sent)"
 
 
@@ -289,7 +290,14 @@ class Dispatcher:
             )
             return _Outcome.LOST
         try:
-            sender.send(message.recipient_id, message.text, message.idempotency_key)
+            if message.kind == "reply":
+                # A step's replies its channel never took (the process died after the commit).
+                send_replies = getattr(sender, "send_replies", None)
+                if send_replies is None:
+                    raise DeliveryError(NO_REPLY_SENDER, retryable=False)
+                send_replies(message.recipient_id, message.text, message.idempotency_key)
+            else:
+                sender.send(message.recipient_id, message.text, message.idempotency_key)
         except DeliveryError as exc:
             return self._failed(message, exc.reason, retryable=exc.retryable, wait=exc.retry_after)
         except Exception as exc:

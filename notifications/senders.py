@@ -51,6 +51,14 @@ class Sender(Protocol):
         ...
 
 
+class ReplySender(Sender, Protocol):
+    """A sender that also delivers a step's stored replies (outbox rows of kind `reply`): the
+    replies as JSON (bot.runtime.dump_replies), rendered as the channel renders a step's answer,
+    keyboards and files included."""
+
+    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None: ...
+
+
 class ConsoleSender:
     """Prints notifications to a terminal as `【通知】…` lines, for the console channel.
 

@@ -353,6 +353,15 @@ def _step_6(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE attachments RENAME COLUMN sha256 TO file_ref"))
 
 
+def _step_7(conn: Connection) -> None:
+    # Review you can trust (issue 9):
+    # - conversation_sessions.last_sequence: the platform order of the last update applied;
+    # - outbox.kind: a step's replies are stored with the step ('reply') and delivered like
+    #   notifications ('notice'), so a crash after the commit delays a reply, never loses it.
+    conn.execute(sa.text("ALTER TABLE conversation_sessions ADD COLUMN last_sequence BIGINT"))
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'notice'"))
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
     Step(2, "outbox", _step_2),
@@ -360,6 +369,7 @@ STEPS: tuple[Step, ...] = (
     Step(4, "nominations, attachments, subscriptions, audit_log", _step_4),
     Step(5, "inbound_deliveries, platform_tokens, reply_windows, send_keys, send_log", _step_5),
     Step(6, "outbox.started_at, deliveries' answers, push_nonces, store_meta, file_ref", _step_6),
+    Step(7, "conversation_sessions.last_sequence, outbox.kind", _step_7),
 )
 LATEST = STEPS[-1].number
 

@@ -97,6 +97,8 @@ class OutboxMessage:
     channel: str
     recipient_id: str
     text: str = field(repr=False)  # names people: kept out of reprs and logs
+    kind: str = "notice"  # or "reply": a step's replies, as JSON (see bot.runtime)
+    delay: timedelta = timedelta(0)  # due this long after `now`
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class ClaimedMessage:
     attempts: int  # including this one
     claimed_by: str
     claimed_until: datetime
+    kind: str = "notice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,7 @@ class OutboxEntry:
     created_at: datetime
     delivered_at: datetime | None
     started_at: datetime | None
+    kind: str = "notice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +187,9 @@ def enqueue(
             "text": sealer.seal(m.text),
             "status": OutboxStatus.PENDING.value,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": now + m.delay,
             "created_at": now,
+            "kind": m.kind,
         }
         for m in messages
     ]
@@ -215,8 +220,13 @@ def claim(
     limit: int,
     recipient: tuple[str, str] | None = None,
     channels: Collection[str] | None = None,
+    keys: Collection[str] | None = None,
 ) -> Claim:
     """Claim up to `limit` due pending messages for `worker_id`, oldest due first.
+
+    `keys` claims those messages (by idempotency key) if still pending, due or not: a channel
+    delivering the replies its step just stored, ahead of the dispatcher that would otherwise
+    deliver them once due (after a crash, say).
 
     `recipient` (channel, recipient id) claims only that person's messages: the console, where
     one process serves one user, delivers what is waiting for them when they are there.
@@ -238,9 +248,11 @@ def claim(
         return Claim()
     claimed_until = now + lease
     with store.transaction() as conn:
-        due = sa.select(outbox.c.id).where(
-            outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now
-        )
+        due = sa.select(outbox.c.id).where(outbox.c.status == OutboxStatus.PENDING)
+        if keys is not None:
+            due = due.where(outbox.c.idempotency_key.in_(list(keys)))
+        else:
+            due = due.where(outbox.c.next_attempt_at <= now)
         if recipient is not None:
             due = due.where(
                 outbox.c.channel == recipient[0], outbox.c.recipient_id == recipient[1]
@@ -274,6 +286,7 @@ def claim(
                 outbox.c.recipient_id,
                 outbox.c.text,
                 outbox.c.attempts,
+                outbox.c.kind,
             )
         ).all()
         order = {id_: i for i, id_ in enumerate(ids)}
@@ -295,6 +308,7 @@ def claim(
                     attempts=row.attempts,
                     claimed_by=worker_id,
                     claimed_until=claimed_until,
+                    kind=row.kind,
                 )
             )
         if quarantined:
@@ -307,6 +321,18 @@ def claim(
                 .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=QUARANTINED)
             )
     return Claim(tuple(messages), tuple(quarantined))
+
+
+def take(
+    store: Store, key: str, worker_id: str, *, now: datetime, lease: timedelta
+) -> ClaimedMessage | None:
+    """Claim the pending message `key` and mark it in flight, to send it now; None if it is
+    not pending (already taken: by the dispatcher once due, or a second delivery of a step)."""
+    claimed = claim(store, worker_id, now=now, lease=lease, limit=1, keys=[key])
+    if not claimed.messages:
+        return None
+    message = claimed.messages[0]
+    return message if mark_started(store, message, now=now) else None
 
 
 def mark_started(store: Store, message: ClaimedMessage, *, now: datetime) -> bool:

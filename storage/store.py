@@ -103,14 +103,17 @@ class ConversationTx:
         self.state = state
         self.version = version  # 0 when there is no session row
         self.user_id = user_id
+        self.last_sequence: int | None = None  # the platform order of the last update applied
 
     @property
     def connection(self) -> Connection:
         """The locked transaction itself, for writes that must commit with the state."""
         return self._conn
 
-    def save(self, state: dict[str, Any] | None) -> None:
+    def save(self, state: dict[str, Any] | None, *, sequence: int | None = None) -> None:
         """Store the new state (committed when the block ends); None deletes the session.
+
+        `sequence` is the platform's order of the update this state answers (kept with it).
 
         The dict is serialized now, so later changes to it are not saved, and `self.state`
         becomes what a later load will return (JSON: tuples come back as lists).
@@ -125,7 +128,10 @@ class ConversationTx:
             self.state, self.version = None, 0
             return
         text = dumps_json(state)  # now: a state that is not JSON fails here, as a TypeError
-        values = {"state": self._sealer.seal(text), "updated_at": utcnow()}
+        values: dict[str, Any] = {"state": self._sealer.seal(text), "updated_at": utcnow()}
+        if sequence is not None:
+            values["last_sequence"] = sequence
+            self.last_sequence = sequence
         if self.version:
             self._execute(
                 sa.update(conversation_sessions)
@@ -385,14 +391,18 @@ class Store:
             )
             user_id = conn.execute(lock).scalar_one()
         session = conn.execute(
-            sa.select(conversation_sessions.c.state, conversation_sessions.c.version).where(
-                conversation_sessions.c.user_id == user_id
-            )
+            sa.select(
+                conversation_sessions.c.state,
+                conversation_sessions.c.version,
+                conversation_sessions.c.last_sequence,
+            ).where(conversation_sessions.c.user_id == user_id)
         ).one_or_none()
         if session is None:
             return ConversationTx(conn, user_id, None, 0, self._db_error, self._sealer)
         state = self._open(session.state)
-        return ConversationTx(conn, user_id, state, session.version, self._db_error, self._sealer)
+        tx = ConversationTx(conn, user_id, state, session.version, self._db_error, self._sealer)
+        tx.last_sequence = session.last_sequence
+        return tx
 
     def _open(self, stored: str) -> dict[str, Any]:
         try:

@@ -76,6 +76,9 @@ conversation_sessions = sa.Table(
     sa.Column("state", sa.Text, nullable=False),  # sealed JSON
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    # The platform's order of the last update applied (Telegram update_id): older ones that
+    # arrive later (parallel webhook connections) are not applied over newer ones.
+    sa.Column("last_sequence", sa.BigInteger, nullable=True),
 )
 
 # One completed eligibility self-check: the verdict and what it was based on.
@@ -283,6 +286,8 @@ outbox = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
     sa.Column("started_at", UTCDateTime, nullable=True),  # its send began (outcome uncertain)
+    # notice: a notification (text); reply: a step's replies (sealed JSON), stored with the step
+    sa.Column("kind", sa.String, nullable=False, server_default="notice"),
     sa.UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
     sa.CheckConstraint(
         "status IN ('pending', 'sending', 'delivered', 'failed')", name="ck_outbox_status"
