@@ -44,9 +44,7 @@ def attachments_for(settings: Settings, store: Store) -> StoreAttachments:
     return StoreAttachments(store, FileStore(Path(settings.attachments_dir), store.sealer))
 
 
-def file_links(
-    settings: Settings, store: Store, *, clock: Callable[[], dt.datetime]
-) -> FileLinks:
+def file_links(settings: Settings, store: Store, *, clock: Callable[[], dt.datetime]) -> FileLinks:
     """WeChat's signed download links, as `serve` makes and checks them."""
     return FileLinks(
         LinkSettings(
@@ -75,9 +73,7 @@ def build_adapters(
     if settings.telegram is not None:
         from handlers.telegram import make_adapter as telegram
 
-        adapters.append(
-            telegram(settings.telegram, gateway, clock=clock, attachments=attachments)
-        )
+        adapters.append(telegram(settings.telegram, gateway, clock=clock, attachments=attachments))
     if settings.wechat is not None:
         from handlers.wechat import make_adapter as wechat
 
