@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ class SlowSteps:
         upload: object = None,
         *,
         keep_answer: bool = False,
+        **options: Any,  # answers, sequence, store_replies: as the runtime takes them
     ) -> list[Reply] | Repeat:
         if self.down:
             raise Unavailable("database unavailable")

@@ -19,6 +19,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -201,11 +202,14 @@ class FailingSteps:
         upload: Upload | None = None,
         *,
         keep_answer: bool = False,
+        **options: Any,  # answers, sequence, store_replies: as the runtime takes them
     ) -> list[Reply] | Repeat:
         if self._fail(text):
             raise Unavailable("the store is unreachable (test)")
         assert self.inner is not None
-        replies = self.inner.handle_once(key, delivery_id, text, upload, keep_answer=keep_answer)
+        replies = self.inner.handle_once(
+            key, delivery_id, text, upload, keep_answer=keep_answer, **options
+        )
         if not isinstance(replies, Repeat):
             self.ran.append(text)
         return replies

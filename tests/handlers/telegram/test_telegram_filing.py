@@ -25,7 +25,8 @@ VERDICT = re.compile(r"^\[verdict\] .*\n", re.MULTILINE)
 
 def plain(console_text: str) -> str:
     """A show-keys console answer as any channel shows it, whitespace normalised."""
-    text = VALUE.sub("", KEY.sub("", VERDICT.sub("", console_text)))
+    shown = "\n".join(line for line in console_text.splitlines() if not line.startswith("= "))
+    text = VALUE.sub("", KEY.sub("", VERDICT.sub("", shown)))
     return " ".join(text.split())
 
 

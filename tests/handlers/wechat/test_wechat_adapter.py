@@ -62,11 +62,14 @@ class RecordingSteps:
         upload: Upload | None = None,
         *,
         keep_answer: bool = False,
+        **options: Any,  # answers, sequence, store_replies: as the runtime takes them
     ) -> list[Reply] | Repeat:
         self.calls.append((key.user_id, delivery_id, text, upload))
         self.started.set()
         time.sleep(self.delay)
-        replies = self.inner.handle_once(key, delivery_id, text, upload, keep_answer=keep_answer)
+        replies = self.inner.handle_once(
+            key, delivery_id, text, upload, keep_answer=keep_answer, **options
+        )
         if not isinstance(replies, Repeat):
             self.ran.append(text)
         return replies

@@ -83,6 +83,7 @@ class RecordingSteps:
         upload: Upload | None = None,
         *,
         keep_answer: bool = False,
+        **options: Any,  # answers, sequence, store_replies: as the runtime takes them
     ) -> list[Reply] | Repeat:
         if self.delay:
             time.sleep(self.delay)
