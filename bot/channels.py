@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.edges import (
     SealerLinkSigner,
     StoreAttachments,
+    StoreReplyLedger,
     StoreReplyWindow,
     StoreSendBudget,
     StoreTokenCache,
@@ -73,7 +77,15 @@ def build_adapters(
     if settings.telegram is not None:
         from handlers.telegram import make_adapter as telegram
 
-        adapters.append(telegram(settings.telegram, gateway, clock=clock, attachments=attachments))
+        # A step's replies are stored with it and taken from the outbox by this worker; what a
+        # killed worker never took, the dispatcher delivers (issue 9).
+        ledger = StoreReplyLedger(store, f"replies:{socket.gethostname()}:{os.getpid()}:"
+                                  f"{secrets.token_hex(3)}", clock=clock)  # fmt: skip
+        adapters.append(
+            telegram(
+                settings.telegram, gateway, clock=clock, attachments=attachments, replies=ledger
+            )
+        )
     if settings.wechat is not None:
         from handlers.wechat import make_adapter as wechat
 

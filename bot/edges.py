@@ -15,17 +15,18 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from handlers.base import Unavailable
+from handlers.base import Unavailable, reply_key
 from handlers.ports import (
     AttachmentMissing,
     EdgeError,
     Fetch,
+    ReplyTicket,
     Slot,
     StoredFile,
     Token,
     WindowOpener,
 )
-from storage import channels
+from storage import channels, outbox
 from storage import nominations as noms
 from storage.crypto import Sealer, SealError
 from storage.files import FileStore, FileStoreError
@@ -175,3 +176,48 @@ class SealerLinkSigner:
 
     def signatures(self, payload: bytes) -> list[str]:
         return self._sealer.keyed_names(payload, LINK_PURPOSE)
+
+
+class StoreReplyLedger:
+    """`ReplyLedger` over the outbox: a step's stored replies are outbox rows of kind `reply`,
+    taken (claimed and marked in flight) by the channel that sends them at once; a row nobody
+    takes is the dispatcher's once due (bot.runtime.REPLY_GRACE)."""
+
+    def __init__(
+        self,
+        store: Store,
+        worker_id: str,
+        *,
+        clock: Callable[[], dt.datetime],
+        lease: dt.timedelta = dt.timedelta(minutes=2),
+    ) -> None:
+        self._store = store
+        self._worker = worker_id
+        self._clock = clock
+        self._lease = lease
+
+    def take(self, channel: str, delivery_id: str) -> ReplyTicket | None:
+        key = reply_key(channel, delivery_id)
+        with _edge_errors():
+            taken = outbox.take(self._store, key, self._worker, now=self._clock(),
+                                lease=self._lease)  # fmt: skip
+        return None if taken is None else ReplyTicket(key, taken)
+
+    def settle(
+        self, ticket: ReplyTicket, *, sent: int, error: str | None, retryable: bool
+    ) -> None:
+        message = ticket.handle
+        assert isinstance(message, outbox.ClaimedMessage)
+        with _edge_errors():
+            if error is None:
+                outbox.mark_delivered(self._store, message, now=self._clock())
+            elif sent == 0 and retryable:
+                # Nothing went out: the dispatcher sends them all again, after a pause.
+                outbox.mark_retry(
+                    self._store, message, error=error,
+                    next_attempt_at=self._clock() + dt.timedelta(seconds=30),
+                )  # fmt: skip
+            else:
+                # Some went out: sending them all again would double those; the rest are lost,
+                # with the reason kept for the operator.
+                outbox.mark_failed(self._store, message, error=f"{sent} sent; {error}")

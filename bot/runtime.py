@@ -10,22 +10,19 @@ row of the refusal — are applied instead.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 from conversations.assistant import Assistant
 from conversations.effects import Effect
-from conversations.engine import FileOut, Inbound, Option, Reply, Step
+from conversations.engine import Inbound, Reply, Step
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from conversations.reads import Context, Refusal
 from conversations.texts import render
-from handlers.base import Repeat, Unavailable, reply_key
+from handlers.base import Repeat, Unavailable, dump_replies, load_replies, reply_key
 from storage import nominations as noms
 from storage import outbox
 from storage.channels import delivery_answer, first_delivery, keep_delivery_answer
@@ -134,7 +131,10 @@ class Runtime:
                     # An older update arriving after a newer one was applied (Telegram opens up
                     # to 40 webhook connections): not applied over it, and the user is told.
                     log.info("update %s of %s arrived after a later one", sequence, key.channel)
-                    return [Reply(render("out_of_order"))]
+                    told = [Reply(render("out_of_order"))]
+                    if store_replies and delivery_id is not None:
+                        self._store_replies(tx, key, delivery_id, told)
+                    return told
                 inbound = Inbound(text, answers)
                 step = self._run(
                     tx,
@@ -236,17 +236,3 @@ def _log_failure(what: str, key: ConversationKey, exc: Exception) -> None:
         frame.filename,
         frame.lineno,
     )
-
-
-def dump_replies(replies: list[Reply]) -> str:
-    """Replies as JSON (kept answers, stored replies); `load_replies` reads them back."""
-    return json.dumps([dataclasses.asdict(reply) for reply in replies], ensure_ascii=False)
-
-
-def load_replies(text: str) -> list[Reply]:
-    def reply(data: dict[str, Any]) -> Reply:
-        options = tuple(Option(**option) for option in data.pop("options", ()))
-        files = tuple(FileOut(**f) for f in data.pop("files", ()))
-        return Reply(**data, options=options, files=files)
-
-    return [reply(item) for item in json.loads(text)]

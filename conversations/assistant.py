@@ -61,9 +61,12 @@ class Assistant:
         upload: Upload | None = None,
     ) -> Step:
         env = Env.of(reads, ctx)
-        if inbound.answers is not None and inbound.answers != (saved or {}).get("asking"):
-            # A button of another question: a double tap, an old keyboard. Nothing changes.
-            return Step(dict(saved or {}), [Reply(render("answer_out_of_turn"))])
+        if inbound.answers is not None and _turn(inbound.answers) != _turn(
+            (saved or {}).get("asking")
+        ):
+            # A button of another question: a double tap, an old keyboard. Nothing changes and
+            # nothing is said (the channel tells the presser the button is out of date).
+            return Step(dict(saved or {}), [])
         try:
             step = self._route(saved, inbound, env, upload)
         except PortRefusal as exc:
@@ -222,6 +225,11 @@ def _stamped(saved: dict[str, Any] | None, step: Step, env: Env) -> Step:
             break
     state = {**step.state, "turn": turn, "asking": asking}
     return Step(state, replies, [*env.effects, *step.effects])
+
+
+def _turn(asks: object) -> str | None:
+    """The turn a question was asked in (`key#7` → `7`): what a button's answer is matched by."""
+    return asks.rpartition("#")[2] if isinstance(asks, str) and "#" in asks else None
 
 
 def _in_review(saved: dict[str, Any] | None) -> bool:

@@ -145,7 +145,6 @@ TEMPLATES = {
     "edit_returned": "修改推荐内容（字段或附件）",
     "file_sent": "附件：{{ material }}（{{ filename }}）",
     "out_of_order": "您的这条消息比后面的消息晚到，没有处理，以免打乱顺序。请看最新的问题，需要时再发一次。",
-    "answer_out_of_turn": "这个按钮对应的问题已经过去了，请回答当前的问题。",
     "move_done": "已办理：{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}。",
     "notice_move": "推荐（跟踪码 {{ code }}）{{ move }}，当前状态：{{ status }}{% if start %}（公示 {{ start }} 至 {{ end }}）{% endif %}{% if reason %}。理由：{{ reason }}{% endif %}。",
     "filing_reused_selfcheck": "您已为这一类别做过资格自检：沿用那次的回答，请在下面核对，可修改任意一项。",

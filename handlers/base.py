@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import datetime as dt
 import functools
+import json
 import logging
 import threading
 from collections import Counter
@@ -24,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from conversations.engine import Reply
+from conversations.engine import FileOut, Option, Reply
 from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from notifications.senders import Sender
@@ -67,6 +69,20 @@ class Steps(Protocol):
         sequence: int | None = None,
         store_replies: bool = False,
     ) -> list[Reply] | Repeat: ...
+
+
+def dump_replies(replies: list[Reply]) -> str:
+    """Replies as JSON (kept answers, stored replies); `load_replies` reads them back."""
+    return json.dumps([dataclasses.asdict(reply) for reply in replies], ensure_ascii=False)
+
+
+def load_replies(text: str) -> list[Reply]:
+    def reply(data: dict[str, Any]) -> Reply:
+        options = tuple(Option(**option) for option in data.pop("options", ()))
+        files = tuple(FileOut(**f) for f in data.pop("files", ()))
+        return Reply(**data, options=options, files=files)
+
+    return [reply(item) for item in json.loads(text)]
 
 
 def reply_key(channel: str, delivery_id: str) -> str:

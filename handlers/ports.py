@@ -160,3 +160,25 @@ class LinkSigner(Protocol):
     signs; any verifies, so a rotated key's links last until they expire)."""
 
     def signatures(self, payload: bytes) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTicket:
+    """The stored replies of one step, taken by the channel to send now."""
+
+    key: str
+    handle: object  # the store's claim, given back to `ReplyLedger.settle`
+
+
+class ReplyLedger(Protocol):
+    """A step's replies stored with it (`Gateway.handle(store_replies=True)`): the channel takes
+    them before sending and settles them after, so a process that dies after the commit leaves
+    them to the dispatcher, and two workers never both send them. Blocking: worker thread."""
+
+    def take(self, channel: str, delivery_id: str) -> ReplyTicket | None:
+        """Claim and mark in flight; None if someone else has them (or there are none)."""
+
+    def settle(
+        self, ticket: ReplyTicket, *, sent: int, error: str | None, retryable: bool
+    ) -> None:
+        """After the send: `sent` messages went out; `error` why the rest did not."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from handlers.base import Gateway
 from handlers.config import TelegramLibrary, TelegramSettings
-from handlers.ports import Attachments
+from handlers.ports import Attachments, ReplyLedger
 from handlers.telegram.core import POLLING_TIMEOUT, BotClient, TelegramAdapter
 from handlers.telegram.limits import RateLimiter
 
@@ -40,18 +40,22 @@ def make_adapter(
     polling_timeout: int = POLLING_TIMEOUT,
     store_retry: tuple[float, float, float] | None = None,
     attachments: Attachments | None = None,
+    replies: ReplyLedger | None = None,
 ) -> TelegramAdapter:
     """The adapter `awardbot serve` runs (see `handlers.base.ChannelAdapter`).
 
     `clock` is the engine's; the flood limits keep their own monotonic time. Tests pass a fast
     `limiter`, a short `polling_timeout`, and a short `store_retry` (first wait, longest wait,
     total seconds of polling's retries while the store is down). `attachments` reads the
-    files reviewers open (`handlers.telegram.files`).
+    files reviewers open (`handlers.telegram.files`); `replies` is where a step's replies
+    are stored with it (`handlers.ports.ReplyLedger`).
     """
     del clock  # nothing here reads wall-clock time
     client = make_client(settings, polling_timeout=polling_timeout)
     if store_retry is None:
-        return TelegramAdapter(settings, gateway, client, limiter=limiter, attachments=attachments)
+        return TelegramAdapter(
+            settings, gateway, client, limiter=limiter, attachments=attachments, replies=replies
+        )
     return TelegramAdapter(
         settings,
         gateway,
@@ -59,4 +63,5 @@ def make_adapter(
         limiter=limiter,
         store_retry=store_retry,
         attachments=attachments,
+        replies=replies,
     )

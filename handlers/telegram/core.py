@@ -14,9 +14,10 @@ import collections
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -25,9 +26,9 @@ from aiohttp import web
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.texts import render
-from handlers.base import MAX_FILE, Gateway, Unavailable, note_outcome
+from handlers.base import MAX_FILE, Gateway, Unavailable, load_replies, note_outcome
 from handlers.config import TelegramMode, TelegramSettings
-from handlers.ports import Attachments
+from handlers.ports import Attachments, ReplyLedger, ReplyTicket
 from handlers.telegram import shape
 from handlers.telegram.files import FileSender, OutgoingFile, files_of
 from handlers.telegram.limits import RateLimiter
@@ -151,8 +152,12 @@ class TelegramAdapter:
             STORE_RETRY_FOR,
         ),
         attachments: Attachments | None = None,
+        replies: ReplyLedger | None = None,
     ) -> None:
         self.settings = settings
+        # With a ledger, a step's replies are stored with it and taken from there to send: a
+        # process that dies after the commit leaves them to the dispatcher (issue 9).
+        self._ledger = replies
         self.gateway = gateway
         self.client = client
         self.limiter = limiter or RateLimiter()
@@ -160,7 +165,6 @@ class TelegramAdapter:
         self._attempts = reply_attempts
         self._send_timeout = send_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._live: dict[int, int | None] = {}  # chat -> message id of its current keyboard
         self._tasks: set[asyncio.Task[Any]] = set()
         self._done: collections.OrderedDict[int, None] = collections.OrderedDict()
         self._changed = asyncio.Event()  # replaced by a new one at each settle
@@ -308,6 +312,8 @@ class TelegramAdapter:
     async def _step(
         self, update: Incoming, text: str, upload: Upload | None = None
     ) -> list[Reply] | None:
+        """(Also: the update's id orders it within its chat; a button says which question
+        it answers; with a ledger the replies are stored with the step.)"""
         """The step; Unavailable when the store is down — at once in a webhook request (the
         503 makes Telegram retry), after about a minute of retries in polling mode (the chat's
         next update waits: both libraries hand updates over one after the other)."""
@@ -319,7 +325,14 @@ class TelegramAdapter:
         while True:
             try:
                 return await self.gateway.handle(
-                    CHANNEL, str(update.chat_id), text, upload, delivery_id=str(update.update_id)
+                    CHANNEL,
+                    str(update.chat_id),
+                    text,
+                    upload,
+                    delivery_id=str(update.update_id),
+                    answers=update.answers,
+                    sequence=update.update_id,
+                    store_replies=self._ledger is not None,
                 )
             except Unavailable:
                 if _FEEDING.get() is not None or self._stopping.is_set():
@@ -332,25 +345,28 @@ class TelegramAdapter:
                 wait = min(wait * 2, cap)
 
     async def _on_press(self, update: Incoming, chat: int) -> None:
-        live = self._live.get(chat, update.message_id)  # unknown (restart): trust the press
-        stale = not update.private or not update.text or live != update.message_id
+        # Whether the button still answers the current question is the core's to say (the
+        # turn in its callback_data), on whatever worker, after whatever restart.
+        stale = not update.private or not update.text
+        replies = None if stale else await self._step(update, update.text)
+        # No replies from a step: the core refused a press meant for another question.
+        out_of_date = stale or replies == []
         try:
             await self.client.answer_callback(
-                update.callback_id or "", STALE_BUTTON if stale and update.text else None
+                update.callback_id or "", STALE_BUTTON if out_of_date and update.text else None
             )
         except DeliveryError as exc:
             self._error("answer_callback", exc)
-        if stale:
-            note_outcome("ignored")  # answered by the adapter, no step
+        if out_of_date:
+            if stale:
+                note_outcome("ignored")  # answered by the adapter, no step
             if update.message_id is not None and update.text:
                 await self._quietly(self.client.remove_keyboard(chat, update.message_id))
             self._settle(update.update_id)
             return
-        replies = await self._step(update, update.text)
         if replies is None:
             self._settle(update.update_id)
             return
-        self._live[chat] = None  # pressed: no second press of the same keyboard
         edit = None
         if update.message_id is not None:
             shown = chosen_text(update.message_text or "", update.pressed_label or update.text)
@@ -397,13 +413,13 @@ class TelegramAdapter:
             self._settle(update_id)
             return
         messages = [m for r in replies for m in (*render_reply(r), *files_of(r))]
-        self._deliver(update_id, chat, messages, before=before)
+        self._deliver(update_id, chat, messages, before=before, stored=self._ledger is not None)
 
     def _note(self, update_id: int, chat: int, text: str) -> None:
         """A word from the adapter itself; the conversation and its keyboard stay as they were
         (for /metrics the request was "ignored": answered without a step)."""
         note_outcome("ignored")
-        self._deliver(update_id, chat, [Outgoing(text)], step=False)
+        self._deliver(update_id, chat, [Outgoing(text)])
 
     def _deliver(
         self,
@@ -412,15 +428,34 @@ class TelegramAdapter:
         messages: list[Outgoing | OutgoingFile],
         *,
         before: Awaitable[None] | None = None,
-        step: bool = True,
+        stored: bool = False,
     ) -> None:
-        """Send in the background (the webhook answers now), in order, within the limits."""
+        """Send in the background (the webhook answers now), in order, within the limits.
+
+        `stored`: the messages are a step's replies the runtime stored with the step; they are
+        taken from the ledger first (None: the dispatcher or another worker has them) and
+        settled after."""
 
         async def run() -> None:
             try:
+                ticket: ReplyTicket | None = None
+                if stored and self._ledger is not None:
+                    ticket = await self.gateway.run(self._ledger.take, CHANNEL, str(update_id))
+                    if ticket is None:
+                        return
                 if before is not None:
                     await self._quietly(before)
-                await self._send_replies(chat, messages, step=step)
+                sent, error = await self._send_replies(chat, messages)
+                if ticket is not None and self._ledger is not None:
+                    await self.gateway.run(
+                        functools.partial(
+                            self._ledger.settle,
+                            ticket,
+                            sent=sent,
+                            error=None if error is None else error.reason,
+                            retryable=error is not None and error.retryable,
+                        )
+                    )
             finally:
                 self._settle(update_id)
 
@@ -429,24 +464,35 @@ class TelegramAdapter:
         task.add_done_callback(self._tasks.discard)
 
     async def _send_replies(
-        self, chat: int, messages: list[Outgoing | OutgoingFile], *, step: bool
-    ) -> None:
-        keyboard_id: int | None = None  # the batch's last message with buttons
+        self, chat: int | str, messages: list[Outgoing | OutgoingFile]
+    ) -> tuple[int, DeliveryError | None]:
+        """Send in order; (how many went out, why the rest did not)."""
+        sent = 0
         for message in messages:
             for attempt in range(1, self._attempts + 1):
                 try:
-                    message_id = await self._send(chat, message)
-                    if message.keyboard:
-                        keyboard_id = message_id
+                    await self._send(chat, message)
+                    sent += 1
                     break
                 except DeliveryError as exc:
                     if not exc.retryable or attempt == self._attempts:
                         self._error("reply", exc)
-                        return  # blocked, or gone: the rest would fail the same way
+                        return sent, exc  # blocked, or gone: the rest would fail the same way
                     if exc.retry_after is None:  # 429 waits in the limiter; others back off
                         await asyncio.sleep(min(2.0 ** (attempt - 1), 30.0))
-        if step:
-            self._live[chat] = keyboard_id
+        return sent, None
+
+    async def resend(self, recipient_id: str, payload: str) -> None:
+        """A step's stored replies the channel never took (the dispatcher's, after a crash)."""
+        replies = load_replies(payload)
+        messages = [m for r in replies for m in (*render_reply(r), *files_of(r))]
+        sent, error = await self._send_replies(recipient_id, messages)
+        if error is not None:
+            raise DeliveryError(
+                f"{sent} of {len(messages)} sent: {error.reason}",
+                retryable=sent == 0 and error.retryable,
+                retry_after=error.retry_after,
+            )
 
     async def _send(self, chat: int | str, message: Outgoing | OutgoingFile) -> int:
         """One message through the shared limiter; a 429 pauses the chat, then raises."""
@@ -508,16 +554,24 @@ class TelegramSender:
         self._adapter = adapter
 
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
+        self._run(self._adapter.notify(recipient_id, text))
+
+    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
+        self._run(self._adapter.resend(recipient_id, payload))
+
+    def _run(self, coro: Coroutine[Any, Any, None]) -> None:
         loop = self._adapter._loop
         if loop is None or loop.is_closed():
+            coro.close()
             raise DeliveryError("telegram adapter not running", retryable=True)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
+            coro.close()
             raise RuntimeError("TelegramSender.send blocks: call it from a worker thread")
-        future = asyncio.run_coroutine_threadsafe(self._adapter.notify(recipient_id, text), loop)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             future.result(self._adapter._send_timeout)
         except concurrent.futures.TimeoutError:

@@ -1,8 +1,10 @@
 """Telegram's view of the conversation, the same for both libraries.
 
 Replies become messages (text + hint, split under Telegram's 4096-character limit, the inline
-keyboard on the last piece); option buttons carry the option's value as `callback_data` when it
-fits in 64 bytes, else its 1-based number (the engine accepts both). Inbound updates arrive here
+keyboard on the last piece); option buttons carry, as `callback_data`, the turn of the question
+they answer and the option's value — `7|true` — or its 1-based number when the value is long
+(the engine accepts both). The turn lets the core refuse a press meant for another question (a
+double tap, an old keyboard) on any worker, after any restart. Inbound updates arrive here
 as `Incoming` values the library modules build, so what a message means is decided once.
 """
 
@@ -46,18 +48,31 @@ class Outgoing:
     keyboard: tuple[tuple[Button, ...], ...] = ()
 
 
-def callback_data(option: Option, number: int) -> str:
-    """What pressing the option's button sends: its value, or its number if the value is long."""
+def callback_data(option: Option, number: int, asks: str | None = None) -> str:
+    """What pressing the option's button sends: `turn|value`, or `turn|number` if the value
+    is long (no `turn|` for a reply that asks nothing)."""
+    turn = asks.rpartition("#")[2] if asks else ""
+    head = f"{turn}|" if turn else ""
     value = option.value
-    if value and utf8_len(value) <= MAX_CALLBACK_DATA:
-        return value
-    return str(number)
+    if value and utf8_len(head + value) <= MAX_CALLBACK_DATA:
+        return head + value
+    return head + str(number)
 
 
-def keyboard(options: tuple[Option, ...]) -> tuple[tuple[Button, ...], ...]:
+def pressed(data: str) -> tuple[str | None, str]:
+    """(the question a button answers, as `Reply.asks` compares it, or None; its value)."""
+    turn, sep, value = data.partition("|")
+    if sep and turn.isdigit():
+        return f"#{turn}", value
+    return None, data
+
+
+def keyboard(
+    options: tuple[Option, ...], asks: str | None = None
+) -> tuple[tuple[Button, ...], ...]:
     """One button per row; two per row when every label is short."""
     buttons = [
-        Button(option.label, callback_data(option, number))
+        Button(option.label, callback_data(option, number, asks))
         for number, option in enumerate(options, start=1)
     ]
     if buttons and all(len(b.label) <= SHORT_LABEL for b in buttons):
@@ -69,7 +84,7 @@ def render_reply(reply: Reply) -> list[Outgoing]:
     """The messages for one reply; the keyboard goes on the last piece."""
     text = reply.text if not reply.hint else f"{reply.text}\n{reply.hint}"
     pieces = split_text(text, MAX_TEXT, measure=utf16_len) or ["…"]
-    board = keyboard(reply.options)
+    board = keyboard(reply.options, reply.asks)
     return [
         Outgoing(piece, board if i == len(pieces) - 1 else ()) for i, piece in enumerate(pieces)
     ]
@@ -112,6 +127,7 @@ class Incoming:
     private: bool = True
     text: str = ""
     # callback queries
+    answers: str | None = None  # the question the button belonged to (see `pressed`)
     callback_id: str | None = None
     message_id: int | None = None  # the message whose button was pressed
     message_text: str | None = None
@@ -194,12 +210,14 @@ def incoming(update: Any, message_type: type) -> Incoming:
                 for button in row:
                     if button.callback_data == query.data:
                         label = button.text
+        answers, value = pressed(query.data if isinstance(query.data, str) else "")
         return Incoming(
             uid,
             Kind.CALLBACK,
             chat_id=chat.id if chat is not None else query.from_user.id,
             private=chat is None or chat.type == "private",
-            text=query.data if isinstance(query.data, str) else "",
+            text=value,
+            answers=answers,
             callback_id=query.id,
             message_id=message.message_id if message is not None else None,
             message_text=message.text if message is not None else None,

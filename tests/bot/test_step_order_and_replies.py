@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from support.console_harness import FIXED_NOW, ConsoleHarness
 
-from bot.runtime import REPLY_GRACE, load_replies
+from bot.runtime import REPLY_GRACE
 from conversations.keys import ConversationKey
-from handlers.base import Repeat, reply_key
+from handlers.base import Repeat, load_replies, reply_key
 from notifications.outbox import Dispatcher
 from storage import outbox
 from storage.store import Store
@@ -49,8 +49,7 @@ def test_a_button_of_another_question_changes_nothing(store: Store) -> None:
     before = state(store)
     # The same button again (a double tap): it belonged to the question just answered.
     again = rt.handle_once(KEY, "2", "jl-skills-2022", answers=question.asks)
-    assert isinstance(again, list)
-    assert "已经过去" in again[0].text
+    assert again == []  # quietly: the channel says the button is out of date
     assert {k: v for k, v in state(store).items() if k != "turn"} == {
         k: v for k, v in before.items() if k != "turn"
     }
@@ -59,7 +58,7 @@ def test_a_button_of_another_question_changes_nothing(store: Store) -> None:
     assert current.asks != question.asks
     ok = rt.handle_once(KEY, "3", current.options[0].value, answers=current.asks)
     assert isinstance(ok, list)
-    assert "已经过去" not in ok[0].text
+    assert ok  # answered: the next question
 
 
 class Replies:

@@ -20,6 +20,7 @@ from typing import Any
 
 from fakes.telegram_api import FakeTelegram
 
+from bot.edges import StoreReplyLedger
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.base import ChannelAdapter, Gateway, Steps
@@ -234,6 +235,8 @@ def adapter_factory(
             clock=clock,
             limiter=limiter or fast_limiter(),
             polling_timeout=1,
+            # as `serve` wires it: a step's replies stored with it, taken from the outbox
+            replies=StoreReplyLedger(store, "replies:test", clock=clock),
             **retry,
         )
         return [adapter]
