@@ -225,6 +225,9 @@ class Campaign(_Model):
                 _known(f"rules[{i}] ({rule.id}).when", facts_in(rule.when), keys)
         if self.lifecycle is not None:
             check_lifecycle(self.lifecycle)
+        if self.cross_rules is not None:
+            self.cross_rules.check()
+            _check_cap(self)
         return self
 
     @model_validator(mode="after")
@@ -282,6 +285,21 @@ def _known(where: str, used: Iterable[str], keys: set[str]) -> None:
     for key in used:
         if key not in keys:
             raise ValueError(f"{where}: unknown fact '{key}'")
+
+
+def _check_cap(campaign: Campaign) -> None:
+    """`cross_rules.cap` names a self-check enum fact and one of its choices (the filing stamps a
+    nomination as capped from that answer: conversations.crossrules.is_capped)."""
+    cap = campaign.cross_rules.cap if campaign.cross_rules is not None else None
+    if cap is None:
+        return
+    if not campaign.has_fact(cap.fact):
+        raise ValueError(f"cross_rules.cap.fact: unknown fact '{cap.fact}'")
+    fact = campaign.fact(cap.fact)
+    if fact.type is not FactType.ENUM:
+        raise ValueError(f"cross_rules.cap.fact: '{cap.fact}' is {fact.type.value}, not an enum")
+    if cap.value not in fact.choice_values():
+        raise ValueError(f"cross_rules.cap.value: '{cap.value}' is not a choice of '{cap.fact}'")
 
 
 def _check_opinion_facts(campaign: Campaign) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from conversations.campaign import Campaign
+from conversations.crossrules import is_capped
 from conversations.effects import CreateDraft, SaveDraft, SelfCheckCompleted, StoreAttachment
 from conversations.engine import Engine, Inbound, Option, Reply, Step, pick
 from conversations.forms import (
@@ -499,8 +500,8 @@ class Filing:
         }
 
     def _save(self, state: FilingState, env: Env) -> None:
-        county = state.facts.get("admin_rank") == "county_division"
-        env.add(SaveDraft(_key(state), self._payload(state), county))
+        capped = is_capped(self._campaign(state), state.facts)  # cross_rules.cap
+        env.add(SaveDraft(_key(state), self._payload(state), capped))
 
     def _dump(self, state: FilingState) -> dict[str, Any]:
         return state.model_dump(mode="json")

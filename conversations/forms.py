@@ -129,6 +129,15 @@ _OPTIONS: dict[str, frozenset[FieldType]] = {
     "derived": frozenset({FieldType.DERIVED}),
 }
 _ALWAYS_SENSITIVE = frozenset({FieldType.ID_NUMBER, FieldType.MOBILE})
+# A form's contracts (FormField.identifies/names): why each is needed, which types may carry it.
+_CONTRACTS = {
+    "identifies": "the rules across nominations tell nominees apart by it",
+    "names": "lists show the nominee by it",
+}
+_CONTRACT_TYPES = {
+    "identifies": frozenset({FieldType.ID_NUMBER, FieldType.USCC, FieldType.TEXT}),
+    "names": frozenset({FieldType.TEXT}),
+}
 TEXT_MAX_LENGTH = 200  # a text field without max_length
 
 
@@ -144,6 +153,9 @@ class FormField(_Model):
     relevant: Condition | None = None  # asked only when this holds (form values and facts)
     sensitive: bool = False  # always true for id_number and mobile
     reuse: str | None = None  # an eligibility fact whose self-check answer pre-fills the field
+    # The contracts other modules rely on (one field of each per form; Form checks it):
+    identifies: bool = False  # its value tells one nominee from another (ID number, USCC)
+    names: bool = False  # its value names the nominee in lists (姓名, masked; 单位名称)
     # int and date
     min: int | dt.date | None = None
     max: int | dt.date | None = None
@@ -299,6 +311,15 @@ class Form(_Model):
                     )
         return self
 
+    def identity_field(self) -> FormField | None:
+        """The field whose value tells one nominee from another (`identifies: true`; a campaign's
+        forms have exactly one, see check_forms)."""
+        return next((f for f in self.fields if f.identifies), None)
+
+    def name_field(self) -> FormField | None:
+        """The field that names the nominee (`names: true`; one per form of a campaign)."""
+        return next((f for f in self.fields if f.names), None)
+
     def field(self, key: str) -> FormField:
         for f in self.fields:
             if f.key == key:
@@ -336,7 +357,9 @@ def check_forms(campaign: Campaign) -> None:
       self-check answer is then a valid form value, and order comparisons mean the same in both
       places;
     - a field named like a fact must reuse that fact, so that a condition on that name means the
-      same thing whether it reads the form or the self-check.
+      same thing whether it reads the form or the self-check;
+    - exactly one field `identifies` the nominee and one `names` it (the code finds them by
+      these flags, never by their keys), each required and asked of every nominee.
     """
     if not campaign.forms:
         return
@@ -369,6 +392,7 @@ def check_forms(campaign: Campaign) -> None:
             if f.relevant is not None:
                 _check_condition(f.relevant, form, facts, f"{where}.relevant", before=before)
             before.add(f.key)
+        _check_contracts(form, at)
         for j, m in enumerate(form.materials):
             if m.required_when is not None:
                 where = f"{at}.materials[{j}] ({m.key}).required_when"
@@ -376,6 +400,24 @@ def check_forms(campaign: Campaign) -> None:
     for i, category in enumerate(campaign.categories):
         if category.id not in owner:
             raise ValueError(f"categories[{i}] ({category.id}): no form serves this category")
+
+
+def _check_contracts(form: Form, at: str) -> None:
+    """Exactly one field `identifies` the nominee and one `names` it, asked of every nominee."""
+    for flag, why in _CONTRACTS.items():
+        flagged = [(i, f) for i, f in enumerate(form.fields) if getattr(f, flag)]
+        if len(flagged) != 1:
+            found = ", ".join(f.key for _, f in flagged) or "none"
+            raise ValueError(
+                f"{at}.fields: exactly one field has `{flag}: true` ({why}), not {found}"
+            )
+        i, f = flagged[0]
+        where = f"{at}.fields[{i}] ({f.key}).{flag}"
+        if f.type not in _CONTRACT_TYPES[flag]:
+            kinds = ", ".join(sorted(t.value for t in _CONTRACT_TYPES[flag]))
+            raise ValueError(f"{where}: a {f.type.value} field cannot; it must be {kinds}")
+        if not f.required or f.relevant is not None:
+            raise ValueError(f"{where}: the field must be asked of every nominee")
 
 
 def _check_reuse(f: FormField, facts: Mapping[str, Any], where: str) -> None:

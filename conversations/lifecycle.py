@@ -38,6 +38,20 @@ class StatusKind(StrEnum):
     FINAL = "final"  # over: awarded, rejected, withdrawn, revoked (only revoke leaves one)
 
 
+class Counts(StrEnum):
+    """What a nomination in a status still counts toward (a status's `counts:` list).
+
+    A campaign names its statuses; the rules across nominations (conversations.crossrules) only
+    read these flags, so a status renamed in YAML keeps the meaning declared beside it.
+    """
+
+    NOMINEE = "nominee"  # the nominee is taken: duplicates, both awards, one kind per unit
+    PLACES = "places"  # it uses an award place: the region's quota and the share cap
+
+
+ALL_COUNTS: tuple[Counts, ...] = (Counts.NOMINEE, Counts.PLACES)
+
+
 class Action(StrEnum):
     """The kinds of move. The campaign names each move (`Transition.label`); code knows these."""
 
@@ -88,6 +102,9 @@ class Status(_Model):
     publicity_workdays: int | None = None  # set on a publicity: at least 5 working days
     queue_level: Level | None = None  # the office whose review queue holds it; None: the unit's
     opinions: bool = False  # the 征求意见 stage
+    # What a nomination here counts toward; unset: everything (a status on the way). A final
+    # status must say it: an award still holds its nominee, a withdrawal frees everything.
+    counts: list[Counts] | None = None
 
     @field_validator("publicity_workdays")
     @classmethod
@@ -97,6 +114,24 @@ class Status(_Model):
                 f"a publicity lasts at least {MIN_PUBLICITY_WORKDAYS} working days, not {days}"
             )
         return days
+
+    @model_validator(mode="after")
+    def _declared_counts(self) -> Status:
+        if self.counts is None:
+            if self.kind is StatusKind.FINAL:
+                raise ValueError(
+                    "a final status must declare what it still counts toward:"
+                    " counts: [nominee, places], [nominee] or []"
+                )
+            return self
+        if len(set(self.counts)) != len(self.counts):
+            raise ValueError("counts: a value appears twice")
+        if Counts.PLACES in self.counts and Counts.NOMINEE not in self.counts:
+            raise ValueError("counts: a nomination that uses a place also holds its nominee")
+        return self
+
+    def counts_toward(self, what: Counts) -> bool:
+        return what in (self.counts if self.counts is not None else ALL_COUNTS)
 
 
 class Mover(_Model):
@@ -144,7 +179,7 @@ class OpinionRule(_Model):
 
 
 class Lifecycle(_Model):
-    initial: str = "draft"
+    initial: str  # the status a new nomination starts in (the unit's draft)
     statuses: list[Status] = Field(min_length=1)
     transitions: list[Transition] = Field(min_length=1)
     opinions: list[OpinionRule] = Field(default_factory=list)
@@ -163,6 +198,11 @@ class Lifecycle(_Model):
 
     def has_opinions_stage(self) -> bool:
         return any(s.opinions for s in self.statuses)
+
+    def not_counting(self, what: Counts) -> frozenset[str]:
+        """The statuses whose nominations do not count toward `what` (their `counts:`); a
+        status no longer in the campaign counts, as the safer reading."""
+        return frozenset(s.key for s in self.statuses if not s.counts_toward(what))
 
 
 def check_lifecycle(lc: Lifecycle, where: str = "lifecycle") -> None:
@@ -533,7 +573,9 @@ def _cn_date(day: dt.date) -> str:
 
 
 __all__ = [
+    "ALL_COUNTS",
     "Action",
+    "Counts",
     "Decision",
     "Lifecycle",
     "Mover",

@@ -33,7 +33,7 @@ from conversations.lifecycle import (
     missing_opinions,
     opinion_facts,
 )
-from conversations.policy import filed_audience, move_audience, rules_inputs
+from conversations.policy import filed_audience, move_audience, nominee_key, rules_inputs
 from conversations.reads import NominationDetail, Reads
 from conversations.texts import render
 
@@ -90,7 +90,7 @@ def gate(
         return list(errors.values()), []
     inputs = rules_inputs(reads, campaign.id, detail.view.category, detail.view.region)
     findings = check(
-        facts_of(campaign, detail, region=inputs.region, submitted=True),
+        facts_of(campaign, detail, region=inputs.region),
         inputs.others,
         limits_for(campaign),
         quota=inputs.quota,
@@ -102,12 +102,10 @@ def gate(
     return [], [line for f, line in lines.items() if f.severity is Severity.WARN]
 
 
-def facts_of(
-    campaign: Campaign, detail: NominationDetail, *, region: str, submitted: bool | None = None
-) -> NominationFacts:
-    """The nomination as the rules across nominations see it."""
-    identity = detail.fields.get("id_number") or detail.fields.get("uscc")
-    lifecycle = lifecycle_of(campaign)
+def facts_of(campaign: Campaign, detail: NominationDetail, *, region: str) -> NominationFacts:
+    """The nomination as the rules across nominations see it (its own status does not matter
+    to them: the one being checked always counts)."""
+    form = form_for(campaign, detail.view.category)
     return NominationFacts(
         id=detail.view.id,
         campaign=campaign.id,
@@ -115,10 +113,9 @@ def facts_of(
         kind=detail.kind,
         unit_id=detail.view.unit_id,
         region=region,
-        nominee_digest=str(identity) if identity else None,
-        county_division=detail.county_division,
+        nominee_digest=nominee_key(form, detail.fields),
+        capped=detail.county_division,
         status=detail.view.status,
-        submitted=submitted if submitted is not None else detail.view.status != lifecycle.initial,
     )
 
 

@@ -8,13 +8,18 @@ re-checks an effect, so a rule is written once and applied on both sides.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conversations.crossrules import NominationFacts
 from conversations.effects import Audience, Audit
+from conversations.forms import Form, FormKind, form_for
 from conversations.identity import Actor, Role, region_prefix
 from conversations.reads import NominationDetail, NominationView, Reads
+
+if TYPE_CHECKING:
+    from conversations.campaign import Catalog
 
 GUESS_ATTEMPTS = 5  # wrong invitation or tracking codes a chat identity may send ...
 GUESS_WINDOW = dt.timedelta(hours=1)  # ... within this window, for each of the two commands
@@ -30,12 +35,28 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-def nominee_label(kind: str, fields: dict[str, Any]) -> str:
-    """How a list shows the nominee: a unit by its name, a person by a masked name."""
-    if kind == "collective":
-        return str(fields.get("unit_name") or "（未填单位名称）")
-    name = fields.get("name")
-    return mask_name(str(name)) if name else "（未填姓名）"
+def nominee_label(form: Form | None, fields: Mapping[str, Any]) -> str:
+    """How a list shows the nominee: a unit by its name, a person by a masked name; the name is
+    the form's `names` field (a nomination whose form is gone shows no name)."""
+    unit = form is not None and form.kind is FormKind.UNIT
+    field = form.name_field() if form is not None else None
+    name = fields.get(field.key) if field is not None else None
+    if not name:
+        return "（未填单位名称）" if unit else "（未填姓名）"
+    return str(name) if unit else mask_name(str(name))
+
+
+def nominee_key(form: Form | None, fields: Mapping[str, Any]) -> str | None:
+    """What tells this nominee from another for the rules across nominations: the value of the
+    form's `identifies` field (ID number, USCC), None while it is unanswered."""
+    field = form.identity_field() if form is not None else None
+    value = fields.get(field.key) if field is not None else None
+    return str(value) if value else None
+
+
+def nomination_form(catalog: Catalog, campaign: str, category: str) -> Form | None:
+    """The form a stored nomination was filed on, if its campaign still serves the category."""
+    return form_for(catalog.get(campaign), category) if campaign in catalog else None
 
 
 def may_see(actor: Actor | None, view: NominationView, reads: Reads) -> bool:

@@ -109,11 +109,11 @@ def create_draft(
     created_by: int,
     payload: Mapping[str, Any],
     now: datetime,
-    initial_status: str = "draft",
+    initial_status: str,
     code: str | None = None,
 ) -> NominationRecord:
-    """A new draft, in the caller's transaction, under `code` (the core's, from its context)
-    or a fresh tracking code."""
+    """A new draft in `initial_status` (the campaign's `lifecycle.initial`), in the caller's
+    transaction, under `code` (the core's, from its context) or a fresh tracking code."""
     given = code is not None
     for _ in range(1 if given else 5):
         code = normalise_tracking_code(code) if code is not None else new_tracking_code()

@@ -1,8 +1,9 @@
 """The core's reads (conversations.reads.Reads) over one step's transaction.
 
 Read-only: everything a step wants written comes back as effects and goes through
-storage.writer. What a list shows of a nominee (the masked name) is the core's policy
-(conversations.policy.nominee_label), applied here where the row is turned into a view.
+storage.writer. What a list shows of a nominee (the masked name) and what identifies one are
+the core's policy (conversations.policy.nominee_label, nominee_key) over the campaign's
+declarations, applied here where the row is turned into a view: storage knows no field key.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from conversations.campaign import Catalog
 from conversations.crossrules import NominationFacts
+from conversations.forms import Form
 from conversations.identity import Actor, Level
-from conversations.policy import nominee_label
+from conversations.policy import nomination_form, nominee_key, nominee_label
 from conversations.reads import (
     AttachmentView,
     InviteView,
@@ -46,10 +49,12 @@ class StoreReads:
         sealer: Sealer,
         regions: Regions,
         *,
+        catalog: Catalog,
         now: datetime,
         workday_end: WorkdayEnd,
     ) -> None:
         self._tx = tx
+        self._catalog = catalog
         self._conn = tx.connection
         self._sealer = sealer
         self._regions = regions
@@ -123,14 +128,14 @@ class StoreReads:
             .order_by(noms.subscriptions.c.created_at, noms.subscriptions.c.nomination_id)
         ).scalars()
         records = [noms.get(self._conn, self._sealer, i) for i in ids]
-        return [view_of(r) for r in records if r is not None]
+        return [self._view(r) for r in records if r is not None]
 
     def unit_nominations(self, unit_id: int) -> list[NominationView]:
-        return [view_of(r) for r in noms.for_unit(self._conn, self._sealer, unit_id)]
+        return [self._view(r) for r in noms.for_unit(self._conn, self._sealer, unit_id)]
 
     def in_statuses(self, statuses: tuple[str, ...], region: str) -> list[NominationView]:
         records = noms.in_statuses(self._conn, self._sealer, statuses, region_prefix=region[:2])
-        return [view_of(r) for r in records]
+        return [self._view(r) for r in records]
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
         row = self._conn.execute(
@@ -151,8 +156,7 @@ class StoreReads:
     def campaign_facts(self, campaign: str) -> list[NominationFacts]:
         out = []
         for record in noms.in_campaign(self._conn, self._sealer, campaign):
-            fields = record.payload.get("fields", {})
-            identity_key = fields.get("id_number") or fields.get("uscc")
+            form = nomination_form(self._catalog, record.campaign, record.category)
             out.append(
                 NominationFacts(
                     id=record.id,
@@ -161,10 +165,9 @@ class StoreReads:
                     kind=record.kind,
                     unit_id=record.unit_id,
                     region=record.region,
-                    nominee_digest=str(identity_key) if identity_key else None,
-                    county_division=record.county_division,
+                    nominee_digest=nominee_key(form, record.payload.get("fields", {})),
+                    capped=record.county_division,
                     status=record.status,
-                    submitted=record.status != "draft",
                 )
             )
         return out
@@ -198,7 +201,7 @@ class StoreReads:
             if a.allowed and a.to_status is not None
         ]
         return NominationDetail(
-            view=view_of(record),
+            view=self._view(record),
             kind=record.kind,
             fields=dict(record.payload.get("fields", {})),
             facts=dict(record.payload.get("facts", {})),
@@ -213,15 +216,19 @@ class StoreReads:
             moves=moves,
         )
 
+    def _view(self, record: noms.NominationRecord) -> NominationView:
+        return view_of(record, nomination_form(self._catalog, record.campaign, record.category))
 
-def view_of(record: noms.NominationRecord) -> NominationView:
+
+def view_of(record: noms.NominationRecord, form: Form | None) -> NominationView:
+    """A row as lists show it; `form` is the one it was filed on (its `names` field)."""
     return NominationView(
         id=record.id,
         campaign=record.campaign,
         category=record.category,
         status=record.status,
         tracking_code=record.tracking_code,
-        nominee=nominee_label(record.kind, record.payload.get("fields", {})),
+        nominee=nominee_label(form, record.payload.get("fields", {})),
         region=record.region,
         unit_id=record.unit_id,
         version=record.version,

@@ -133,7 +133,7 @@ class Writer:
         actor = self._reads.actor()
         if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
             raise Refusal(RefusalKind.NOT_YOURS, detail="only a unit's clerk files")
-        lifecycle = self._catalog.get(effect.campaign).lifecycle
+        lifecycle = lifecycle_of(self._catalog.get(effect.campaign))
         noms.create_draft(
             self._conn,
             self._sealer,
@@ -146,7 +146,7 @@ class Writer:
             payload=effect.payload,
             now=self._now,
             code=effect.code,
-            initial_status=lifecycle.initial if lifecycle is not None else "draft",
+            initial_status=lifecycle.initial,
         )
 
     def _record(self, key: int | str) -> noms.NominationRecord:

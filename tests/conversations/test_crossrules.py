@@ -11,11 +11,14 @@ from conversations.crossrules import CampaignLimits, NominationFacts, Severity, 
 EMPLOYMENT = CampaignLimits(
     places={"employment_collective": 65, "migrant_collective": 35,
             "employment_individual": 130, "migrant_individual": 70},
-    county_division_share=0.2,
+    cap_share=0.2,
+    cap_label="县处级干部",
+    not_nominee=frozenset({"withdrawn", "rejected", "revoked"}),  # counts: []
+    not_places=frozenset({"withdrawn", "rejected", "revoked", "draft"}),  # draft: [nominee]
     quota_ratio=(1.5, 2.0),
     one_kind_per_unit=True,
     clauses={"duplicate_nominee": "四、（三）", "unit_collective_and_individual": "一、",
-             "county_division_cap": "四、（四）", "quota_ratio": "四、（五）"},
+             "share_cap": "四、（四）", "quota_ratio": "四、（五）"},
 )  # fmt: skip
 SKILLS = CampaignLimits(
     places={"skills_grand_award": 10, "technical_expert": 50},
@@ -30,7 +33,7 @@ PERSON = NominationFacts(
     unit_id=1,
     region="220100",
     nominee_digest="d-1",
-    submitted=True,
+    status="county_review",
 )
 
 
@@ -86,20 +89,20 @@ def test_unit_with_a_collective_and_an_individual_is_warned() -> None:
 
 def test_county_division_cap_is_twenty_percent_of_all_awards() -> None:
     # 65 + 35 + 130 + 70 = 300 awards; 20 % is 60 county-division nominees.
-    leader = replace(PERSON, county_division=True)
+    leader = replace(PERSON, capped=True)
     others = [replace(leader, id=i, nominee_digest=f"x{i}", unit_id=100 + i) for i in range(59)]
     assert check(leader, others, EMPLOYMENT) == []  # the 60th is within the cap
     others.append(replace(leader, id=99, nominee_digest="x99", unit_id=199))
     [finding] = check(leader, others, EMPLOYMENT)
-    assert finding.rule == "county_division_cap"
+    assert finding.rule == "share_cap"
     assert "300 的20%为 60 名" in finding.message
     assert "61 名" in finding.message
 
 
 def test_drafts_do_not_count_toward_the_cap_or_quota() -> None:
-    leader = replace(PERSON, county_division=True)
+    leader = replace(PERSON, capped=True)
     drafts = [
-        replace(leader, id=i, nominee_digest=f"x{i}", unit_id=100 + i, submitted=False)
+        replace(leader, id=i, nominee_digest=f"x{i}", unit_id=100 + i, status="draft")
         for i in range(80)
     ]
     assert check(leader, drafts, EMPLOYMENT) == []

@@ -547,7 +547,7 @@ def _duplicate_move(data: Data) -> None:
 
 N_STATUSES = len(_loaded("jl-skills-2022")["lifecycle"]["statuses"])
 N_MOVES = len(_loaded("jl-skills-2022")["lifecycle"]["transitions"])
-LIMBO = {"key": "limbo", "label": "搁置", "kind": "final"}
+LIMBO = {"key": "limbo", "label": "搁置", "kind": "final", "counts": []}
 START = f"lifecycle.transitions[{_move('start_unit_publicity')}]"
 
 # (test id, change to the skills campaign, the message after the file name)

@@ -51,6 +51,7 @@ def nomination_of_unit(store: Store, clerk_code: str) -> noms.NominationRecord:
             created_by=user_id,
             payload={"fields": {"name": "张小三", "id_number": "220104199001010024"}},
             now=FIXED_NOW,
+            initial_status="draft",
         )
 
 

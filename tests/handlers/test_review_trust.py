@@ -117,7 +117,7 @@ def _apply(store: Store, user: str, move: Move) -> None:
     key = ConversationKey(Channel.CONSOLE.value, user)
     with store.conversation(key) as tx:
         reads = StoreReads(
-            tx, store.sealer, regions(), now=FIXED_NOW,
+            tx, store.sealer, regions(), catalog=catalog(), now=FIXED_NOW,
             workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
         )  # fmt: skip
         files = FileStore(Path("/nonexistent"), store.sealer)

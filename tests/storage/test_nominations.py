@@ -58,6 +58,7 @@ def draft(store: Store, clerk: int, **overrides: object) -> noms.NominationRecor
         "created_by": clerk,
         "payload": PAYLOAD,
         "now": NOW,
+        "initial_status": "draft",
     }
     values.update(overrides)
     with store.transaction() as conn:
