@@ -22,7 +22,14 @@ from conversations.filing import Upload
 from conversations.keys import ConversationKey
 from conversations.reads import Context, Refusal
 from conversations.texts import render
-from handlers.base import Repeat, Unavailable, dump_replies, load_replies, reply_key
+from handlers.base import (
+    Repeat,
+    Unavailable,
+    dump_replies,
+    load_replies,
+    reply_key,
+    reply_part,
+)
 from storage import nominations as noms
 from storage import outbox
 from storage.channels import delivery_answer, first_delivery, keep_delivery_answer
@@ -33,8 +40,9 @@ from storage.store import ConversationTx, Store, StoreUnavailable
 from storage.writer import Writer
 
 EffectsSeen = Callable[[list[Effect]], None]
-# Stored replies wait this long for their channel before the dispatcher delivers them itself.
-REPLY_GRACE = dt.timedelta(seconds=20)
+# Stored replies wait this long for their channel (which takes them right after the commit)
+# before the dispatcher delivers them itself: after a crash, a reply comes this much later.
+REPLY_GRACE = dt.timedelta(seconds=5)
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +173,9 @@ class Runtime:
     def _store_replies(
         self, tx: ConversationTx, key: ConversationKey, delivery_id: str, replies: list[Reply]
     ) -> None:
-        """The replies, with the step: the channel takes them at once; if it never does (the
-        process died after the commit), the dispatcher delivers them once due."""
+        """The replies, with the step, one outbox row each: the channel takes each just before
+        sending it; what it never takes (the process died after the commit), the dispatcher
+        delivers once due, in order."""
         if not replies:
             return
         outbox.enqueue(
@@ -174,13 +183,14 @@ class Runtime:
             self.store.sealer,
             [
                 outbox.OutboxMessage(
-                    idempotency_key=reply_key(key.channel, delivery_id),
+                    idempotency_key=reply_key(key.channel, reply_part(delivery_id, index)),
                     channel=key.channel,
                     recipient_id=key.user_id,
-                    text=dump_replies(replies),
+                    text=dump_replies([reply]),
                     kind="reply",
                     delay=REPLY_GRACE,
                 )
+                for index, reply in enumerate(replies)
             ],
             now=self.assistant.engine.clock(),
         )
@@ -211,9 +221,8 @@ class Runtime:
 
     def _reads(self, tx: ConversationTx, now: dt.datetime) -> StoreReads:
         return StoreReads(
-            tx, self.store.sealer, self.regions, catalog=self.assistant.catalog,
-            now=now, workday_end=self.workday_end,
-        )  # fmt: skip
+            tx, self.store.sealer, self.regions, now=now, workday_end=self.workday_end
+        )
 
     def _writer(self, tx: ConversationTx, now: dt.datetime) -> Writer:
         return Writer(

@@ -86,8 +86,14 @@ def load_replies(text: str) -> list[Reply]:
 
 
 def reply_key(channel: str, delivery_id: str) -> str:
-    """The outbox key of the replies a delivery's step stored (`store_replies`)."""
+    """The outbox key of the replies a delivery's step stored (`store_replies`); each reply is
+    its own row, `reply_part(delivery_id, n)` under it."""
     return f"reply:{channel}:{delivery_id}"
+
+
+def reply_part(delivery_id: str, index: int) -> str:
+    """The delivery id of the `index`-th reply a step stored (zero-padded: rows sort in order)."""
+    return f"{delivery_id}:{index:03d}"
 
 
 class PushSeen(StrEnum):

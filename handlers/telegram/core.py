@@ -26,9 +26,9 @@ from aiohttp import web
 from conversations.engine import Reply
 from conversations.filing import Upload
 from conversations.texts import render
-from handlers.base import MAX_FILE, Gateway, Unavailable, load_replies, note_outcome
+from handlers.base import MAX_FILE, Gateway, Unavailable, load_replies, note_outcome, reply_part
 from handlers.config import TelegramMode, TelegramSettings
-from handlers.ports import Attachments, ReplyLedger, ReplyTicket
+from handlers.ports import Attachments, ReplyLedger
 from handlers.telegram import shape
 from handlers.telegram.files import FileSender, OutgoingFile, files_of
 from handlers.telegram.limits import RateLimiter
@@ -412,8 +412,11 @@ class TelegramAdapter:
         if replies is None:  # a repeat delivery: answered the first time
             self._settle(update_id)
             return
-        messages = [m for r in replies for m in (*render_reply(r), *files_of(r))]
-        self._deliver(update_id, chat, messages, before=before, stored=self._ledger is not None)
+        groups = [[*render_reply(r), *files_of(r)] for r in replies]
+        if self._ledger is None:
+            self._deliver(update_id, chat, [m for g in groups for m in g], before=before)
+            return
+        self._deliver_stored(update_id, chat, groups, before=before)
 
     def _note(self, update_id: int, chat: int, text: str) -> None:
         """A word from the adapter itself; the conversation and its keyboard stay as they were
@@ -428,50 +431,84 @@ class TelegramAdapter:
         messages: list[Outgoing | OutgoingFile],
         *,
         before: Awaitable[None] | None = None,
-        stored: bool = False,
     ) -> None:
-        """Send in the background (the webhook answers now), in order, within the limits.
-
-        `stored`: the messages are a step's replies the runtime stored with the step; they are
-        taken from the ledger first (None: the dispatcher or another worker has them) and
-        settled after."""
+        """Send in the background (the webhook answers now), in order, within the limits."""
 
         async def run() -> None:
             try:
-                ticket: ReplyTicket | None = None
-                if stored and self._ledger is not None:
-                    ticket = await self.gateway.run(self._ledger.take, CHANNEL, str(update_id))
-                    if ticket is None:
-                        return
                 if before is not None:
                     await self._quietly(before)
-                sent, error = await self._send_replies(chat, messages)
-                if ticket is not None and self._ledger is not None:
+                await self._send_replies(chat, messages)
+            finally:
+                self._settle(update_id)
+
+        self._background(run())
+
+    def _deliver_stored(
+        self,
+        update_id: int,
+        chat: int,
+        groups: list[list[Outgoing | OutgoingFile]],
+        *,
+        before: Awaitable[None] | None = None,
+    ) -> None:
+        """A step's replies, stored with it one row per reply: each is taken from the ledger
+        just before it is sent and settled after, so a kill leaves at most the one in flight
+        uncertain; the rest wait for the dispatcher (None: someone else has it)."""
+        ledger = self._ledger
+        assert ledger is not None
+
+        async def run() -> None:
+            try:
+                if before is not None:  # the pressed keyboard's edit comes first
+                    await self._quietly(before)
+                for index, messages in enumerate(groups):
+                    # The flood limit's wait comes before the take: a reply is in flight (of
+                    # unknown outcome, were the process killed) only while it is being sent.
+                    await self.limiter.acquire(str(chat))
+                    ticket = await self.gateway.run(
+                        ledger.take, CHANNEL, reply_part(str(update_id), index)
+                    )
+                    if ticket is None:
+                        continue
+                    sent, error = await self._send_replies(chat, messages, acquired=True)
                     await self.gateway.run(
                         functools.partial(
-                            self._ledger.settle,
+                            ledger.settle,
                             ticket,
                             sent=sent,
                             error=None if error is None else error.reason,
                             retryable=error is not None and error.retryable,
                         )
                     )
+                    if error is not None:
+                        return  # blocked or gone: the rest would fail the same way
             finally:
                 self._settle(update_id)
 
-        task = self.gateway.spawn(run(), channel=CHANNEL)
+        self._background(run())
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.gateway.spawn(coro, channel=CHANNEL)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _send_replies(
-        self, chat: int | str, messages: list[Outgoing | OutgoingFile]
+        self,
+        chat: int | str,
+        messages: list[Outgoing | OutgoingFile],
+        *,
+        acquired: bool = False,
     ) -> tuple[int, DeliveryError | None]:
-        """Send in order; (how many went out, why the rest did not)."""
+        """Send in order; (how many went out, why the rest did not). `acquired`: the first
+        message's limiter slot is already taken."""
         sent = 0
         for message in messages:
             for attempt in range(1, self._attempts + 1):
                 try:
-                    await self._send(chat, message)
+                    await self._send(
+                        chat, message, acquired=acquired and sent == 0 and attempt == 1
+                    )
                     sent += 1
                     break
                 except DeliveryError as exc:
@@ -494,10 +531,14 @@ class TelegramAdapter:
                 retry_after=error.retry_after,
             )
 
-    async def _send(self, chat: int | str, message: Outgoing | OutgoingFile) -> int:
-        """One message through the shared limiter; a 429 pauses the chat, then raises."""
+    async def _send(
+        self, chat: int | str, message: Outgoing | OutgoingFile, *, acquired: bool = False
+    ) -> int:
+        """One message through the shared limiter (`acquired`: its slot was taken already); a
+        429 pauses the chat, then raises."""
         key = str(chat)
-        await self.limiter.acquire(key)
+        if not acquired:
+            await self.limiter.acquire(key)
         try:
             if isinstance(message, OutgoingFile):
                 message_id = await self._files.send(chat, message)

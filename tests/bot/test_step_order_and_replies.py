@@ -14,7 +14,7 @@ from support.console_harness import FIXED_NOW, ConsoleHarness
 
 from bot.runtime import REPLY_GRACE
 from conversations.keys import ConversationKey
-from handlers.base import Repeat, load_replies, reply_key
+from handlers.base import Repeat, load_replies, reply_key, reply_part
 from notifications.outbox import Dispatcher
 from storage import outbox
 from storage.store import Store
@@ -81,13 +81,13 @@ def test_a_steps_replies_are_stored_with_it_and_taken_once(store: Store) -> None
     replies = rt.handle_once(KEY, "7", "1", store_replies=True)
     assert isinstance(replies, list)
     assert replies
-    key = reply_key("telegram", "7")
+    key = reply_key("telegram", reply_part("7", 0))  # one row per reply, in order
     row = outbox.find(store, key)
     assert row is not None
     assert (row.kind, row.status) == ("reply", "pending")
     taken = outbox.take(store, key, "edge", now=FIXED_NOW, lease=timedelta(minutes=1))
     assert taken is not None
-    assert [r.text for r in load_replies(taken.text)] == [r.text for r in replies]
+    assert [r.text for r in load_replies(taken.text)] == [replies[0].text]
     assert outbox.take(store, key, "edge2", now=FIXED_NOW, lease=timedelta(minutes=1)) is None
 
 
@@ -106,7 +106,7 @@ def test_replies_no_channel_took_are_delivered_by_the_dispatcher_once_due(store:
     now[0] = FIXED_NOW + REPLY_GRACE + timedelta(seconds=1)
     dispatcher.run_once()
     dispatcher.run_once()
-    assert sender.sent == [("42", [r.text for r in replies])]  # once
+    assert sender.sent == [("42", [r.text]) for r in replies]  # each once, in order
 
 
 @pytest.mark.parametrize("sequence", [None, 5])

@@ -8,9 +8,14 @@ store and a replay of the committed updates through the engine are compared
 
 What must hold after any kill: no reply twice, no bot message that no committed update explains,
 no answer applied twice or lost (an update Telegram was told is done but whose step never
-committed), and every conversation's stored state is what its committed updates make it. A
-reply lost after its step committed is issue 9's to fix (replies as effects of the step); here it
-is measured and bounded by one per user talking at the moment of each kill.
+committed), and every conversation's stored state is what its committed updates make it.
+
+Replies are effects of the step (issue 9): stored with it, one outbox row per reply, taken by
+the adapter just before each is sent, delivered by the dispatcher when no one took them. So a
+reply is lost only if the kill hit while that very reply was being sent (its row `sending` with
+its send begun: of unknown outcome, since the Bot API has no idempotency key to resend it
+safely). The test asserts exactly that: replies lost <= such rows; on the main before, 27 of 500
+replies were lost over 19 kills, every one of them a step that had committed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from support.killing import (
     new_key,
     open_store,
     talk_while_killing,
+    uncertain_replies,
 )
 
 FAST = ConversationPlan(users=3, messages=8, kills=2, seed=3, uptime=(1.5, 3.0), budget=60)
@@ -49,6 +55,7 @@ async def _run(tmp_path: Path, database: str, library: str, plan: ConversationPl
             store = open_store(url, key)
             try:
                 report = conversation_report(run, store, fake)
+                uncertain = uncertain_replies(store)
             finally:
                 store.close()
     print()
@@ -65,9 +72,9 @@ async def _run(tmp_path: Path, database: str, library: str, plan: ConversationPl
         "updates never taken",
     ):
         assert counts[name] == 0, f"{name}\n{problems}"
-    # Issue 9 (replies as effects of the step) makes this 0; until then at most one reply per
-    # user talking at the moment of each kill.
-    assert counts["replies lost"] <= report.lost_bound, f"replies lost\n{problems}"
+    # A reply is lost only when the kill hit its own send (see the module docstring).
+    print(f"replies of unknown outcome (killed mid-send): {uncertain}")
+    assert counts["replies lost"] <= uncertain, f"replies lost\n{problems}"
 
 
 async def test_kill_serve_while_three_users_talk_sqlite(tmp_path: Path) -> None:

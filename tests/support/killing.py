@@ -48,6 +48,7 @@ import sqlalchemy as sa
 from fakes.telegram_api import FakeTelegram
 
 from bot.catalog import load_catalog
+from bot.runtime import REPLY_GRACE
 from conversations.engine import Engine, Inbound
 from conversations.keys import ConversationKey
 from handlers.telegram.render import render_reply
@@ -57,6 +58,7 @@ from storage.channels import inbound_deliveries
 from storage.crypto import Sealer
 from storage.store import Store
 from storage.tables import conversation_sessions, dumps_json, users
+from storage.tables import outbox as outbox_table
 from support.outage import own_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -443,10 +445,12 @@ class _Users:
 
     def _gone(self, update_id: int) -> bool:
         """No reply can come any more: every serve handed the update is dead, and Telegram
-        forgot it (confirmed), so no later serve will get it."""
+        forgot it (confirmed), so no later serve will get it — and none of its replies is
+        stored and still pending (those go out through the dispatcher, issue 9)."""
         handed = self.fake.handed.get(update_id, set())
         alive = self.serve.generation if self.serve.alive else None
-        return bool(handed) and alive not in handed and self.fake.confirmed(update_id)
+        gone = bool(handed) and alive not in handed and self.fake.confirmed(update_id)
+        return gone and not _replies_pending(self.serve, update_id)
 
     async def _reply(self, sent: Sent) -> dict[str, Any] | None:
         """The question the bot asked after `sent`, or None when none comes."""
@@ -537,6 +541,7 @@ async def talk_while_killing(
         if not serve.alive:
             await serve.start()
         await _drain_updates(serve, fake, [s.update_id for s in people.sent])
+        await _drain_stored_replies(serve)
         code = await serve.stop()
         assert code == 0, f"the last serve did not stop cleanly ({code}):\n{serve.stderr_tail()}"
     return ConversationRun(
@@ -564,6 +569,48 @@ async def within(
             f"the run took more than its {budget:g} s ({progress()}); last serve's stderr:\n"
             f"{serve.stderr_tail()}"
         ) from None
+
+
+def uncertain_replies(store: Store) -> int:
+    """Stored replies whose send began and never settled: killed mid-send (unknown outcome)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(outbox_table)
+        .where(
+            outbox_table.c.kind == "reply",
+            outbox_table.c.started_at.is_not(None),
+            outbox_table.c.status != "delivered",
+        )
+    )
+    with store.reading() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _replies_pending(serve: ServeProcess, update_id: int | None = None) -> int:
+    """Stored replies (of one update, or all) not yet taken by anyone."""
+    store = open_store(serve.env["AWARDBOT_DATABASE_URL"], serve.env["AWARDBOT_SECRET_KEY"])
+    try:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(outbox_table)
+            .where(outbox_table.c.kind == "reply", outbox_table.c.status == "pending")
+        )
+        if update_id is not None:
+            query = query.where(
+                outbox_table.c.idempotency_key.startswith(f"reply:telegram:{update_id}:")
+            )
+        with store.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+    finally:
+        store.close()
+
+
+async def _drain_stored_replies(serve: ServeProcess) -> None:
+    """Until no stored reply is still pending (issue 9: replies a killed serve never took go
+    out through the dispatcher once due); at most REPLY_GRACE + 20 s."""
+    deadline = time.monotonic() + REPLY_GRACE.total_seconds() + 20
+    while time.monotonic() < deadline and _replies_pending(serve):  # noqa: ASYNC110 - a poll
+        await asyncio.sleep(0.5)
 
 
 async def _drain_updates(serve: ServeProcess, fake: RecordingTelegram, ids: list[int]) -> None:
@@ -617,10 +664,6 @@ class ConversationReport:
     @property
     def kills(self) -> int:
         return len(self.run.kills)
-
-    @property
-    def lost_bound(self) -> int:
-        return self.kills * self.run.plan.users
 
     def counts(self) -> dict[str, int]:
         return {
