@@ -221,8 +221,9 @@ class Runtime:
 
     def _reads(self, tx: ConversationTx, now: dt.datetime) -> StoreReads:
         return StoreReads(
-            tx, self.store.sealer, self.regions, now=now, workday_end=self.workday_end
-        )
+            tx, self.store.sealer, self.regions, catalog=self.assistant.catalog,
+            now=now, workday_end=self.workday_end,
+        )  # fmt: skip
 
     def _writer(self, tx: ConversationTx, now: dt.datetime) -> Writer:
         return Writer(
