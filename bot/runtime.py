@@ -139,7 +139,9 @@ class Runtime:
                     # An older update arriving after a newer one was applied (Telegram opens up
                     # to 40 webhook connections): not applied over it, and the user is told.
                     log.info("update %s of %s arrived after a later one", sequence, key.channel)
-                    told = [Reply(render("out_of_order"))]
+                    # A press of a button is judged by the question it names: an older one
+                    # was for an earlier question, and is refused quietly, like a double tap.
+                    told = [] if answers is not None else [Reply(render("out_of_order"))]
                     if store_replies and delivery_id is not None:
                         self._store_replies(tx, key, delivery_id, told)
                     return told
