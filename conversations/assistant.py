@@ -20,17 +20,11 @@ from conversations.campaign import Catalog
 from conversations.effects import Audit, Bind, Subscribe
 from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
-from conversations.identity import Actor, Level, Role
-from conversations.lifecycle import LEVEL_NAMES as _LEVEL_LABELS
+from conversations.identity import LEVEL_SHORT_NAMES, Actor, Level, Role
 from conversations.policy import GUESS_ATTEMPTS, guessing_refused, may_see
 from conversations.reads import Context, Env, PortRefusal, Reads, Refusal, RefusalKind
 from conversations.review import ContinueDraft, Leave, Review
 from conversations.texts import render
-
-# The short level names of /whoami (县, 市, 省); conversations.lifecycle.LEVEL_NAMES are the
-# long ones of the review messages (县级, 市（州）级, 省级).
-LEVEL_SHORT = {Level.COUNTY: "县", Level.CITY: "市", Level.PROVINCE: "省"}
-assert set(LEVEL_SHORT) == set(_LEVEL_LABELS)
 
 
 class Assistant:
@@ -203,7 +197,7 @@ class Assistant:
         region = env.reads.region_name(actor.region) if actor.region else ""
         if actor.role is Role.CLERK:
             return render("who_clerk", region=region, unit_id=actor.unit_id)
-        level = LEVEL_SHORT.get(actor.level, "") if actor.level else ""
+        level = LEVEL_SHORT_NAMES.get(actor.level, "") if actor.level else ""
         return render("who_official", region=region, level=level)
 
     def _then_ask(self, saved: dict[str, Any] | None, replies: list[Reply], env: Env) -> Step:

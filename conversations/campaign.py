@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from conversations.conditions import Condition, facts_in
 from conversations.crossrules import CrossRulesSpec
-from conversations.forms import Form, check_constants, check_forms, form_for
+from conversations.forms import Choice, Form, check_constants, check_forms, form_for
 from conversations.idnumber import mask_id_number
 from conversations.lifecycle import NOMINEE_KIND, Lifecycle, check_lifecycle, facts_to_decide
 
@@ -32,7 +32,7 @@ class FactType(StrEnum):
     ID_NUMBER = "id_number"
 
 
-class Severity(StrEnum):
+class RuleSeverity(StrEnum):
     """Hard rules refuse; soft rules ("原则上") send the case to a reviewer."""
 
     HARD = "hard"
@@ -48,12 +48,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Choice(_Model):
-    value: str
-    label: str
-
-
-class Derivation(_Model):
+class FactDerivation(_Model):
     """How a fact that is never asked is computed from others."""
 
     kind: Literal["age_at_as_of"]
@@ -75,7 +70,7 @@ class Fact(_Model):
     max_message: str | None = None
     max_length: int = 200
     relevant: Condition | None = None
-    derived: Derivation | None = None
+    derived: FactDerivation | None = None
     sensitive: bool = False  # disciplinary answers, ID numbers: masked in logs
 
     @model_validator(mode="after")
@@ -117,14 +112,14 @@ class Rule(_Model):
     categories: list[str] = Field(min_length=1)
     when: Condition | None = None  # the rule applies only when this holds
     require: Condition
-    severity: Severity = Severity.HARD
+    severity: RuleSeverity = RuleSeverity.HARD
     clause: str
     message: str  # the rule in plain Chinese
     self_declared: bool = False  # a merit the bot cannot verify; the verdict says so
     evidence: str | None = None  # what to prepare to prove it
 
 
-class Material(_Model):
+class MaterialToPrepare(_Model):
     name: str
     note: str | None = None
     when: Condition | None = None
@@ -139,7 +134,7 @@ class Category(_Model):
     questions: list[str] = Field(min_length=1)  # fact keys in the order they are asked
     # Offer only some choices of an enum fact in this category (person_type: its two kinds).
     choices: dict[str, list[str]] = Field(default_factory=dict)
-    materials: list[Material] = Field(default_factory=list)
+    materials: list[MaterialToPrepare] = Field(default_factory=list)
 
 
 class Window(_Model):
@@ -488,12 +483,12 @@ __all__ = [
     "Catalog",
     "Category",
     "CategoryKind",
-    "Choice",
     "Fact",
+    "FactDerivation",
     "FactType",
-    "Material",
+    "MaterialToPrepare",
     "Rule",
-    "Severity",
+    "RuleSeverity",
     "Window",
     "dt",
     "parse_campaign",

@@ -34,7 +34,7 @@ RULES = (
 )
 
 
-class Severity(StrEnum):
+class CrossRuleSeverity(StrEnum):
     BLOCK = "block"  # the clerk cannot submit
     WARN = "warn"  # submit allowed; officials see it
 
@@ -57,7 +57,7 @@ class NominationFacts:
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
-    severity: Severity
+    severity: CrossRuleSeverity
     clause: str
     message: str  # plain Chinese, with the numbers that decided it
 
@@ -154,7 +154,7 @@ def check(
             findings.append(
                 Finding(
                     rule="duplicate_nominee" if same else "both_awards",
-                    severity=Severity.BLOCK,
+                    severity=CrossRuleSeverity.BLOCK,
                     clause=limits.clauses.get("duplicate_nominee" if same else "both_awards", ""),
                     message=(
                         "同一推荐对象在本次活动的同一类别中已被推荐，不能重复推荐。"
@@ -170,7 +170,7 @@ def check(
             findings.append(
                 Finding(
                     rule="unit_collective_and_individual",
-                    severity=Severity.WARN,
+                    severity=CrossRuleSeverity.WARN,
                     clause=limits.clauses.get("unit_collective_and_individual", ""),
                     message="原则上同一单位不同时推荐先进集体和先进个人：本单位已有另一类推荐。",
                 )
@@ -184,7 +184,7 @@ def check(
             findings.append(
                 Finding(
                     rule="share_cap",
-                    severity=Severity.WARN,
+                    severity=CrossRuleSeverity.WARN,
                     clause=limits.clauses.get("share_cap", ""),
                     message=(
                         f"{limits.cap_label}比例应控制在评选总数的{share}以内"
@@ -208,7 +208,7 @@ def check(
             findings.append(
                 Finding(
                     rule="quota_ratio_high",
-                    severity=Severity.BLOCK,
+                    severity=CrossRuleSeverity.BLOCK,
                     clause=limits.clauses.get("quota_ratio", ""),
                     message=(f"{head}最多推荐 {most} 名，计入本推荐后为 {count} 名。"),
                 )
@@ -217,7 +217,7 @@ def check(
             findings.append(
                 Finding(
                     rule="quota_ratio_low",
-                    severity=Severity.WARN,
+                    severity=CrossRuleSeverity.WARN,
                     clause=limits.clauses.get("quota_ratio", ""),
                     message=(f"{head}至少应推荐 {least} 名，目前为 {count} 名。"),
                 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from conversations.campaign import Campaign, Fact, FactType, Rule, Severity
+from conversations.campaign import Campaign, Fact, FactType, Rule, RuleSeverity
 from conversations.conditions import evaluate, facts_in
 
 
@@ -131,7 +131,7 @@ def judge(campaign: Campaign, rule: Rule, facts: Mapping[str, Any]) -> Reason | 
         return Reason(rule, Outcome.PASSED, out.fact, facts.get(out.fact) if out.fact else None)
     if out.value is None or applies is None:
         return Reason(rule, Outcome.MISSING, out.fact, None)
-    failed = Outcome.FAILED if rule.severity is Severity.HARD else Outcome.REVIEW
+    failed = Outcome.FAILED if rule.severity is RuleSeverity.HARD else Outcome.REVIEW
     return Reason(rule, failed, out.fact, facts.get(out.fact) if out.fact else None)
 
 
@@ -169,7 +169,7 @@ def hard_failures(
     facts = effective_facts(campaign, category_id, answers)
     out = []
     for rule in campaign.rules_for(category_id):
-        if rule.severity is Severity.HARD:
+        if rule.severity is RuleSeverity.HARD:
             reason = judge(campaign, rule, facts)
             if reason is not None and reason.outcome is Outcome.FAILED:
                 out.append(reason)

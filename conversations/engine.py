@@ -42,7 +42,7 @@ AGREE, DISAGREE = "agree", "disagree"
 EDIT_PREFIX = "edit:"
 
 
-class Stage(StrEnum):
+class SelfCheckStage(StrEnum):
     CAMPAIGN = "campaign"  # choosing a campaign
     CATEGORY = "category"  # choosing a category
     QUESTION = "question"  # asking `SessionState.question`
@@ -56,7 +56,7 @@ class SessionState(BaseModel):
     """What is saved between two messages; JSON-ready via `model_dump(mode="json")`."""
 
     flow: str = "selfcheck"
-    stage: Stage = Stage.CAMPAIGN
+    stage: SelfCheckStage = SelfCheckStage.CAMPAIGN
     campaign: str | None = None
     category: str | None = None
     question: str | None = None
@@ -154,13 +154,13 @@ class Engine:
         except AnswerError as exc:
             return self._step(state, [Reply(str(exc))], ask=True)
         handler = {
-            Stage.CAMPAIGN: self._on_campaign,
-            Stage.CATEGORY: self._on_category,
-            Stage.QUESTION: self._on_answer,
-            Stage.CONSENT: self._on_consent,
-            Stage.STOPPED: self._on_stopped,
-            Stage.SUMMARY: self._on_summary,
-            Stage.DONE: self._on_done,
+            SelfCheckStage.CAMPAIGN: self._on_campaign,
+            SelfCheckStage.CATEGORY: self._on_category,
+            SelfCheckStage.QUESTION: self._on_answer,
+            SelfCheckStage.CONSENT: self._on_consent,
+            SelfCheckStage.STOPPED: self._on_stopped,
+            SelfCheckStage.SUMMARY: self._on_summary,
+            SelfCheckStage.DONE: self._on_done,
         }[state.stage]
         return handler(state, inbound.text)
 
@@ -173,7 +173,7 @@ class Engine:
             return step
         state = self._load(step.state)
         follow = self._on_campaign(state, inbound.text, quiet_error=True)
-        if follow.state.get("stage") == Stage.CAMPAIGN:
+        if follow.state.get("stage") == SelfCheckStage.CAMPAIGN:
             return step
         return Step(follow.state, [step.replies[0], *follow.replies], follow.effects)
 
@@ -183,7 +183,7 @@ class Engine:
         if value is None:
             reply = [] if quiet_error else [Reply(render("bad_choice", count=len(options)))]
             return self._step(state, reply, ask=True)
-        state.campaign, state.category, state.stage = value, None, Stage.CATEGORY
+        state.campaign, state.category, state.stage = value, None, SelfCheckStage.CATEGORY
         return self._step(state, [], ask=True)
 
     def _on_category(self, state: SessionState, text: str) -> Step:
@@ -215,7 +215,7 @@ class Engine:
             if r.rule.id not in state.acknowledged
         ]
         if failures:
-            state.stage = Stage.STOPPED
+            state.stage = SelfCheckStage.STOPPED
             state.acknowledged.extend(r.rule.id for r in failures)
             text = render("stopped", reasons=[self._reason_view(state, r) for r in failures])
             return self._step(state, [Reply(text)], ask=True)
@@ -248,7 +248,7 @@ class Engine:
         if value == CONFIRM:
             return self._finish(state)
         if value is not None and value.startswith(EDIT_PREFIX):
-            state.stage, state.question = Stage.QUESTION, value.removeprefix(EDIT_PREFIX)
+            state.stage, state.question = SelfCheckStage.QUESTION, value.removeprefix(EDIT_PREFIX)
             return self._step(state, [], ask=True)
         return self._step(state, [Reply(render("bad_choice", count=len(options)))], ask=True)
 
@@ -279,22 +279,25 @@ class Engine:
 
     def _back(self, state: SessionState) -> Step:
         """Go to the question before the current one (its answer is kept until replaced)."""
-        if state.stage is Stage.CAMPAIGN:
+        if state.stage is SelfCheckStage.CAMPAIGN:
             return self._step(state, [Reply(render("back_at_start"))], ask=True)
-        if state.stage is Stage.CATEGORY:
-            state.stage, state.campaign = Stage.CAMPAIGN, None
+        if state.stage is SelfCheckStage.CATEGORY:
+            state.stage, state.campaign = SelfCheckStage.CAMPAIGN, None
             return self._step(state, [], ask=True)
         relevant = self._relevant_questions(state)
-        if state.stage in (Stage.QUESTION, Stage.CONSENT) and state.question in relevant:
+        if (
+            state.stage in (SelfCheckStage.QUESTION, SelfCheckStage.CONSENT)
+            and state.question in relevant
+        ):
             earlier = relevant[: relevant.index(state.question)]
-        elif state.stage is Stage.STOPPED and state.question in relevant:
+        elif state.stage is SelfCheckStage.STOPPED and state.question in relevant:
             earlier = relevant[: relevant.index(state.question) + 1]
         else:  # summary or done: back to the last question
             earlier = relevant
         if not earlier:
-            state.stage, state.question, state.category = Stage.CATEGORY, None, None
+            state.stage, state.question, state.category = SelfCheckStage.CATEGORY, None, None
             return self._step(state, [], ask=True)
-        state.stage, state.question, state.verdict = Stage.QUESTION, earlier[-1], None
+        state.stage, state.question, state.verdict = SelfCheckStage.QUESTION, earlier[-1], None
         return self._step(state, [], ask=True)
 
     # ----- moving on ----------------------------------------------------------------------
@@ -304,17 +307,21 @@ class Engine:
         pending = self._pending_questions(state)
         campaign = self._campaign(state) if pending else None
         if campaign is not None and not state.consented and campaign.fact(pending[0]).sensitive:
-            state.stage, state.question = Stage.CONSENT, pending[0]
+            state.stage, state.question = SelfCheckStage.CONSENT, pending[0]
         elif pending:
-            state.stage, state.question = Stage.QUESTION, pending[0]
+            state.stage, state.question = SelfCheckStage.QUESTION, pending[0]
         else:
-            state.stage, state.question = Stage.SUMMARY, None
+            state.stage, state.question = SelfCheckStage.SUMMARY, None
         return self._step(state, replies, ask=True)
 
     def _finish(self, state: SessionState, before: list[Reply] | None = None) -> Step:
         campaign = self._campaign(state)
         result = assess(campaign, _req(state.category), state.answers)
-        state.stage, state.question, state.verdict = Stage.DONE, None, result.verdict.value
+        state.stage, state.question, state.verdict = (
+            SelfCheckStage.DONE,
+            None,
+            result.verdict.value,
+        )
         event = SelfCheckCompleted(
             campaign=campaign.id,
             category=result.category,
@@ -337,26 +344,26 @@ class Engine:
     def _question(self, state: SessionState) -> Reply:
         """The reply that asks what the conversation is waiting for."""
         match state.stage:
-            case Stage.CAMPAIGN:
+            case SelfCheckStage.CAMPAIGN:
                 return Reply(
                     render("campaign_question"), key="campaign", options=self._campaign_options()
                 )
-            case Stage.CATEGORY:
+            case SelfCheckStage.CATEGORY:
                 text = render("category_question", campaign=self._campaign(state).short_title)
                 return Reply(text, key="category", options=self._category_options(state))
-            case Stage.QUESTION:
+            case SelfCheckStage.QUESTION:
                 campaign, category = self._campaign(state), _req(state.category)
                 fact = campaign.question_fact(category, _req(state.question))
                 return self._fact_question(state, fact)
-            case Stage.STOPPED:
+            case SelfCheckStage.STOPPED:
                 return Reply(
                     render("stopped_question"), key="next", options=self._stopped_options()
                 )
-            case Stage.CONSENT:
+            case SelfCheckStage.CONSENT:
                 return Reply(
                     render("consent_selfcheck"), key="consent", options=self._consent_options()
                 )
-            case Stage.SUMMARY:
+            case SelfCheckStage.SUMMARY:
                 return Reply(
                     render("summary_question"), key="summary", options=self._summary_options(state)
                 )
@@ -491,16 +498,19 @@ class Engine:
         if state.campaign is not None and state.campaign not in self.catalog:
             return self._new_state()  # the answers belonged to a campaign that no longer exists
         if state.campaign is None:
-            state.stage = Stage.CAMPAIGN
+            state.stage = SelfCheckStage.CAMPAIGN
             return state
         campaign = self._campaign(state)
         if state.category not in {c.id for c in campaign.categories}:
-            state.stage, state.category, state.question = Stage.CATEGORY, None, None
+            state.stage, state.category, state.question = SelfCheckStage.CATEGORY, None, None
             return state
         asked = campaign.category(_req(state.category)).questions
-        if state.stage in (Stage.QUESTION, Stage.STOPPED) and state.question not in asked:
+        if (
+            state.stage in (SelfCheckStage.QUESTION, SelfCheckStage.STOPPED)
+            and state.question not in asked
+        ):
             pending = self._pending_questions(state)
-            state.stage = Stage.QUESTION if pending else Stage.SUMMARY
+            state.stage = SelfCheckStage.QUESTION if pending else SelfCheckStage.SUMMARY
             state.question = pending[0] if pending else None
         return state
 

@@ -53,7 +53,7 @@ EDIT = "edit:"
 UPLOAD = "upload:"
 
 
-class Stage(StrEnum):
+class FilingStage(StrEnum):
     CONSENT = "consent"
     CHECK = "check"  # the eligibility questions (the self-check engine)
     FIELD = "field"
@@ -75,7 +75,7 @@ class Upload:
 
 class FilingState(BaseModel):
     flow: str = "filing"
-    stage: Stage = Stage.CONSENT
+    stage: FilingStage = FilingStage.CONSENT
     check: dict[str, Any] | None = None  # the self-check engine's state
     campaign: str | None = None
     category: str | None = None
@@ -116,7 +116,7 @@ class Filing:
         form = form_for(campaign, detail.view.category)
         derived = {f.key for f in form.fields if f.type is FieldType.DERIVED} if form else set()
         state = FilingState(
-            stage=Stage.FIELD,
+            stage=FilingStage.FIELD,
             campaign=detail.view.campaign,
             category=detail.view.category,
             facts=dict(detail.facts),
@@ -130,14 +130,14 @@ class Filing:
         )
         if state.returned:
             # A returned nomination: everything is filled in; the summary is where to change it.
-            state.stage = Stage.SUMMARY
+            state.stage = FilingStage.SUMMARY
             return self._step(state, env, [intro])
         return self._advance(state, env, [intro])
 
     def ask(self, saved: dict[str, Any], env: Env | None = None) -> Step:
         """Re-ask what filing waits for, after a command handled outside it."""
         state = FilingState.model_validate(saved)
-        if state.stage is Stage.CHECK:
+        if state.stage is FilingStage.CHECK:
             check = self.engine.ask(state.check)
             return Step(self._dump(state), check.replies)
         return self._step(state, env, [])
@@ -146,20 +146,20 @@ class Filing:
                upload: Upload | None = None) -> Step:  # fmt: skip
         state = FilingState.model_validate(saved)
         text = inbound.text.strip()
-        if upload is not None and state.stage is not Stage.WAIT_FILE:
+        if upload is not None and state.stage is not FilingStage.WAIT_FILE:
             return self._step(state, env, [Reply(render("filing_file_unexpected"))])
         handler = {
-            Stage.CONSENT: self._on_consent,
-            Stage.CHECK: self._on_check,
-            Stage.FIELD: self._on_field,
-            Stage.LIST: self._on_list_item,
-            Stage.ATTACH: self._on_attach,
-            Stage.WAIT_FILE: self._on_file,
-            Stage.SUMMARY: self._on_summary,
-            Stage.SUBMITTED: self._on_done,
-            Stage.REFUSED: self._on_done,
+            FilingStage.CONSENT: self._on_consent,
+            FilingStage.CHECK: self._on_check,
+            FilingStage.FIELD: self._on_field,
+            FilingStage.LIST: self._on_list_item,
+            FilingStage.ATTACH: self._on_attach,
+            FilingStage.WAIT_FILE: self._on_file,
+            FilingStage.SUMMARY: self._on_summary,
+            FilingStage.SUBMITTED: self._on_done,
+            FilingStage.REFUSED: self._on_done,
         }[state.stage]
-        if text == "/back" and state.stage in (Stage.FIELD, Stage.LIST):
+        if text == "/back" and state.stage in (FilingStage.FIELD, FilingStage.LIST):
             return self._back(state, env)
         return handler(state, inbound, env, upload)
 
@@ -169,11 +169,11 @@ class Filing:
                     upload: Upload | None) -> Step:  # fmt: skip
         choice = pick(inbound.text, self._consent_options())
         if choice == DISAGREE:
-            state.stage = Stage.REFUSED
+            state.stage = FilingStage.REFUSED
             return self._step(state, env, [Reply(render("filing_no_consent"))], ask=False)
         if choice != AGREE:
             return self._step(state, env, [Reply(render("bad_choice", count=2))])
-        state.stage, state.consented = Stage.CHECK, True
+        state.stage, state.consented = FilingStage.CHECK, True
         check = self.engine.ask(None)
         # Consent was given for the whole filing: the eligibility questions do not ask again.
         state.check = {**check.state, "flow": "filing", "consented": True}
@@ -206,7 +206,7 @@ class Filing:
         state.facts = dict(step.state.get("answers", {}))
         verdict_replies = [r for r in step.replies if r.verdict]
         if done.verdict == "ineligible":
-            state.stage = Stage.REFUSED
+            state.stage = FilingStage.REFUSED
             return self._step(
                 state, env, [*verdict_replies, Reply(render("filing_ineligible"))], ask=False
             )
@@ -226,7 +226,7 @@ class Filing:
                   upload: Upload | None) -> Step:  # fmt: skip
         field = self._form(state).field(_req(state.field))
         if field.type is FieldType.LIST:
-            state.stage, state.items = Stage.LIST, []
+            state.stage, state.items = FilingStage.LIST, []
             return self._on_list_item(state, inbound, env, upload)
         try:
             value = parse_field(
@@ -257,10 +257,10 @@ class Filing:
                    upload: Upload | None) -> Step:  # fmt: skip
         choice = pick(inbound.text, self._attach_options(state))
         if choice == FINISH_ATTACH:
-            state.stage = Stage.SUMMARY
+            state.stage = FilingStage.SUMMARY
             return self._step(state, env, [])
         if choice is not None and choice.startswith(UPLOAD):
-            state.stage, state.material = Stage.WAIT_FILE, choice.removeprefix(UPLOAD)
+            state.stage, state.material = FilingStage.WAIT_FILE, choice.removeprefix(UPLOAD)
             return self._step(state, env, [])
         count = len(self._attach_options(state))
         return self._step(state, env, [Reply(render("bad_choice", count=count))])
@@ -271,7 +271,7 @@ class Filing:
         material = next(m for m in form.materials if m.key == state.material)
         if upload is None:
             if inbound.text.strip() in ("/cancel", "取消"):
-                state.stage, state.material = Stage.ATTACH, None
+                state.stage, state.material = FilingStage.ATTACH, None
                 return self._step(state, env, [])
             return self._step(state, env, [Reply(render("filing_send_a_file"))])
         try:
@@ -288,7 +288,7 @@ class Filing:
         )
         if material.key not in state.uploaded:
             state.uploaded.append(material.key)
-        state.stage, state.material = Stage.ATTACH, None
+        state.stage, state.material = FilingStage.ATTACH, None
         reply = Reply(render("filing_file_saved", material=material.name, kind=kind.value))
         return self._step(state, env, [reply])
 
@@ -298,10 +298,14 @@ class Filing:
         if choice is not None and (choice == SUBMIT or choice.startswith(SUBMIT_VIA)):
             return self._submit(state, env, choice.removeprefix(SUBMIT_VIA))
         if choice == ATTACH:
-            state.stage = Stage.ATTACH
+            state.stage = FilingStage.ATTACH
             return self._step(state, env, [])
         if choice is not None and choice.startswith(EDIT):
-            state.stage, state.field, state.editing = Stage.FIELD, choice.removeprefix(EDIT), True
+            state.stage, state.field, state.editing = (
+                FilingStage.FIELD,
+                choice.removeprefix(EDIT),
+                True,
+            )
             state.values.pop(state.field, None)
             return self._step(state, env, [])
         count = len(self._summary_options(state, env))
@@ -343,7 +347,7 @@ class Filing:
         if isinstance(planned, NotPlanned):
             return self._step(state, env, [Reply(planned.why)])
         env.add(*planned.effects)
-        state.stage = Stage.SUBMITTED
+        state.stage = FilingStage.SUBMITTED
         text = render(
             "filing_submitted",
             status=planned.to_label,
@@ -373,11 +377,11 @@ class Filing:
     def _advance(self, state: FilingState, env: Env, replies: list[Reply]) -> Step:
         pending = self._pending(state)
         if pending:
-            state.stage, state.field = Stage.FIELD, pending[0].key
+            state.stage, state.field = FilingStage.FIELD, pending[0].key
         elif state.editing:
-            state.stage, state.field, state.editing = Stage.SUMMARY, None, False
+            state.stage, state.field, state.editing = FilingStage.SUMMARY, None, False
         else:
-            state.stage, state.field = Stage.ATTACH, None
+            state.stage, state.field = FilingStage.ATTACH, None
         return self._step(state, env, replies)
 
     def _back(self, state: FilingState, env: Env) -> Step:
@@ -388,7 +392,7 @@ class Filing:
         answered = [k for k in earlier if k in state.values]
         if not answered:
             return self._step(state, env, [Reply(render("back_at_start"))])
-        state.stage, state.field, state.items = Stage.FIELD, answered[-1], []
+        state.stage, state.field, state.items = FilingStage.FIELD, answered[-1], []
         state.values.pop(answered[-1], None)
         return self._step(state, env, [])
 
@@ -405,21 +409,21 @@ class Filing:
 
     def _question(self, state: FilingState, env: Env | None) -> Reply | None:
         match state.stage:
-            case Stage.CONSENT:
+            case FilingStage.CONSENT:
                 return Reply(render("consent"), key="consent", options=self._consent_options())
-            case Stage.FIELD:
+            case FilingStage.FIELD:
                 field = self._form(state).field(_req(state.field))
                 return _field_question(field)
-            case Stage.LIST:
+            case FilingStage.LIST:
                 field = self._form(state).field(_req(state.field))
                 return Reply(render("filing_list_more"), key=field.key)
-            case Stage.ATTACH:
+            case FilingStage.ATTACH:
                 return Reply(
                     render("filing_attach_question"),
                     key="attach",
                     options=self._attach_options(state),
                 )
-            case Stage.WAIT_FILE:
+            case FilingStage.WAIT_FILE:
                 material = next(m for m in self._form(state).materials if m.key == state.material)
                 accepted = "、".join(k.value for k in material.accept)
                 text = render(
@@ -429,7 +433,7 @@ class Filing:
                     mb=material.max_mb,
                 )
                 return Reply(text, key="file", hint=material.note)
-            case Stage.SUMMARY:
+            case FilingStage.SUMMARY:
                 form, campaign = self._form(state), self._campaign(state)
                 missing = missing_materials(
                     form, set(state.uploaded), state.values, facts=state.facts,

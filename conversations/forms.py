@@ -96,11 +96,13 @@ class _Model(BaseModel):
 
 
 class Choice(_Model):
+    """One option of an enum form field or self-check fact."""
+
     value: str  # stored, compared in conditions (by position: the order is meaningful)
     label: str  # as printed on the form
 
 
-class Derivation(_Model):
+class FieldDerivation(_Model):
     """A value computed from an id_number field of the same form."""
 
     kind: Literal["birth_month", "gender"]  # 出生年月 "YYYY-MM"; 性别 男/女
@@ -176,7 +178,7 @@ class FormField(_Model):
     max_items: int | None = Field(default=None, ge=1)
     item_max_length: int | None = Field(default=None, ge=1)
     # derived
-    derived: Derivation | None = None
+    derived: FieldDerivation | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -1036,7 +1038,7 @@ __all__ = [
     "SKIP",
     "AttachmentError",
     "Choice",
-    "Derivation",
+    "FieldDerivation",
     "Done",
     "FieldType",
     "FileKind",

@@ -5,6 +5,7 @@ Names things once (STYLE.md): every module that speaks of a role, a level or a r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,6 +26,18 @@ class Level(StrEnum):
 
 
 LEVEL_ORDER = (Level.COUNTY, Level.CITY, Level.PROVINCE)
+# Two views of one level: the office's name in review messages (县级, 市（州）级, 省级) and the
+# short one of /whoami (县, 市, 省).
+LEVEL_NAMES: Mapping[Level, str] = {
+    Level.COUNTY: "县级",
+    Level.CITY: "市（州）级",
+    Level.PROVINCE: "省级",
+}
+LEVEL_SHORT_NAMES: Mapping[Level, str] = {
+    Level.COUNTY: "县",
+    Level.CITY: "市",
+    Level.PROVINCE: "省",
+}
 
 
 def region_level(code: str) -> Level:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conversations.conditions import All, Any_, Compare, Condition, Not, evaluate
-from conversations.identity import Actor, Level, Role, region_contains
+from conversations.identity import LEVEL_NAMES, Actor, Level, Role, region_contains
 
 MIN_PUBLICITY_WORKDAYS = 5  # 公示不少于5个工作日 (both notices; DESIGN §4)
 
@@ -77,11 +77,6 @@ ROLE_NAMES: Mapping[Role, str] = {
     Role.CLERK: "单位经办人",
     Role.OFFICIAL: "评选表彰工作领导小组办公室",
     Role.ADMIN: "管理员",
-}
-LEVEL_NAMES: Mapping[Level, str] = {
-    Level.COUNTY: "县级",
-    Level.CITY: "市（州）级",
-    Level.PROVINCE: "省级",
 }
 
 # The one nominee fact no question produces: which kind of nominee a nomination is about. The

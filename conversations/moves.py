@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conversations.campaign import Campaign
-from conversations.crossrules import NominationFacts, Severity, check, limits_for
+from conversations.crossrules import CrossRuleSeverity, NominationFacts, check, limits_for
 from conversations.effects import Effect, Move, Notify
 from conversations.forms import cross_field_errors, form_for, missing_materials
 from conversations.identity import Actor, Role
@@ -96,10 +96,10 @@ def gate(
         quota=inputs.quota,
     )
     lines = {f: f"「{f.clause}」{f.message}" if f.clause else f.message for f in findings}
-    blocks = [line for f, line in lines.items() if f.severity is Severity.BLOCK]
+    blocks = [line for f, line in lines.items() if f.severity is CrossRuleSeverity.BLOCK]
     if blocks:
         return [render("filing_blocked", lines=blocks)], []
-    return [], [line for f, line in lines.items() if f.severity is Severity.WARN]
+    return [], [line for f, line in lines.items() if f.severity is CrossRuleSeverity.WARN]
 
 
 def facts_of(campaign: Campaign, detail: NominationDetail, *, region: str) -> NominationFacts:

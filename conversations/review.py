@@ -29,9 +29,8 @@ from conversations.effects import Audit, RecordOpinion
 from conversations.eligibility import assess
 from conversations.engine import FileOut, Option, Reply, Step, pick
 from conversations.forms import FieldType, display, form_for
-from conversations.identity import Actor, Role
+from conversations.identity import LEVEL_NAMES, Actor, Role
 from conversations.lifecycle import (
-    LEVEL_NAMES,
     ROLE_NAMES,
     StatusKind,
     Transition,
@@ -52,7 +51,7 @@ OPEN = "open:"
 FILE = "file:"
 
 
-class Stage(StrEnum):
+class ReviewStage(StrEnum):
     LIST = "list"
     DETAIL = "detail"
     REASON = "reason"
@@ -75,7 +74,7 @@ class Leave:
 
 class ReviewState(BaseModel):
     flow: str = "review"
-    stage: Stage = Stage.LIST
+    stage: ReviewStage = ReviewStage.LIST
     items: list[int] = Field(default_factory=list)
     nomination: int | None = None
     version: int | None = None  # of the nomination as its screen showed it
@@ -133,25 +132,25 @@ class Review:
     def resume(self, saved: dict[str, Any], text: str, env: Env) -> Step | Leave | ContinueDraft:
         """One message; Leave means: back to `previous` (the caller re-asks it)."""
         state = ReviewState.model_validate(saved)
-        if text.strip() in ("/cancel", "/back") and state.stage is Stage.REASON:
-            state.stage, state.transition = Stage.DETAIL, None
+        if text.strip() in ("/cancel", "/back") and state.stage is ReviewStage.REASON:
+            state.stage, state.transition = ReviewStage.DETAIL, None
             return self._step(state, [], env)
-        if state.stage is not Stage.LIST:
+        if state.stage is not ReviewStage.LIST:
             detail = self._detail(state, env)
             if detail is None:
                 return Leave(state.previous, [Reply(render("nomination_gone"))])
             if state.version is not None and detail.view.version != state.version:
                 return self._stale(state, detail, env)
-        if state.stage is Stage.REASON:
+        if state.stage is ReviewStage.REASON:
             return self._on_reason(state, text, env)
         options = self._options(state, env)
         value = pick(text, options)
         if value == BACK or text.strip() in ("/cancel", "/back"):
-            if state.stage is Stage.DETAIL and len(state.items) > 1:
-                state.stage, state.nomination, state.version = Stage.LIST, None, None
+            if state.stage is ReviewStage.DETAIL and len(state.items) > 1:
+                state.stage, state.nomination, state.version = ReviewStage.LIST, None, None
                 return self._step(state, [], env)
             return Leave(state.previous, [])
-        if value is None and state.stage is Stage.DETAIL:
+        if value is None and state.stage is ReviewStage.DETAIL:
             # A move this person was not offered, typed by its name: decide() says why not,
             # and the refusal is audited like any other.
             detail = self._detail(state, env)
@@ -161,7 +160,7 @@ class Review:
         if value is None:
             return self._step(state, [Reply(render("bad_choice", count=len(options)))], env)
         if value.startswith(OPEN):
-            state.stage, state.nomination = Stage.DETAIL, int(value.removeprefix(OPEN))
+            state.stage, state.nomination = ReviewStage.DETAIL, int(value.removeprefix(OPEN))
             state.version = None
             return self._step(state, [], env)
         detail = self._detail(state, env)
@@ -180,7 +179,7 @@ class Review:
             return self._step(state, [], env, ticked=value.removeprefix(OPINION))
         move = self._transition(detail, value.removeprefix(MOVE))
         if move.reason_required:
-            state.stage, state.transition = Stage.REASON, move.id
+            state.stage, state.transition = ReviewStage.REASON, move.id
             return self._step(state, [], env)
         return self._move(state, detail, move, None, env)
 
@@ -201,7 +200,7 @@ class Review:
             if lifecycle.has_status(detail.view.status)
             else detail.view.status
         )
-        state.stage, state.transition, state.version = Stage.DETAIL, None, None
+        state.stage, state.transition, state.version = ReviewStage.DETAIL, None, None
         return self._step(state, [Reply(render("move_stale", status=label))], env)
 
     def _on_reason(self, state: ReviewState, text: str, env: Env) -> Step | Leave:
@@ -228,7 +227,7 @@ class Review:
         planned = plan(campaign, detail, actor, move, reason, env.reads, env.ctx.today)
         if isinstance(planned, NotPlanned):
             env.add(Audit(move.action.value, False, detail.view.id, {"why": planned.audit_why}))
-            state.stage, state.transition = Stage.DETAIL, None
+            state.stage, state.transition = ReviewStage.DETAIL, None
             return self._step(state, [Reply(planned.why)], env)
         env.add(*planned.effects)
         return Leave(state.previous, [Reply(planned.done)])
@@ -270,11 +269,11 @@ class Review:
         views: list[NominationView] | None,
         ticked: str | None = None,
     ) -> Reply:
-        if state.stage is Stage.REASON:
+        if state.stage is ReviewStage.REASON:
             detail = self._detail(state, env)
             label = self._transition(detail, _req(state.transition)).label if detail else ""
             return Reply(render("move_reason", move=label), key="reason")
-        if state.stage is Stage.LIST:
+        if state.stage is ReviewStage.LIST:
             listed = views if views is not None else self._views(state, env)
             options = tuple(Option(self.line(v), OPEN + str(v.id)) for v in listed)
             return Reply(render("pick_nomination"), key="nomination",
@@ -292,7 +291,7 @@ class Review:
     def _options(
         self, state: ReviewState, env: Env, ticked: str | None = None
     ) -> tuple[Option, ...]:
-        if state.stage is Stage.LIST:
+        if state.stage is ReviewStage.LIST:
             listed = self._views(state, env)
             return (
                 *(Option(self.line(v), OPEN + str(v.id)) for v in listed),

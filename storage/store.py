@@ -72,7 +72,7 @@ _SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
 
 
 @dataclass(frozen=True, slots=True)
-class SelfCheckResult:
+class StoredSelfCheck:
     """One completed self-check as stored: the verdict and the assessment it came from."""
 
     id: int
@@ -344,7 +344,7 @@ class Store:
             raise self._db_error(exc) from exc
         return None if stored is None else self._open(stored)
 
-    def results(self, key: ConversationKey) -> list[SelfCheckResult]:
+    def results(self, key: ConversationKey) -> list[StoredSelfCheck]:
         """This user's self-check results, oldest first."""
         query = (
             sa.select(selfcheck_results)
@@ -357,7 +357,7 @@ class Store:
                 rows = conn.execute(query).mappings().all()
         except SQLAlchemyError as exc:
             raise self._db_error(exc) from exc
-        return [SelfCheckResult(**{**row, "result": self._open(row["result"])}) for row in rows]
+        return [StoredSelfCheck(**{**row, "result": self._open(row["result"])}) for row in rows]
 
     def close(self) -> None:
         """Close the pooled connections (call once, at shutdown)."""

@@ -17,7 +17,8 @@ from conversations.answers import (
     parse_enum,
     parse_int,
 )
-from conversations.campaign import Choice, Fact, FactType
+from conversations.campaign import Fact, FactType
+from conversations.forms import Choice
 from conversations.idnumber import (
     IdNumberError,
     check_digit,

@@ -178,8 +178,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("conversations/forms.py", "id_number"): "FieldType.ID_NUMBER",
     ("conversations/forms.py", "mobile"): "FieldType.MOBILE",
     ("conversations/forms.py", "uscc"): "FieldType.USCC",
-    ("conversations/forms.py", "birth_month"): "Derivation kind",
-    ("conversations/forms.py", "gender"): "Derivation kind",
+    ("conversations/forms.py", "birth_month"): "FieldDerivation kind",
+    ("conversations/forms.py", "gender"): "FieldDerivation kind",
     # the unit registry (invitations bind clerks to units): its own columns, not a form's fields
     ("storage/tables.py", "name"): "units.name, store_meta.name, platform_tokens.name",
     ("storage/tables.py", "uscc"): "units.uscc",

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from conversations.crossrules import CampaignLimits, NominationFacts, Severity, check
+from conversations.crossrules import CampaignLimits, CrossRuleSeverity, NominationFacts, check
 
 EMPLOYMENT = CampaignLimits(
     places={"employment_collective": 65, "migrant_collective": 35,
@@ -37,7 +37,7 @@ PERSON = NominationFacts(
 )
 
 
-def rules(findings: list) -> list[tuple[str, Severity]]:  # type: ignore[type-arg]
+def rules(findings: list) -> list[tuple[str, CrossRuleSeverity]]:  # type: ignore[type-arg]
     return [(f.rule, f.severity) for f in findings]
 
 
@@ -50,7 +50,7 @@ def test_same_person_twice_in_a_category_is_blocked() -> None:
     [finding] = check(PERSON, [other], EMPLOYMENT)
     assert (finding.rule, finding.severity, finding.clause) == (
         "duplicate_nominee",
-        Severity.BLOCK,
+        CrossRuleSeverity.BLOCK,
         "四、（三）",
     )
 
@@ -83,7 +83,7 @@ def test_unit_with_a_collective_and_an_individual_is_warned() -> None:
         PERSON, id=9, kind="collective", category="employment_collective", nominee_digest="u-1"
     )
     assert rules(check(PERSON, [collective], EMPLOYMENT)) == [
-        ("unit_collective_and_individual", Severity.WARN)
+        ("unit_collective_and_individual", CrossRuleSeverity.WARN)
     ]
 
 
@@ -111,10 +111,10 @@ def test_drafts_do_not_count_toward_the_cap_or_quota() -> None:
 @pytest.mark.parametrize(
     ("already", "quota", "expected"),
     [
-        (0, 4, [("quota_ratio_low", Severity.WARN)]),  # 1 < 6 = 150 % of 4
+        (0, 4, [("quota_ratio_low", CrossRuleSeverity.WARN)]),  # 1 < 6 = 150 % of 4
         (5, 4, []),  # the 6th is 150 %
         (7, 4, []),  # the 8th is 200 %
-        (8, 4, [("quota_ratio_high", Severity.BLOCK)]),  # the 9th is over 200 %
+        (8, 4, [("quota_ratio_high", CrossRuleSeverity.BLOCK)]),  # the 9th is over 200 %
     ],
 )
 def test_region_quota_ratio(already: int, quota: int, expected: list) -> None:  # type: ignore[type-arg]

@@ -22,7 +22,7 @@ from support.rule_cases import (
     stored_answers,
 )
 
-from conversations.campaign import Campaign, Severity
+from conversations.campaign import Campaign, RuleSeverity
 from conversations.conditions import facts_in
 from conversations.eligibility import (
     Outcome,
@@ -69,7 +69,7 @@ def test_case(case: Case) -> None:
         if case.expect == "pass":
             want = Outcome.PASSED
         else:
-            want = Outcome.FAILED if rule.severity is Severity.HARD else Outcome.REVIEW
+            want = Outcome.FAILED if rule.severity is RuleSeverity.HARD else Outcome.REVIEW
         expected["rule"] = (rule.id, want.value)
     if case.ignored is not None:
         actual["ignored"] = [k for k in case.ignored if k in answers and k not in facts]

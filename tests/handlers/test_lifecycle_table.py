@@ -16,7 +16,7 @@ from conversations.forms import form_for
 from conversations.identity import Level, Role
 from conversations.keys import Channel, ConversationKey
 from conversations.lifecycle import Lifecycle, Transition, opinion_departments
-from conversations.review import ReviewState, Stage
+from conversations.review import ReviewStage, ReviewState
 from storage import invites, tables
 from storage import nominations as noms
 from storage.store import Store
@@ -148,7 +148,7 @@ def attempt(
 ) -> str:
     """`who` has the nomination open and asks for the move (choosing it when offered)."""
     console = people.console(who)
-    state = ReviewState(stage=Stage.DETAIL, items=[nomination_id], nomination=nomination_id)
+    state = ReviewState(stage=ReviewStage.DETAIL, items=[nomination_id], nomination=nomination_id)
     key = ConversationKey(Channel.CONSOLE.value, console_user(people, who))
     with people.store.conversation(key) as tx:
         tx.save(state.model_dump(mode="json"))
