@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conversations.campaign import Campaign, CampaignError, Catalog, parse_campaign
+from conversations.campaign import Campaign, CampaignError, Catalog
+from conversations.loader import parse_campaign
 
 NOT_CAMPAIGNS = {"calendar.yaml", "regions.yaml"}  # other data that lives beside the campaigns
 

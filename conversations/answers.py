@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any
 
-from conversations.campaign import Fact, FactType
+from conversations.facts import Fact, FactType
 from conversations.idnumber import IdNumberError, parse_id_number
 
 MAX_INPUT = 500  # characters; longer input is refused before any parsing

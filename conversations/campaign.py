@@ -1,4 +1,4 @@
-"""The campaign model: what a campaign YAML may say, checked when it is loaded.
+"""The campaign model: what a campaign YAML may say (loading it: conversations.loader).
 
 A campaign is data (DESIGN §2): adding next year's campaign needs no code change. This module
 parses YAML *text*; reading files is the caller's job, so the engine stays free of I/O.
@@ -7,29 +7,17 @@ parses YAML *text*; reading files is the caller's job, so the engine stays free 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from conversations.conditions import Condition, facts_in
 from conversations.crossrules import CrossRulesSpec
-from conversations.forms import Choice, Form, check_constants, check_forms, form_for
-from conversations.idnumber import mask_id_number
-from conversations.lifecycle import NOMINEE_KIND, Lifecycle, check_lifecycle, facts_to_decide
-
-
-class FactType(StrEnum):
-    """How an answer is typed and parsed."""
-
-    BOOL = "bool"
-    INT = "int"
-    DATE = "date"
-    ENUM = "enum"
-    TEXT = "text"
-    ID_NUMBER = "id_number"
+from conversations.facts import Fact, FactDerivation, FactType
+from conversations.forms import Form
+from conversations.lifecycle import Lifecycle
 
 
 class RuleSeverity(StrEnum):
@@ -46,63 +34,6 @@ class CategoryKind(StrEnum):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FactDerivation(_Model):
-    """How a fact that is never asked is computed from others."""
-
-    kind: Literal["age_at_as_of"]
-    sources: list[str] = Field(min_length=1)  # tried in order: a date fact or an id_number fact
-
-
-class Fact(_Model):
-    """One eligibility fact: a question to ask, or a value derived from other answers."""
-
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    type: FactType
-    label: str  # short name for summaries, e.g. 从事本职业年限
-    question: str | None = None
-    help: str | None = None
-    choices: list[Choice] = Field(default_factory=list)
-    min: int | dt.date | None = None
-    max: int | dt.date | None = None
-    min_message: str | None = None
-    max_message: str | None = None
-    max_length: int = 200
-    relevant: Condition | None = None
-    derived: FactDerivation | None = None
-    sensitive: bool = False  # disciplinary answers, ID numbers: masked in logs
-
-    @model_validator(mode="after")
-    def _check(self) -> Fact:
-        if self.derived is None and not self.question:
-            raise ValueError("a fact that is not derived needs a question")
-        if self.type is FactType.ENUM and not self.choices:
-            raise ValueError("an enum fact needs choices")
-        if self.type is not FactType.ENUM and self.choices:
-            raise ValueError(f"choices are only for enum facts, not {self.type.value}")
-        if self.type not in (FactType.INT, FactType.DATE) and (
-            self.min is not None or self.max is not None
-        ):
-            raise ValueError("min/max are only for int and date facts")
-        return self
-
-    def choice_values(self) -> list[str]:
-        return [c.value for c in self.choices]
-
-    def label_of(self, value: Any) -> str:
-        """The Chinese text for a stored value, as the user sees it."""
-        if value is None:
-            return "（未回答）"
-        if self.type is FactType.BOOL:
-            return "是" if value else "否"
-        if self.type is FactType.ENUM:
-            for c in self.choices:
-                if c.value == value:
-                    return c.label
-        if self.type is FactType.ID_NUMBER:
-            return mask_id_number(str(value))
-        return str(value)
 
 
 class Rule(_Model):
@@ -218,18 +149,7 @@ class Campaign(_Model):
             _known(f"rules[{i}] ({rule.id}).require", facts_in(rule.require), keys)
             if rule.when is not None:
                 _known(f"rules[{i}] ({rule.id}).when", facts_in(rule.when), keys)
-        if self.lifecycle is not None:
-            check_lifecycle(self.lifecycle)
-        if self.cross_rules is not None:
-            self.cross_rules.check()
-            _check_cap(self)
-        return self
-
-    @model_validator(mode="after")
-    def _forms(self) -> Campaign:
-        check_forms(self)  # categories, fields and facts the forms name; see check_forms
-        _check_opinion_facts(self)
-        return self
+        return self  # the checks across forms, lifecycle and cross rules: conversations.loader
 
     def fact(self, key: str) -> Fact:
         for f in self.facts:
@@ -282,176 +202,8 @@ def _known(where: str, used: Iterable[str], keys: set[str]) -> None:
             raise ValueError(f"{where}: unknown fact '{key}'")
 
 
-def _check_cap(campaign: Campaign) -> None:
-    """`cross_rules.cap` names a self-check enum fact and one of its choices (the filing stamps a
-    nomination as capped from that answer: conversations.crossrules.is_capped)."""
-    cap = campaign.cross_rules.cap if campaign.cross_rules is not None else None
-    if cap is None:
-        return
-    if not campaign.has_fact(cap.fact):
-        raise ValueError(f"cross_rules.cap.fact: unknown fact '{cap.fact}'")
-    fact = campaign.fact(cap.fact)
-    if fact.type is not FactType.ENUM:
-        raise ValueError(f"cross_rules.cap.fact: '{cap.fact}' is {fact.type.value}, not an enum")
-    if cap.value not in fact.choice_values():
-        raise ValueError(f"cross_rules.cap.value: '{cap.value}' is not a choice of '{cap.fact}'")
-
-
-def _check_opinion_facts(campaign: Campaign) -> None:
-    """Every fact an opinion rule needs to decide a category's nominees is produced by that
-    category's form or its self-check (三、（一）; issue: every individual was asked for all ten
-    departments because `unit_type`, `is_non_public` and `is_unit_head` were never collected).
-
-    Per category, `nominee_kind` is known (its kind) and decides parts of a rule; the facts the
-    rest tests must be a field of the form serving the category or a fact its self-check asks
-    (or derives). Their constants must be values those fields or facts can take.
-    """
-    lifecycle = campaign.lifecycle
-    if lifecycle is None:
-        return
-    facts = {f.key: f for f in campaign.facts}
-    for category in campaign.categories:
-        form = form_for(campaign, category.id)
-        asked = set(category.questions)
-        derived = {
-            f.key for f in campaign.facts if f.derived and asked.intersection(f.derived.sources)
-        }
-        fields = {f.key for f in form.fields} if form is not None else set()
-        produced = fields | asked | derived
-        kind = {NOMINEE_KIND: category.kind.value}
-        for i, rule in enumerate(lifecycle.opinions):
-            if rule.when is None:
-                continue
-            where = f"lifecycle.opinions[{i}].when"
-            needed = facts_to_decide(rule.when, kind)
-            for key in needed:
-                if key not in produced:
-                    by_form = (
-                        f"form '{form.id}'" if form is not None else "any form (none serves it)"
-                    )
-                    raise ValueError(
-                        f"{where}: fact '{key}' is produced neither by {by_form} nor by the"
-                        f" self-check of category '{category.id}' ({category.kind.value}):"
-                        " the departments to consult about its nominees cannot be decided"
-                    )
-            check_constants(rule.when, form, facts, where, only=needed)
-
-
 class CampaignError(Exception):
     """A campaign file is wrong. The message names the file, the YAML path and the problem."""
-
-
-_ADAPTER = TypeAdapter(Campaign)
-# libyaml's safe loader is ~20x faster than the pure-Python one; same documents, same errors.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def parse_campaign(text: str, source: str) -> Campaign:
-    """Parse and check one campaign from YAML text; `source` names the file in error messages."""
-    try:
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CampaignError(f"{source}:{where} invalid YAML: {problem}") from None
-    if not isinstance(data, Mapping):
-        raise CampaignError(f"{source}: a campaign file must be a mapping at the top level")
-    try:
-        campaign = _ADAPTER.validate_python(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        path = _yaml_path(err["loc"], data)
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        where = f"{path}: " if path else ""  # whole-file checks name their own path
-        raise CampaignError(f"{source}: {where}{msg}{more}") from None
-    _check_enum_constants(campaign, source)
-    return campaign
-
-
-def _yaml_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """Turn pydantic's location into a YAML path, dropping union tags that are not in the file."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int) and isinstance(node, list):
-            parts.append(f"[{item}]")
-            node = node[item] if item < len(node) else None
-        elif isinstance(node, Mapping) and item in node:
-            parts.append(f".{item}" if parts else str(item))
-            node = node[item]
-        elif isinstance(item, str) and item.endswith("_") and isinstance(node, Mapping):
-            key = item.rstrip("_")
-            parts.append(f".{key}" if parts else key)
-            node = node.get(key)
-        elif isinstance(node, Mapping) and isinstance(item, str) and item not in node:
-            # a missing field, or a union tag pydantic adds (compare, all, ...): keep real fields
-            if item in ("compare", "all", "any", "not", "answered", "op", "value"):
-                continue
-            parts.append(f".{item}" if parts else str(item))
-            node = None
-    return "".join(parts)
-
-
-def _check_enum_constants(campaign: Campaign, source: str) -> None:
-    """A condition comparing an enum fact with a value it does not have is a load error."""
-    from conversations.conditions import All, Any_, Compare, Not
-
-    def walk(cond: Condition, where: str) -> None:
-        if isinstance(cond, All):
-            for part in cond.all_:
-                walk(part, where)
-        elif isinstance(cond, Any_):
-            for part in cond.any_:
-                walk(part, where)
-        elif isinstance(cond, Not):
-            walk(cond.not_, where)
-        elif isinstance(cond, Compare):
-            fact = campaign.fact(cond.fact)
-            values = cond.value if cond.op == "in" else [cond.value]
-            if fact.type is FactType.ENUM:
-                for v in values:
-                    if v not in fact.choice_values():
-                        raise CampaignError(
-                            f"{source}: {where}: '{v}' is not a choice of fact '{fact.key}'"
-                        )
-            else:
-                for v in values:
-                    if not _constant_fits(fact.type, v):
-                        raise CampaignError(
-                            f"{source}: {where}: fact '{fact.key}' is {fact.type.value},"
-                            f" compared with {v!r}"
-                        )
-
-    for i, rule in enumerate(campaign.rules):
-        walk(rule.require, f"rules[{i}] ({rule.id}).require")
-        if rule.when is not None:
-            walk(rule.when, f"rules[{i}] ({rule.id}).when")
-    for i, fact in enumerate(campaign.facts):
-        if fact.relevant is not None:
-            walk(fact.relevant, f"facts[{i}].relevant")
-    for i, cat in enumerate(campaign.categories):
-        for j, m in enumerate(cat.materials):
-            if m.when is not None:
-                walk(m.when, f"categories[{i}].materials[{j}].when")
-
-
-def _constant_fits(kind: FactType, value: Any) -> bool:
-    """Whether a constant in a condition can be compared with answers of this type."""
-    if kind is FactType.BOOL:
-        return isinstance(value, bool)
-    if kind is FactType.INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is FactType.DATE:
-        if isinstance(value, dt.date):
-            return True
-        try:
-            dt.date.fromisoformat(str(value))
-        except ValueError:
-            return False
-        return True
-    return isinstance(value, str)
 
 
 class Catalog:
@@ -491,5 +243,4 @@ __all__ = [
     "RuleSeverity",
     "Window",
     "dt",
-    "parse_campaign",
 ]

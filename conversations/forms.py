@@ -9,7 +9,8 @@ Nothing here reads a file or the clock: callers hand in the first bytes of an up
 
 Conditions (`relevant`, `required_when`) are evaluated over the eligibility facts of the
 self-check *overlaid* by the form's values and derived values: a form field named like a fact
-(it must then `reuse` that fact, see `check_forms`) wins over the self-check answer.
+(it must then `reuse` that fact, see `conversations.loader.check_forms`) wins over the
+self-check answer.
 
     forms:
       - id: skills_nominee
@@ -35,26 +36,28 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from conversations import answers
 from conversations.conditions import (
-    All,
-    Any_,
-    Compare,
     Condition,
-    Not,
     Ordinal,
     evaluate,
-    facts_in,
 )
+from conversations.facts import Choice
 from conversations.idnumber import IdNumberError, mask_id_number, parse_id_number
 from conversations.validators import ValidationError, mask_mobile, parse_mobile, parse_uscc
 
-if TYPE_CHECKING:
-    from conversations.campaign import Campaign
+
+class _HasForms(Protocol):
+    """What `form_for` needs of a campaign (a Campaign; no import of the campaign model)."""
+
+    @property
+    def forms(self) -> Sequence[Form]: ...
+
 
 # conversations.answers imports conversations.campaign, which imports this module for `Form`:
 # the answer parsers are therefore imported inside the functions that use them, never at the top.
@@ -95,13 +98,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Choice(_Model):
-    """One option of an enum form field or self-check fact."""
-
-    value: str  # stored, compared in conditions (by position: the order is meaningful)
-    label: str  # as printed on the form
-
-
 class FieldDerivation(_Model):
     """A value computed from an id_number field of the same form."""
 
@@ -131,15 +127,6 @@ _OPTIONS: dict[str, frozenset[FieldType]] = {
     "derived": frozenset({FieldType.DERIVED}),
 }
 _ALWAYS_SENSITIVE = frozenset({FieldType.ID_NUMBER, FieldType.MOBILE})
-# A form's contracts (FormField.identifies/names): why each is needed, which types may carry it.
-_CONTRACTS = {
-    "identifies": "the rules across nominations tell nominees apart by it",
-    "names": "lists show the nominee by it",
-}
-_CONTRACT_TYPES = {
-    "identifies": frozenset({FieldType.ID_NUMBER, FieldType.USCC, FieldType.TEXT}),
-    "names": frozenset({FieldType.TEXT}),
-}
 TEXT_MAX_LENGTH = 200  # a text field without max_length
 
 
@@ -315,7 +302,7 @@ class Form(_Model):
 
     def identity_field(self) -> FormField | None:
         """The field whose value tells one nominee from another (`identifies: true`; a campaign's
-        forms have exactly one, see check_forms)."""
+        forms have exactly one, see conversations.loader.check_forms)."""
         return next((f for f in self.fields if f.identifies), None)
 
     def name_field(self) -> FormField | None:
@@ -337,192 +324,7 @@ def _unique(what: str, items: Iterable[str]) -> None:
         seen.add(item)
 
 
-# --------------------------------------------------------------------------------------------
-# Loader cross-checks (called by Campaign's validator)
-# --------------------------------------------------------------------------------------------
-
-_KIND_OF_CATEGORY = {FormKind.PERSON: "individual", FormKind.UNIT: "collective"}
-
-
-def check_forms(campaign: Campaign) -> None:
-    """Check a campaign's forms against its categories and facts; raise ValueError naming the
-    YAML path.
-
-    - a form names existing categories of its kind (person → individual, unit → collective);
-    - once any form is declared, every category has exactly one form;
-    - `relevant` and `required_when` name fields of the form or facts of the campaign; a field
-      they name must come before the field they make relevant; enum and bool constants must be
-      values the field or fact can have;
-    - `reuse` names a fact of the same type. An enum field that reuses an enum fact must list the
-      fact's choice values first, in the fact's order (labels may differ), and may add more after
-      them (an individual's employer may be 无工作单位, a value no unit's self-check gives): every
-      self-check answer is then a valid form value, and order comparisons mean the same in both
-      places;
-    - a field named like a fact must reuse that fact, so that a condition on that name means the
-      same thing whether it reads the form or the self-check;
-    - exactly one field `identifies` the nominee and one `names` it (the code finds them by
-      these flags, never by their keys), each required and asked of every nominee.
-    """
-    if not campaign.forms:
-        return
-    facts = {f.key: f for f in campaign.facts}
-    categories = {c.id: c for c in campaign.categories}
-    _unique("forms", (f.id for f in campaign.forms))
-    owner: dict[str, str] = {}
-    for i, form in enumerate(campaign.forms):
-        at = f"forms[{i}] ({form.id})"
-        for cat_id in form.categories:
-            category = categories.get(cat_id)
-            if category is None:
-                raise ValueError(f"{at}.categories: unknown category '{cat_id}'")
-            if category.kind.value != _KIND_OF_CATEGORY[form.kind]:
-                raise ValueError(
-                    f"{at}.categories: '{cat_id}' is {category.kind.value},"
-                    f" a {form.kind.value} form serves {_KIND_OF_CATEGORY[form.kind]} categories"
-                )
-            if cat_id in owner:
-                raise ValueError(f"{at}.categories: '{cat_id}' already has form '{owner[cat_id]}'")
-            owner[cat_id] = form.id
-        before: set[str] = set()
-        for j, f in enumerate(form.fields):
-            where = f"{at}.fields[{j}] ({f.key})"
-            fact = facts.get(f.key)
-            if fact is not None and f.reuse != f.key:
-                raise ValueError(f"{where}: a field named like fact '{f.key}' must reuse it")
-            if f.reuse is not None:
-                _check_reuse(f, facts, f"{where}.reuse")
-            if f.relevant is not None:
-                _check_condition(f.relevant, form, facts, f"{where}.relevant", before=before)
-            before.add(f.key)
-        _check_contracts(form, at)
-        for j, m in enumerate(form.materials):
-            if m.required_when is not None:
-                where = f"{at}.materials[{j}] ({m.key}).required_when"
-                _check_condition(m.required_when, form, facts, where, before=None)
-    for i, category in enumerate(campaign.categories):
-        if category.id not in owner:
-            raise ValueError(f"categories[{i}] ({category.id}): no form serves this category")
-
-
-def _check_contracts(form: Form, at: str) -> None:
-    """Exactly one field `identifies` the nominee and one `names` it, asked of every nominee."""
-    for flag, why in _CONTRACTS.items():
-        flagged = [(i, f) for i, f in enumerate(form.fields) if getattr(f, flag)]
-        if len(flagged) != 1:
-            found = ", ".join(f.key for _, f in flagged) or "none"
-            raise ValueError(
-                f"{at}.fields: exactly one field has `{flag}: true` ({why}), not {found}"
-            )
-        i, f = flagged[0]
-        where = f"{at}.fields[{i}] ({f.key}).{flag}"
-        if f.type not in _CONTRACT_TYPES[flag]:
-            kinds = ", ".join(sorted(t.value for t in _CONTRACT_TYPES[flag]))
-            raise ValueError(f"{where}: a {f.type.value} field cannot; it must be {kinds}")
-        if not f.required or f.relevant is not None:
-            raise ValueError(f"{where}: the field must be asked of every nominee")
-
-
-def _check_reuse(f: FormField, facts: Mapping[str, Any], where: str) -> None:
-    fact = facts.get(f.reuse or "")
-    if fact is None:
-        raise ValueError(f"{where}: unknown fact '{f.reuse}'")
-    if fact.type.value != f.type.value:
-        raise ValueError(
-            f"{where}: fact '{fact.key}' is {fact.type.value}, the field is {f.type.value}"
-        )
-    expected = fact.choice_values()
-    if f.type is FieldType.ENUM and f.choice_values()[: len(expected)] != expected:
-        raise ValueError(
-            f"{where}: choices {f.choice_values()} differ from fact '{fact.key}'"
-            f" {expected} (the fact's values first, in the same order, are required)"
-        )
-
-
-def _check_condition(
-    cond: Condition,
-    form: Form,
-    facts: Mapping[str, Any],
-    where: str,
-    *,
-    before: set[str] | None,
-) -> None:
-    fields = {f.key: f for f in form.fields}
-    for key in facts_in(cond):
-        if key in fields:
-            if before is not None and key not in before:
-                raise ValueError(f"{where}: field '{key}' is not asked before this one")
-        elif key not in facts:
-            raise ValueError(f"{where}: unknown field or fact '{key}'")
-    check_constants(cond, form, facts, where)
-
-
-def check_constants(
-    cond: Condition,
-    form: Form | None,
-    facts: Mapping[str, Any],
-    where: str,
-    *,
-    only: Iterable[str] | None = None,
-) -> None:
-    """Every constant `cond` compares a field or fact with is a value it can have: an enum's
-    choice, a bool for a bool, … The form's field wins over the fact of the same name; with
-    `only`, comparisons of other names are not checked (they must be known otherwise)."""
-    fields = {f.key: f for f in form.fields} if form is not None else {}
-    names = None if only is None else set(only)
-    for leaf in _comparisons(cond):
-        if names is not None and leaf.fact not in names:
-            continue
-        values = leaf.value if leaf.op == "in" else [leaf.value]
-        if leaf.op == "in" and not isinstance(leaf.value, list):
-            raise ValueError(f"{where}: 'in' needs a list")
-        field = fields.get(leaf.fact)
-        if field is not None:
-            kind = field.type.value
-            choices = field.choice_values() if field.type is FieldType.ENUM else None
-            if field.type is FieldType.LIST:
-                raise ValueError(f"{where}: list field '{field.key}' cannot be compared")
-        else:
-            fact = facts[leaf.fact]
-            kind = fact.type.value
-            choices = fact.choice_values() if kind == "enum" else None
-        for v in values:
-            if choices is not None:
-                if v not in choices:
-                    raise ValueError(f"{where}: '{v}' is not a choice of '{leaf.fact}'")
-            elif not _constant_fits(kind, v):
-                raise ValueError(f"{where}: '{leaf.fact}' is {kind}, compared with {v!r}")
-
-
-def _comparisons(cond: Condition) -> Iterator[Compare]:
-    if isinstance(cond, All):
-        for part in cond.all_:
-            yield from _comparisons(part)
-    elif isinstance(cond, Any_):
-        for part in cond.any_:
-            yield from _comparisons(part)
-    elif isinstance(cond, Not):
-        yield from _comparisons(cond.not_)
-    elif isinstance(cond, Compare):
-        yield cond
-
-
-def _constant_fits(kind: str, value: Any) -> bool:
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "date":
-        if isinstance(value, dt.date):
-            return True
-        try:
-            dt.date.fromisoformat(str(value))
-        except ValueError:
-            return False
-        return True
-    return isinstance(value, str)
-
-
-def form_for(campaign: Campaign, category_id: str) -> Form | None:
+def form_for(campaign: _HasForms, category_id: str) -> Form | None:
     """The form that serves a category, or None when the campaign declares no forms."""
     for form in campaign.forms:
         if category_id in form.categories:
@@ -568,8 +370,6 @@ def parse_field(
     Raises `AnswerError` saying what is wrong and what is expected, in Chinese. Asking a derived
     field is a programming error (TypeError).
     """
-    from conversations import answers
-
     if field.type is FieldType.DERIVED:
         raise TypeError(f"field '{field.key}' is derived: it is computed, never asked")
     if field.type is FieldType.TEXT:
@@ -643,8 +443,6 @@ def parse_list_item(field: FormField, text: str, *, count: int = 0) -> str | Don
     is refused before `list_min` items, except that an optional list may end empty; an item
     after `list_max` is refused with the advice to reply 完成.
     """
-    from conversations import answers
-
     raw = _clean_text(text, limit=max(answers.MAX_INPUT, field.item_max * 2))
     word = answers.normalise(raw).lower()
     if word in DONE_WORDS or word in SKIP:  # 无 is never an item: it ends the list too
@@ -679,8 +477,6 @@ def cross_field_errors(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
     Run it before submission: a later change to the other field can break a rule that held when
     this field was answered.
     """
-    from conversations import answers
-
     errors: dict[str, str] = {}
     for f in form.fields:
         value = values.get(f.key)
@@ -696,8 +492,6 @@ def cross_field_errors(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
 def _clean_text(text: str, *, limit: int) -> str:
     """Free text keeps its punctuation and line breaks (no NFKC: ，stays ，); other control
     characters go."""
-    from conversations import answers
-
     if len(text) > limit:
         raise answers.AnswerError(f"输入太长了（{len(text)} 个字符），请不超过 {limit} 个字符。")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -710,8 +504,6 @@ def _clean_text(text: str, *, limit: int) -> str:
 
 
 def _parse_text(field: FormField, raw: str) -> str:
-    from conversations import answers
-
     if field.must_equal is not None:
         if _declaration(raw) != _declaration(field.must_equal):
             raise answers.AnswerError(
@@ -742,8 +534,6 @@ def _declaration(text: str) -> str:
 
 
 def _parse_choice(field: FormField, word: str) -> str:
-    from conversations import answers
-
     if word.isdigit():
         index = int(word)
         if 1 <= index <= len(field.choices):
@@ -772,8 +562,6 @@ def _expected(field: FormField) -> str:
 
 def _with_diagnosis(parse: Callable[[str], _T], raw: str, word: str) -> _T:
     """Run an answers parser; say which input was not understood before what it expects."""
-    from conversations import answers
-
     try:
         return parse(raw)
     except answers.AnswerError as exc:
@@ -788,8 +576,6 @@ def _short(text: str, limit: int = 20) -> str:
 
 
 def _check_bounds(field: FormField, value: int | dt.date, shown: str) -> None:
-    from conversations import answers
-
     if field.min is not None and value < field.min:  # type: ignore[operator]
         raise answers.AnswerError(
             field.min_message
@@ -804,8 +590,6 @@ def _check_bounds(field: FormField, value: int | dt.date, shown: str) -> None:
 
 
 def _check_le(field: FormField, value: Any, values: Mapping[str, Any] | None) -> None:
-    from conversations import answers
-
     if field.le_field is None or values is None:
         return
     other = values.get(field.le_field)
@@ -1047,8 +831,6 @@ __all__ = [
     "FormKind",
     "Material",
     "check_attachment",
-    "check_constants",
-    "check_forms",
     "cross_field_errors",
     "derive_fields",
     "display",

@@ -318,7 +318,7 @@ def _reachable(lc: Lifecycle) -> set[str]:
 
 def _check_nominee_condition(cond: Condition, where: str) -> None:
     """`nominee_kind` takes its two values; every other fact is checked by the campaign loader,
-    which knows the forms and the self-check (conversations/campaign.py)."""
+    which knows the forms and the self-check (conversations/loader.py)."""
     if isinstance(cond, All):
         for part in cond.all_:
             _check_nominee_condition(part, where)

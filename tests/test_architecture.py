@@ -151,3 +151,78 @@ def test_channels_do_not_import_each_other() -> None:
                 if other in channels and other != own:
                     violations.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
     assert violations == []
+
+
+def _runtime_imports(package: Path) -> dict[str, set[str]]:
+    """Per module of a package, the modules of the package it imports when it runs: at the top
+    or inside a function, `from pkg import mod` included; imports under `if TYPE_CHECKING:`
+    never run and are left out."""
+    modules = {p.stem for p in package.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        type_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+            for inner in ast.walk(node)
+        }
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in type_only:
+                continue
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                head, _, rest = name.partition(".")
+                if head == package.name and rest.split(".")[0] in modules:
+                    found.add(rest.split(".")[0])
+        graph[path.stem] = found - {path.stem}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of the graph (its modules, the first repeated at the end), or []."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        for other in sorted(graph.get(module, ())):
+            if found := visit(other, [*path, module]):
+                return found
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        if found := visit(module, []):
+            return found
+    return []
+
+
+def test_conversations_has_no_import_cycle() -> None:
+    # The models import one another one way only; conversations.loader, which imports them all,
+    # runs the checks across them (issue 9: campaign -> forms -> answers -> campaign was one).
+    assert _cycle(_runtime_imports(ROOT / "conversations")) == []
+
+
+def test_the_cycle_checker_catches_a_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "conversations"
+    package.mkdir()
+    (package / "campaign.py").write_text("from conversations.forms import Form\n")
+    (package / "answers.py").write_text("from conversations.campaign import Fact\n")
+    (package / "forms.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from conversations.loader import x\n"
+        "def parse():\n    from conversations import answers\n"
+    )
+    (package / "loader.py").write_text("import conversations.forms\n")
+    assert _cycle(_runtime_imports(package)) == ["answers", "campaign", "forms", "answers"]
+    (package / "answers.py").write_text("import re\n")
+    assert _cycle(_runtime_imports(package)) == []

@@ -18,7 +18,7 @@ from conversations.answers import (
     parse_int,
 )
 from conversations.campaign import Fact, FactType
-from conversations.forms import Choice
+from conversations.facts import Choice
 from conversations.idnumber import (
     IdNumberError,
     check_digit,

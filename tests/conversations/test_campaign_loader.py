@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from conversations.campaign import CampaignError, parse_campaign
+from conversations.campaign import CampaignError
+from conversations.loader import parse_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS = ROOT / "campaigns" / "jl-skills-2022.yaml"

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from bot import catalog as bot_catalog
-from conversations.campaign import Catalog, parse_campaign
+from conversations.campaign import Catalog
 from conversations.engine import Engine, Inbound, Reply, Step
+from conversations.loader import parse_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2022, 10, 20, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))

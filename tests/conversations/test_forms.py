@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conversations.answers import AnswerError
-from conversations.campaign import Campaign, CampaignError, parse_campaign
+from conversations.campaign import Campaign, CampaignError
 from conversations.forms import (
     DONE,
     MB,
@@ -39,6 +39,7 @@ from conversations.forms import (
     prefill,
 )
 from conversations.idnumber import check_digit
+from conversations.loader import parse_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS = ROOT / "campaigns" / "jl-skills-2022.yaml"

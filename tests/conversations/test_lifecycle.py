@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import pytest
 import yaml
 
-from conversations.campaign import Campaign, CampaignError, parse_campaign
+from conversations.campaign import Campaign, CampaignError
 from conversations.identity import LEVEL_ORDER, Actor, Level, Role
 from conversations.lifecycle import (
     Action,
@@ -32,6 +32,7 @@ from conversations.lifecycle import (
     missing_opinions,
     opinion_departments,
 )
+from conversations.loader import parse_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN_IDS = ("jl-skills-2022", "jl-employment-2022")

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from conversations.campaign import Campaign, CampaignError, parse_campaign
+from conversations.campaign import Campaign, CampaignError
 from conversations.forms import form_for, parse_field, pending_fields, prefill
 from conversations.lifecycle import opinion_departments, opinion_facts
+from conversations.loader import parse_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPLOYMENT = "campaigns/jl-employment-2022.yaml"

@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from conversations.answers import coerce_value
-from conversations.campaign import Campaign, FactType, Rule, parse_campaign
+from conversations.campaign import Campaign, FactType, Rule
 from conversations.eligibility import Verdict
 from conversations.idnumber import check_digit
+from conversations.loader import parse_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN_DIR = ROOT / "campaigns"
