@@ -23,21 +23,16 @@ from conversations.campaign import Campaign
 from conversations.crossrules import is_capped
 from conversations.effects import CreateDraft, SaveDraft, SelfCheckCompleted, StoreAttachment
 from conversations.engine import Engine, Inbound, Option, Reply, Step, pick
+from conversations.form_display import display
+from conversations.form_files import HEAD_BYTES, AttachmentError, check_attachment
+from conversations.form_parse import Done, cross_field_errors, parse_field, parse_list_item
 from conversations.forms import (
-    HEAD_BYTES,
-    AttachmentError,
-    Done,
     FieldType,
     Form,
     FormField,
-    check_attachment,
-    cross_field_errors,
     derive_fields,
-    display,
     form_for,
     missing_materials,
-    parse_field,
-    parse_list_item,
     pending_fields,
     prefill,
 )

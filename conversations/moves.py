@@ -21,7 +21,8 @@ from typing import Any
 from conversations.campaign import Campaign
 from conversations.crossrules import CrossRuleSeverity, NominationFacts, check, limits_for
 from conversations.effects import Effect, Move, Notify
-from conversations.forms import cross_field_errors, form_for, missing_materials
+from conversations.form_parse import cross_field_errors
+from conversations.forms import form_for, missing_materials
 from conversations.identity import Actor, Role
 from conversations.lifecycle import (
     Action,

@@ -28,7 +28,8 @@ from conversations.crossrules import check, limits_for
 from conversations.effects import Audit, RecordOpinion
 from conversations.eligibility import assess
 from conversations.engine import FileOut, Option, Reply, Step, pick
-from conversations.forms import FieldType, display, form_for
+from conversations.form_display import display
+from conversations.forms import FieldType, form_for
 from conversations.identity import LEVEL_NAMES, Actor, Role
 from conversations.lifecycle import (
     ROLE_NAMES,

@@ -18,23 +18,18 @@ from hypothesis import strategies as st
 
 from conversations.answers import AnswerError
 from conversations.campaign import Campaign, CampaignError
+from conversations.form_display import display
+from conversations.form_files import MB, AttachmentError, check_attachment
+from conversations.form_parse import DONE, cross_field_errors, parse_field, parse_list_item
 from conversations.forms import (
-    DONE,
-    MB,
-    AttachmentError,
     FieldType,
     FileKind,
     Form,
     FormField,
     Material,
-    check_attachment,
-    cross_field_errors,
     derive_fields,
-    display,
     form_for,
     missing_materials,
-    parse_field,
-    parse_list_item,
     pending_fields,
     prefill,
 )

@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 from conversations.campaign import Campaign, CampaignError
-from conversations.forms import form_for, parse_field, pending_fields, prefill
+from conversations.form_parse import parse_field
+from conversations.forms import form_for, pending_fields, prefill
 from conversations.lifecycle import opinion_departments, opinion_facts
 from conversations.loader import parse_campaign
 
