@@ -25,7 +25,7 @@ from conversations.effects import CreateDraft, SaveDraft, SelfCheckCompleted, St
 from conversations.engine import Engine, Inbound, Option, Reply, Step, pick
 from conversations.form_display import display
 from conversations.form_files import HEAD_BYTES, AttachmentError, check_attachment
-from conversations.form_parse import Done, cross_field_errors, parse_field, parse_list_item
+from conversations.form_parse import Done, parse_field, parse_list_item
 from conversations.forms import (
     FieldType,
     Form,
@@ -315,16 +315,9 @@ class Filing:
     def _submit(self, state: FilingState, env: Env, via: str) -> Step:
         """Off the unit's desk along `via` (or the first entry move): the gate and the
         lifecycle decide, in conversations.moves, as for every other path."""
-        campaign, form = self._campaign(state), self._form(state)
-        missing = missing_materials(
-            form, set(state.uploaded), state.values, facts=state.facts, ordinal=campaign.ordinal
-        )
-        if missing:
-            names = "、".join(m.name for m in missing)
-            return self._step(state, env, [Reply(render("filing_missing", names=names))])
-        errors = cross_field_errors(form, state.values)
-        if errors:
-            return self._step(state, env, [Reply("\n".join(errors.values()))])
+        # Materials, field rules and rules across nominations: the gate in plan() checks them
+        # on the stored draft, as for every other way off the unit's desk.
+        campaign = self._campaign(state)
         actor = env.actor()
         if actor is None or actor.role is not Role.CLERK or actor.unit_id is None:
             return self._step(state, env, [Reply(render("filing_not_clerk"))], ask=False)

@@ -80,7 +80,7 @@ def gate(
     form = form_for(campaign, detail.view.category)
     if form is None:
         return [], []
-    values = {k: v for k, v in detail.fields.items()}
+    values = dict(detail.fields)
     missing = missing_materials(
         form, set(detail.uploaded), values, facts=detail.facts, ordinal=campaign.ordinal
     )

@@ -130,11 +130,7 @@ def rules_inputs(reads: Reads, campaign: str, category: str, region: str) -> Rul
     others = []
     for facts in reads.campaign_facts(campaign):
         own = [q.region for q in reads.quotas(facts.campaign, facts.category)]
-        others.append(_with_region(facts, quota_holder(facts.region, own, reads)))
+        others.append(replace(facts, region=quota_holder(facts.region, own, reads)))
     holder = quota_holder(region, holders, reads)
     places = next((q.places for q in quotas if q.region == holder), None)
     return RulesInputs(others=others, quota=places, region=holder)
-
-
-def _with_region(facts: NominationFacts, region: str) -> NominationFacts:
-    return replace(facts, region=region)

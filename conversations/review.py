@@ -16,7 +16,7 @@ Pure: reads through `Env.reads`, writes nothing — moves, opinions and audit ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -39,7 +39,7 @@ from conversations.lifecycle import (
     missing_opinions,
     opinion_departments,
 )
-from conversations.moves import NotPlanned, lifecycle_of, nominee_facts, plan, ref_of
+from conversations.moves import NotPlanned, facts_of, lifecycle_of, nominee_facts, plan, ref_of
 from conversations.policy import may_edit, may_see, read_audit, rules_inputs, shows_personal_data
 from conversations.reads import Env, NominationDetail, NominationView
 from conversations.texts import VERDICT_LABELS, render
@@ -308,7 +308,7 @@ class Review:
         ref = ref_of(lifecycle, detail, env.reads)
         if ticked is not None:
             done = not missing_opinions(lifecycle, nominee_facts(detail), opinions)
-            ref = type(ref)(**{**_fields(ref), "opinions_done": done})
+            ref = replace(ref, opinions_done=done)
         out = [
             Option(t.label, MOVE + t.id)
             for t in actions_for(lifecycle, ref, actor, today=env.ctx.today)
@@ -403,8 +403,6 @@ class Review:
 
     def _findings(self, detail: NominationDetail, env: Env) -> list[str]:
         """The rules across nominations, as officials must see them (DESIGN §2.3)."""
-        from conversations.moves import facts_of
-
         campaign = self.catalog.get(detail.view.campaign)
         inputs = rules_inputs(env.reads, campaign.id, detail.view.category, detail.view.region)
         me = facts_of(campaign, detail, region=inputs.region)
@@ -474,10 +472,6 @@ def _ticked(opinions: list[str], ticked: str | None) -> list[str]:
     if ticked is None:
         return opinions
     return [o for o in opinions if o != ticked] if ticked in opinions else [*opinions, ticked]
-
-
-def _fields(ref: Any) -> dict[str, Any]:
-    return {name: getattr(ref, name) for name in ref.__dataclass_fields__}
 
 
 def _who(role: str) -> str:

@@ -11,7 +11,6 @@ effects back.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -289,4 +288,4 @@ class Writer:
         return found
 
 
-__all__ = ["Writer", "dt"]
+__all__ = ["Writer"]
