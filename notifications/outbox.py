@@ -14,6 +14,9 @@ Failures of the send (see `notifications.senders` for what senders raise):
   if longer), until `max_attempts` are used; then failed with the last reason;
 - non-retryable `DeliveryError`: failed at once, with its reason;
 - no sender for the channel: failed at once;
+- a notice row (any kind but `reply`) whose text is not a notice (`Notice.of_row` cannot read
+  it): failed at once. A notice goes to the sender's `send_notice` if it has one, else to
+  `send` as `notice.text()` (a status row's plain text, as it is);
 - a row whose text cannot be opened: quarantined by `claim` (failed, counted in
   `DispatchReport.quarantined`), the rest of the batch delivered.
 The message text is personal data: it is never logged, nor stored in `last_error`.
@@ -40,6 +43,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
 
+from notifications.notice import Notice
 from notifications.senders import DeliveryError, Sender
 from storage.outbox import (
     ClaimedMessage,
@@ -62,6 +66,10 @@ LEASE_EXPIRED_BEFORE_SEND = "租约在发送前已过期，未发送 (lease expi
 
 def no_sender_reason(channel: str) -> str:
     return f"没有该渠道的发送器 (no sender for channel {channel})"
+
+
+def unreadable_notice_reason(kind: str) -> str:
+    return f"通知内容无法解析，未发送 (the {kind[:20]!r} notice cannot be read; not sent)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +305,7 @@ class Dispatcher:
                     raise DeliveryError(NO_REPLY_SENDER, retryable=False)
                 send_replies(message.recipient_id, message.text, message.idempotency_key)
             else:
-                sender.send(message.recipient_id, message.text, message.idempotency_key)
+                self._send_notice(sender, message)
         except DeliveryError as exc:
             return self._failed(message, exc.reason, retryable=exc.retryable, wait=exc.retry_after)
         except Exception as exc:
@@ -320,6 +328,20 @@ class Dispatcher:
             _Outcome.DELIVERED,
             partial(mark_delivered, self._store, message, now=self._now()),
         )
+
+    @staticmethod
+    def _send_notice(sender: Sender, message: ClaimedMessage) -> None:
+        """A notice row: to the sender's `send_notice` if it renders notices, else as text."""
+        try:
+            notice = Notice.of_row(message.kind, message.text)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # Not JSON, or not a notice of a kind we know: no retry will read it.
+            raise DeliveryError(unreadable_notice_reason(message.kind), retryable=False) from None
+        send_notice = getattr(sender, "send_notice", None)
+        if send_notice is not None:
+            send_notice(message.recipient_id, notice, message.idempotency_key)
+        else:
+            sender.send(message.recipient_id, notice.text(), message.idempotency_key)
 
     def _failed(
         self, message: ClaimedMessage, reason: str, *, retryable: bool, wait: timedelta | None

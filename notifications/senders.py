@@ -15,6 +15,12 @@ channel. What the dispatcher needs from `send`:
   twice (the platform, or the sender itself, dedupes on the key). That allows the outbox to retry
   a message whose worker died mid-send; otherwise such a message is given up (at most once).
 
+Rows of a notice kind (`notifications.notice`: status change, window reminder, deadline alert,
+daily digest) go to `send_notice(recipient_id, notice, idempotency_key)` when the sender has it
+(`NoticeSender`: WeChat and WeCom render the parts their own way); otherwise to `send` with
+`notice.text()` (the title, then the body; a status row's plain text as it is). It answers the
+same way `send` does.
+
 `send` is synchronous: the dispatcher runs in its own thread or process. An async SDK (aiogram,
 python-telegram-bot) can be wrapped by running its coroutine to completion on the channel's event
 loop (`asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)`) inside `send`.
@@ -26,6 +32,7 @@ from datetime import timedelta
 from typing import Protocol, TextIO
 
 from conversations.keys import Channel
+from notifications.notice import Notice
 
 
 class DeliveryError(Exception):
@@ -57,6 +64,13 @@ class ReplySender(Sender, Protocol):
     keyboards and files included."""
 
     def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None: ...
+
+
+class NoticeSender(Sender, Protocol):
+    """A sender that renders a notice itself (outbox rows of a `NoticeKind`): the title, body and
+    date apart, e.g. as a WeCom text card or a WeChat template message's fields."""
+
+    def send_notice(self, recipient_id: str, notice: Notice, idempotency_key: str) -> None: ...
 
 
 class ConsoleSender:
