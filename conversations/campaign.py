@@ -18,6 +18,7 @@ from conversations.crossrules import CrossRulesSpec
 from conversations.facts import Fact, FactDerivation, FactType
 from conversations.forms import Form
 from conversations.lifecycle import Lifecycle
+from conversations.reminder_spec import ReminderSpec
 
 
 class RuleSeverity(StrEnum):
@@ -85,6 +86,9 @@ class Window(_Model):
             )
         return self
 
+    def is_open(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
 
 class Notice(_Model):
     title: str
@@ -109,6 +113,7 @@ class Campaign(_Model):
     forms: list[Form] = Field(default_factory=list)  # nomination forms (conversations/forms.py)
     lifecycle: Lifecycle | None = None  # statuses, moves and who makes them (DESIGN §3)
     cross_rules: CrossRulesSpec | None = None  # DESIGN §2.3, conversations.crossrules
+    reminders: ReminderSpec | None = None  # DESIGN §4, conversations.reminders
 
     @model_validator(mode="after")
     def _references(self) -> Campaign:

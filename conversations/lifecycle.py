@@ -156,6 +156,9 @@ class Transition(_Model):
     # Only for nominations whose unit reports to an office of this level (NominationRef's
     # entry_level): a unit that reports straight to a city or the province skips the levels below.
     entry_level: Level | None = None
+    # The campaign window (its key) this move delivers materials in: a strict window refuses the
+    # move outside it (seed 001 三、（三）: 提前或逾期报送均不予受理).
+    window: str | None = None
 
     @field_validator("by")
     @classmethod

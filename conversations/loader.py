@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import yaml
+from jinja2 import TemplateSyntaxError
 from pydantic import TypeAdapter, ValidationError
 
 from conversations.campaign import Campaign, CampaignError
@@ -20,6 +21,8 @@ from conversations.conditions import All, Any_, Compare, Condition, Not, facts_i
 from conversations.facts import FactType
 from conversations.forms import FieldType, Form, FormField, FormKind, form_for
 from conversations.lifecycle import NOMINEE_KIND, check_lifecycle, facts_to_decide
+from conversations.reminder_spec import COMMON_VARIABLES, TOPIC_VARIABLES
+from conversations.texts import text_variables
 
 # A form's contracts (FormField.identifies/names): why each is needed, which types may carry it.
 _CONTRACTS = {
@@ -42,6 +45,34 @@ def check_campaign(campaign: Campaign) -> None:
         _check_cap(campaign)
     check_forms(campaign)  # categories, fields and facts the forms name; see check_forms
     _check_opinion_facts(campaign)
+    _check_windows(campaign)
+
+
+def _check_windows(campaign: Campaign) -> None:
+    """Window keys are unique; a move bound to a window names one; reminder texts use only the
+    variables their topic has (conversations.reminder_spec.TOPIC_VARIABLES)."""
+    keys = [w.key for w in campaign.windows]
+    if len(set(keys)) != len(keys):
+        raise ValueError("windows: a key appears twice")
+    if campaign.lifecycle is not None:
+        for i, t in enumerate(campaign.lifecycle.transitions):
+            if t.window is not None and t.window not in keys:
+                raise ValueError(f"lifecycle.transitions[{i}].window: unknown window '{t.window}'")
+    if campaign.reminders is None:
+        return
+    for topic, text in campaign.reminders.texts.items():
+        allowed = TOPIC_VARIABLES[topic] | COMMON_VARIABLES
+        for part in ("title", "body"):
+            try:
+                used = text_variables(getattr(text, part))
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"reminders.texts.{topic.value}.{part}: {exc.message}") from None
+            unknown = sorted(used - allowed)
+            if unknown:
+                raise ValueError(
+                    f"reminders.texts.{topic.value}.{part}: unknown variable "
+                    f"{', '.join(unknown)} (this text may use {', '.join(sorted(allowed))})"
+                )
 
 
 def _check_cap(campaign: Campaign) -> None:
@@ -293,17 +324,34 @@ _ADAPTER = TypeAdapter(Campaign)
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def parse_campaign(text: str, source: str) -> Campaign:
-    """Parse and check one campaign from YAML text; `source` names the file in error messages."""
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text to data, with duplicate keys refused; errors name `source` and the line."""
     try:
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CampaignError(f"{source}:{where} invalid YAML: {problem}") from None
+
+
+def parse_campaign(
+    text: str, source: str, *, reminders: Mapping[str, Any] | None = None
+) -> Campaign:
+    """Parse and check one campaign from YAML text; `source` names the file in error messages.
+
+    `reminders` is the defaults file's mapping (campaigns/reminders.yaml): the campaign's own
+    `reminders:` keys win over it, its `texts` topic by topic.
+    """
+    data = parse_yaml(text, source)
     if not isinstance(data, Mapping):
         raise CampaignError(f"{source}: a campaign file must be a mapping at the top level")
+    if reminders is not None:
+        own = data.get("reminders") or {}
+        if not isinstance(own, Mapping):
+            raise CampaignError(f"{source}: reminders: must be a mapping")
+        texts = {**(reminders.get("texts") or {}), **(own.get("texts") or {})}
+        data = {**data, "reminders": {**reminders, **own, "texts": texts}}
     try:
         campaign = _ADAPTER.validate_python(data)
     except ValidationError as exc:

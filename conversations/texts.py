@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import DictLoader, StrictUndefined
+from jinja2 import DictLoader, StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 VERDICT_LABELS = {
@@ -174,3 +174,13 @@ _env = SandboxedEnvironment(
 def render(name: str, **context: Any) -> str:
     """Render one named template; unknown variables are errors, not blanks."""
     return _env.get_template(name).render(**context).strip()
+
+
+def render_text(source: str, **context: Any) -> str:
+    """Render a template given as text (a campaign's reminder texts), in the same sandbox."""
+    return _env.from_string(source).render(**context).strip()
+
+
+def text_variables(source: str) -> set[str]:
+    """The variables a template text uses (checked when a campaign loads)."""
+    return set(meta.find_undeclared_variables(_env.parse(source)))
