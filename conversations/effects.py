@@ -169,6 +169,49 @@ class SelfCheckCompleted:
         return f"SelfCheckCompleted({self.verdict})"
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A part of a campaign's reminder plan: all of it, or one nomination's, or one user's."""
+
+    campaign: str
+    nomination: NominationKey | None = None
+    user: int | None = None  # None with `mine`: the caller
+
+    def summary(self) -> str:
+        parts = [self.campaign]
+        if self.nomination is not None:
+            parts.append("nomination")
+        if self.user is not None:
+            parts.append("user")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Replan:
+    """Plan again what this step's change touches (conversations.reminders.plan, run by the
+    writer on the state the step leaves, in the same transaction): stale reminders are
+    superseded, new ones stored. `mine` narrows the scope to the caller."""
+
+    scope: Scope
+    mine: bool = False
+
+    def summary(self) -> str:
+        return f"Replan({self.scope.summary()}{', mine' if self.mine else ''})"
+
+
+@dataclass(frozen=True, slots=True)
+class SetReminders:
+    """The caller turns a kind of reminders (window|deadline|digest|all) of a campaign (None:
+    every campaign) on or off."""
+
+    campaign: str | None
+    kind: str
+    on: bool
+
+    def summary(self) -> str:
+        return f"SetReminders({self.campaign or '*'}, {self.kind}, {'on' if self.on else 'off'})"
+
+
 Effect = (
     CreateDraft
     | SaveDraft
@@ -180,6 +223,8 @@ Effect = (
     | Audit
     | Notify
     | SelfCheckCompleted
+    | Replan
+    | SetReminders
 )
 
 
