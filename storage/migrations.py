@@ -362,6 +362,56 @@ def _step_7(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'notice'"))
 
 
+def _step_8(conn: Connection) -> None:
+    # Reminders (issue 10): the planned reminders, what users asked for, windows admins moved.
+    ts = sa.DateTime(timezone=False)
+    md = sa.MetaData()
+    sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "reminders",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String, nullable=False),
+        sa.Column("campaign", sa.String, nullable=False),
+        sa.Column("topic", sa.String, nullable=False),
+        sa.Column("kind", sa.String, nullable=False),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("nomination_id", sa.Integer, nullable=True),
+        sa.Column("due_at", ts, nullable=False),
+        sa.Column("deadline_at", ts, nullable=True),
+        sa.Column("status", sa.String, nullable=False),
+        sa.Column("reason", sa.Text, nullable=True),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("settled_at", ts, nullable=True),
+        sa.UniqueConstraint("key", name="uq_reminders_key"),
+        sa.CheckConstraint("status IN ('pending', 'sent', 'skipped')", name="ck_reminders_status"),
+        sa.Index("ix_reminders_status_due_at", "status", "due_at"),
+        sa.Index("ix_reminders_user", "user_id", "campaign"),
+        sa.Index("ix_reminders_nomination", "campaign", "nomination_id"),
+    )
+    sa.Table(
+        "reminder_prefs",
+        md,
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("campaign", sa.String, primary_key=True),
+        sa.Column("kind", sa.String, primary_key=True),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+    )
+    sa.Table(
+        "campaign_windows",
+        md,
+        sa.Column("campaign", sa.String, primary_key=True),
+        sa.Column("window_key", sa.String, primary_key=True),
+        sa.Column("start", sa.Date, nullable=False),
+        sa.Column("end", sa.Date, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+    )
+    md.create_all(conn, checkfirst=False, tables=[t for n, t in md.tables.items() if n != "users"])
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
     Step(2, "outbox", _step_2),
@@ -370,6 +420,7 @@ STEPS: tuple[Step, ...] = (
     Step(5, "inbound_deliveries, platform_tokens, reply_windows, send_keys, send_log", _step_5),
     Step(6, "outbox.started_at, deliveries' answers, push_nonces, store_meta, file_ref", _step_6),
     Step(7, "conversation_sessions.last_sequence, outbox.kind", _step_7),
+    Step(8, "reminders, reminder_prefs, campaign_windows", _step_8),
 )
 LATEST = STEPS[-1].number
 

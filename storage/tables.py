@@ -295,6 +295,62 @@ outbox = sa.Table(
     sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
+# --- reminders (storage.reminders; DESIGN §4) ----------------------------------------------------
+
+# One row per planned reminder and recipient. `key` is the plan's stable key (what, for whom,
+# which day, which version of the plan); the ticker hands a due row to the outbox under the same
+# key and marks it sent in one transaction, so it goes out once. A re-plan supersedes pending
+# rows it no longer yields (skipped, with the reason); nothing stale is sent.
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String, nullable=False),
+    sa.Column("campaign", sa.String, nullable=False),
+    sa.Column("topic", sa.String, nullable=False),  # a conversations.reminder_spec.Topic value
+    sa.Column("kind", sa.String, nullable=False),  # window | deadline | digest (the outbox kind)
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("nomination_id", sa.Integer, nullable=True),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("deadline_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String, nullable=False),  # pending | sent | skipped
+    sa.Column("reason", sa.Text, nullable=True),  # why skipped (or unplanned)
+    sa.Column("text", sa.Text, nullable=False),  # sealed JSON: title, body, when
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("settled_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("key", name="uq_reminders_key"),
+    sa.CheckConstraint("status IN ('pending', 'sent', 'skipped')", name="ck_reminders_status"),
+    sa.Index("ix_reminders_status_due_at", "status", "due_at"),
+    sa.Index("ix_reminders_user", "user_id", "campaign"),
+    sa.Index("ix_reminders_nomination", "campaign", "nomination_id"),
+)
+
+# What a user asked for: kind (window | deadline | digest | all) of a campaign ('*' for every
+# campaign) on or off. Without a row: clerks get window and deadline reminders, officials
+# deadline alerts and the digest, applicants nothing until they ask (the verdict offers it).
+reminder_prefs = sa.Table(
+    "reminder_prefs",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("campaign", sa.String, primary_key=True),
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A window an admin moved (`awardbot campaign window set`): it replaces the YAML's dates;
+# `version` counts the moves and is part of every key planned from the window.
+campaign_windows = sa.Table(
+    "campaign_windows",
+    metadata,
+    sa.Column("campaign", sa.String, primary_key=True),
+    sa.Column("window_key", sa.String, primary_key=True),
+    sa.Column("start", sa.Date, nullable=False),
+    sa.Column("end", sa.Date, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # --- chat channels (storage.channels) ------------------------------------------------------------
 
 inbound_deliveries = sa.Table(

@@ -1,0 +1,737 @@
+"""Reminders at rest: the plan as stored, what users asked for, windows admins moved, and the
+hand-off of due reminders to the outbox (DESIGN §4; the planner is conversations.reminders).
+
+- `replan(conn, …, scope)` reads the state `scope` covers (`plan_facts`), asks the core's pure
+  planner for the reminders it calls for and stores them (`apply_plan`), in the CALLER's
+  transaction: the writer does it for a step's `Replan` effect, so a stage change and its new
+  plan commit together; the admin CLI does it for a moved window.
+- `apply_plan`: a pending row the new plan no longer yields is superseded (skipped, with the
+  reason) — nothing stale is ever sent; a row it still yields is kept as it is; a new key is
+  inserted. A key already sent is never sent again (its key is the outbox's idempotency key).
+- `hand_off_due(store, now=…)`: one tick. Claims due pending rows (PostgreSQL: `FOR UPDATE
+  SKIP LOCKED`; SQLite: the transaction's `BEGIN IMMEDIATE`) and, in the same transaction,
+  either enqueues each in the outbox (kind window|deadline|digest, under the reminder's key) and
+  marks it sent, or skips it with the reason: its deadline passed while nobody was running,
+  the user turned it off since, a digest with nothing to say. A row due in quiet hours (a
+  restart at 23:00) waits until 08:00 if its deadline allows. The outbox then delivers it once,
+  with its channel's limits and retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from conversations.campaign import Campaign, Catalog, Window
+from conversations.effects import Scope
+from conversations.identity import Level, Role
+from conversations.lifecycle import missing_opinions
+from conversations.moves import nominee_facts
+from conversations.reminders import (
+    ALL_KINDS,
+    KIND_DEADLINE,
+    KIND_DIGEST,
+    KIND_WINDOW,
+    REMINDER_KINDS,
+    SHANGHAI,
+    DigestItem,
+    DigestReader,
+    Plan,
+    PlanFacts,
+    PlanNomination,
+    Workdays,
+    compose_digest,
+    digest_body,
+    out_of_quiet_hours,
+    plan,
+)
+from storage import nominations as noms
+from storage import outbox
+from storage.crypto import Sealer
+from storage.reads import StoreReads
+from storage.regions import Regions
+from storage.store import Store
+from storage.tables import (
+    campaign_windows,
+    memberships,
+    reminder_prefs,
+    reminders,
+    users,
+)
+from storage.tables import outbox as outbox_rows
+
+EVERY_CAMPAIGN = "*"
+
+SUPERSEDED = (
+    "已重新计划，不再发送 (superseded by a re-plan: the state it was planned from changed)"
+)
+TURNED_OFF = "用户已退订该类提醒 (the user turned these reminders off)"
+NOTHING_TO_SAY = "今日无事项，未发送汇总 (nothing to report today: digest not sent)"
+NO_USER = "用户已不存在 (the user no longer exists)"
+
+
+def missed(deadline: dt.datetime) -> str:
+    shown = deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"错过：截止 {shown} 前机器人未运行，已无意义，未发送 "
+        f"(missed: the bot was not running before its deadline {shown}; not sent)"
+    )
+
+
+class ReminderStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"  # handed to the outbox (which delivers it once)
+    SKIPPED = "skipped"  # never sent; `reason` says why
+
+
+# ----- windows an admin moved -----------------------------------------------------------------
+
+
+def windows_in_force(
+    conn: Connection, campaign: Campaign
+) -> tuple[tuple[Window, ...], dict[str, int]]:
+    """The campaign's windows with an admin's moves applied, and each window's version."""
+    moved = {
+        r.window_key: r
+        for r in conn.execute(
+            sa.select(campaign_windows).where(campaign_windows.c.campaign == campaign.id)
+        )
+    }
+    windows = []
+    versions: dict[str, int] = {}
+    for w in campaign.windows:
+        row = moved.get(w.key)
+        if row is None:
+            windows.append(w)
+            versions[w.key] = 0
+        else:
+            windows.append(w.model_copy(update={"start": row.start, "end": row.end}))
+            versions[w.key] = row.version
+    return tuple(windows), versions
+
+
+def move_window(
+    conn: Connection,
+    campaign: Campaign,
+    key: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    now: dt.datetime,
+) -> int:
+    """Move a window (the caller re-plans the campaign in the same transaction); its version."""
+    if key not in {w.key for w in campaign.windows}:
+        raise KeyError(key)
+    if end < start:
+        raise ValueError("end before start")
+    current = conn.execute(
+        sa.select(campaign_windows.c.version).where(
+            campaign_windows.c.campaign == campaign.id, campaign_windows.c.window_key == key
+        )
+    ).scalar_one_or_none()
+    if current is None:
+        conn.execute(
+            sa.insert(campaign_windows).values(
+                campaign=campaign.id, window_key=key, start=start, end=end, version=1,
+                updated_at=now,
+            )
+        )  # fmt: skip
+        return 1
+    conn.execute(
+        sa.update(campaign_windows)
+        .where(campaign_windows.c.campaign == campaign.id, campaign_windows.c.window_key == key)
+        .values(start=start, end=end, version=current + 1, updated_at=now)
+    )
+    return int(current) + 1
+
+
+# ----- what users asked for -------------------------------------------------------------------
+
+
+def set_pref(
+    conn: Connection, user_id: int, campaign: str | None, kind: str, enabled: bool, *,
+    now: dt.datetime,
+) -> None:  # fmt: skip
+    if kind not in (*REMINDER_KINDS, ALL_KINDS):
+        raise ValueError(f"unknown reminder kind {kind!r}")
+    where = campaign or EVERY_CAMPAIGN
+    values = {"user_id": user_id, "campaign": where, "kind": kind, "enabled": enabled,
+              "updated_at": now}  # fmt: skip
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        insert(reminder_prefs)
+        .values(values)
+        .on_conflict_do_update(
+            index_elements=["user_id", "campaign", "kind"],
+            set_={"enabled": enabled, "updated_at": now},
+        )
+    )
+    if kind == ALL_KINDS:  # "all" replaces what was said per kind
+        conn.execute(
+            sa.delete(reminder_prefs).where(
+                reminder_prefs.c.user_id == user_id,
+                reminder_prefs.c.campaign == where,
+                reminder_prefs.c.kind != ALL_KINDS,
+            )
+        )
+
+
+def _default(role: str | None, kind: str) -> bool:
+    """What a user gets without having said: clerks windows and deadlines, officials deadline
+    alerts and the digest, applicants nothing until they ask."""
+    if role == Role.CLERK.value:
+        return kind in (KIND_WINDOW, KIND_DEADLINE)
+    if role == Role.OFFICIAL.value:
+        return kind in (KIND_DEADLINE, KIND_DIGEST)
+    return False
+
+
+def wanted(
+    conn: Connection, campaign: str, user_ids: Iterable[int] | None = None
+) -> dict[int, dict[str, bool]]:
+    """Per user (every user with a membership or a preference, or those given): kind → on."""
+    roles = {
+        r.user_id: r.role
+        for r in conn.execute(sa.select(memberships.c.user_id, memberships.c.role))
+    }
+    prefs: dict[int, dict[tuple[str, str], bool]] = {}
+    query = sa.select(reminder_prefs).where(
+        reminder_prefs.c.campaign.in_([campaign, EVERY_CAMPAIGN])
+    )
+    for p in conn.execute(query):
+        prefs.setdefault(p.user_id, {})[(p.campaign, p.kind)] = p.enabled
+    ids = set(user_ids) if user_ids is not None else set(roles) | set(prefs)
+    out: dict[int, dict[str, bool]] = {}
+    for user in ids:
+        said = prefs.get(user, {})
+        out[user] = {}
+        for kind in REMINDER_KINDS:
+            for where in ((campaign, kind), (campaign, ALL_KINDS), (EVERY_CAMPAIGN, kind),
+                          (EVERY_CAMPAIGN, ALL_KINDS)):  # fmt: skip
+                if where in said:
+                    out[user][kind] = said[where]
+                    break
+            else:
+                out[user][kind] = _default(roles.get(user), kind)
+    return out
+
+
+# ----- the plan's inputs, read from the state --------------------------------------------------
+
+
+class _SystemTx:
+    """What storage.reads.StoreReads needs of a transaction, for reads on nobody's behalf."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.connection = conn
+        self.user_id = 0
+
+
+def plan_facts(
+    conn: Connection,
+    sealer: Sealer,
+    catalog: Catalog,
+    regions: Regions,
+    campaign: Campaign,
+    *,
+    now: dt.datetime,
+    waiting_workdays: int,
+    nomination: int | None = None,
+) -> PlanFacts:
+    windows, versions = windows_in_force(conn, campaign)
+    prefs = wanted(conn, campaign.id)
+    members = conn.execute(sa.select(memberships)).all()
+    window_audience = frozenset(u for u, kinds in prefs.items() if kinds[KIND_WINDOW])
+    digest_audience = {
+        m.user_id: DigestReader(
+            Level(m.level), m.region_code, _region_name(regions, m.region_code)
+        )
+        for m in members
+        if m.role == Role.OFFICIAL.value and m.level and prefs.get(m.user_id, {}).get(KIND_DIGEST)
+    }
+    off = {
+        u: frozenset(k for k, on in kinds.items() if not on and k != KIND_WINDOW)
+        for u, kinds in prefs.items()
+    }
+    reads = StoreReads(
+        _SystemTx(conn), sealer, regions, catalog=catalog, now=now,  # type: ignore[arg-type]
+        workday_end=_no_workday_end,
+    )  # fmt: skip
+    lifecycle = campaign.lifecycle
+    records = (
+        [r for r in [noms.get(conn, sealer, nomination)] if r is not None]
+        if nomination is not None
+        else list(noms.in_campaign(conn, sealer, campaign.id))
+    )
+    planned = []
+    for record in records:
+        if record.campaign != campaign.id:
+            continue
+        detail = reads.nomination(record.id)
+        if detail is None or lifecycle is None:
+            continue
+        last = detail.last_return
+        planned.append(
+            PlanNomination(
+                id=record.id,
+                version=record.version,
+                category=record.category,
+                status=record.status,
+                since=record.status_changed_at,
+                tracking_code=record.tracking_code,
+                nominee=detail.view.nominee,
+                publicity=detail.publicity,
+                missing_opinions=tuple(
+                    missing_opinions(lifecycle, nominee_facts(detail), detail.opinions)
+                ),
+                return_reason=last.reason if last else None,
+                clerks=frozenset(
+                    m.user_id
+                    for m in members
+                    if m.role == Role.CLERK.value and m.unit_id == record.unit_id
+                ),  # fmt: skip
+                officials=_officials_over(members, regions, record.region),
+            )
+        )
+    return PlanFacts(
+        campaign=campaign,
+        windows=windows,
+        window_versions=versions,
+        now=now,
+        window_audience=window_audience,
+        digest_audience=digest_audience,
+        off=off,
+        nominations=tuple(planned),
+        waiting_workdays=waiting_workdays,
+    )
+
+
+def _no_workday_end(start: dt.date, workdays: int) -> dt.date:
+    raise RuntimeError("planning reads no publicity end: the planner has its own calendar")
+
+
+def _officials_over(
+    members: Iterable[Any], regions: Regions, region: str
+) -> dict[str, frozenset[int]]:
+    found: dict[str, set[int]] = {}
+    for m in members:
+        if m.role == Role.OFFICIAL.value and m.level and _contains(regions, m.region_code, region):
+            found.setdefault(m.level, set()).add(m.user_id)
+    return {level: frozenset(ids) for level, ids in found.items()}
+
+
+def _contains(regions: Regions, outer: str, inner: str) -> bool:
+    return outer in regions and inner in regions and regions.contains(outer, inner)
+
+
+def _region_name(regions: Regions, code: str) -> str:
+    return regions.full_name(code) if code in regions else code
+
+
+# ----- storing a plan ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    added: int = 0
+    kept: int = 0
+    superseded: int = 0
+    unplanned: int = 0
+
+
+def _scoped(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    where = [reminders.c.campaign == scope.campaign]
+    if scope.nomination is not None:
+        where.append(reminders.c.nomination_id == scope.nomination)
+    if scope.user is not None:
+        where.append(reminders.c.user_id == scope.user)
+    return where
+
+
+def _text(title: str, body: str, when: str | None, kind: str) -> str:
+    """A notifications.notice.Notice as JSON (the outbox row's text for this kind)."""
+    return json.dumps(
+        {"kind": kind, "title": title, "body": body, "when": when}, ensure_ascii=False
+    )
+
+
+def apply_plan(
+    conn: Connection, sealer: Sealer, scope: Scope, new: Plan, *, now: dt.datetime
+) -> PlanChange:
+    """Store `new` as the plan within `scope` (see the module docstring)."""
+    pending = {
+        r.key: r.id
+        for r in conn.execute(
+            sa.select(reminders.c.key, reminders.c.id).where(
+                reminders.c.status == ReminderStatus.PENDING, *_scoped(scope)
+            )
+        )
+    }
+    wanted_keys = {r.key for r in new.reminders}
+    stale = [id_ for key, id_ in pending.items() if key not in wanted_keys]
+    for chunk in _chunks(stale):
+        conn.execute(
+            sa.update(reminders)
+            .where(reminders.c.id.in_(chunk))
+            .values(status=ReminderStatus.SKIPPED, reason=SUPERSEDED, settled_at=now)
+        )
+    known: dict[str, Any] = {}
+    for chunk in _chunks(sorted(wanted_keys - set(pending))):
+        for row in conn.execute(
+            sa.select(reminders.c.key, reminders.c.status, reminders.c.reason).where(
+                reminders.c.key.in_(chunk)
+            )
+        ):
+            known[row.key] = row
+    added = 0
+    rows = []
+    for r in new.reminders:
+        if r.key in pending:
+            continue
+        row = known.get(r.key)
+        values = {
+            "due_at": r.due,
+            "deadline_at": r.deadline,
+            "status": ReminderStatus.PENDING.value,
+            "reason": None,
+            "text": sealer.seal(_text(r.title, r.body, r.when, r.kind)),
+            "settled_at": None,
+        }
+        if row is None:
+            rows.append({"key": r.key, "campaign": r.campaign, "topic": r.topic.value,
+                         "kind": r.kind, "user_id": r.user_id, "nomination_id": r.nomination,
+                         "created_at": now, **values})  # fmt: skip
+            added += 1
+        elif row.status == ReminderStatus.SKIPPED and row.reason in (SUPERSEDED, TURNED_OFF):
+            # Never sent, and the state calls for it again (a window moved back, turned on).
+            conn.execute(sa.update(reminders).where(reminders.c.key == r.key).values(values))
+            added += 1
+    for chunk in _chunks(rows):
+        conn.execute(sa.insert(reminders), chunk)
+    for u in new.unplanned:
+        existing = conn.execute(
+            sa.select(reminders.c.id).where(reminders.c.key == u.key)
+        ).scalar_one_or_none()
+        values = {"status": ReminderStatus.SKIPPED.value, "reason": u.reason, "settled_at": now}
+        if existing is None:
+            conn.execute(
+                sa.insert(reminders).values(
+                    key=u.key, campaign=u.campaign, topic=u.topic.value, kind=KIND_DEADLINE,
+                    user_id=u.user_id, nomination_id=u.nomination, due_at=now, deadline_at=None,
+                    text=sealer.seal(_text("", "", None, KIND_DEADLINE)), created_at=now,
+                    **values,
+                )
+            )  # fmt: skip
+        else:
+            conn.execute(sa.update(reminders).where(reminders.c.id == existing).values(values))
+    return PlanChange(added, len(pending) - len(stale), len(stale), len(new.unplanned))
+
+
+def replan(
+    conn: Connection,
+    sealer: Sealer,
+    catalog: Catalog,
+    regions: Regions,
+    workdays: Workdays,
+    scope: Scope,
+    *,
+    now: dt.datetime,
+    waiting_workdays: int,
+) -> PlanChange:
+    """Plan `scope` again from the state as it is in `conn` and store it (same transaction)."""
+    if scope.campaign not in catalog:
+        return PlanChange()
+    campaign = catalog.get(scope.campaign)
+    nomination = scope.nomination if isinstance(scope.nomination, int) else None
+    facts = plan_facts(
+        conn, sealer, catalog, regions, campaign, now=now, waiting_workdays=waiting_workdays,
+        nomination=nomination,
+    )  # fmt: skip
+    return apply_plan(conn, sealer, scope, plan(facts, workdays, scope), now=now)
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# ----- handing due reminders to the outbox -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0  # due in quiet hours: moved to 08:00
+    reasons: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.skipped + self.deferred
+
+
+# The digest's text for (connection, user, campaign, today), or None: nothing to say.
+DigestBody = Callable[[Connection, int, str, dt.date], str | None]
+
+
+class Digests:
+    """Composes an official's digest when it is due, from the state as it is then."""
+
+    def __init__(self, sealer: Sealer, catalog: Catalog, regions: Regions) -> None:
+        self._sealer = sealer
+        self._catalog = catalog
+        self._regions = regions
+
+    def __call__(
+        self, conn: Connection, user_id: int, campaign_id: str, today: dt.date
+    ) -> str | None:
+        if campaign_id not in self._catalog:
+            return None
+        campaign = self._catalog.get(campaign_id)
+        member = conn.execute(
+            sa.select(memberships).where(memberships.c.user_id == user_id)
+        ).one_or_none()
+        if member is None or member.role != Role.OFFICIAL.value or not member.level:
+            return None
+        reader = DigestReader(
+            Level(member.level),
+            member.region_code,
+            _region_name(self._regions, member.region_code),
+        )
+        lifecycle = campaign.lifecycle
+        if lifecycle is None:
+            return None
+        at_level = tuple(s.key for s in lifecycle.statuses if s.queue_level is reader.level)
+        region = reader.region
+        records = [
+            r for r in noms.in_campaign(conn, self._sealer, campaign.id)
+            if _contains(self._regions, region, r.region)
+        ]  # fmt: skip
+        items = [
+            DigestItem(r.category, r.status, r.publicity_ends_on)
+            for r in records if r.status in at_level
+        ]  # fmt: skip
+        reads = StoreReads(
+            _SystemTx(conn), self._sealer, self._regions, catalog=self._catalog,  # type: ignore[arg-type]
+            now=dt.datetime.now(dt.UTC), workday_end=_no_workday_end,
+        )  # fmt: skip
+        facts = [
+            f
+            for f in reads.campaign_facts(campaign.id)
+            if _contains(self._regions, region, f.region)
+        ]
+        quotas = {
+            c.id: [
+                q
+                for q in reads.quotas(campaign.id, c.id)
+                if _contains(self._regions, region, q.region)
+            ]
+            for c in campaign.categories
+        }
+        lines = compose_digest(campaign, reader, today, items, facts, quotas)
+        return digest_body(campaign, reader, today, lines) if lines else None
+
+
+def hand_off_due(
+    store: Store,
+    *,
+    now: dt.datetime,
+    digest: DigestBody,
+    limit: int = 500,
+) -> HandOff:
+    """One tick: the due pending reminders, each sent to the outbox or skipped (see above)."""
+    sent = skipped = deferred = 0
+    reasons: dict[str, int] = {}
+    with store.transaction() as conn:
+        rows = conn.execute(
+            sa.select(reminders)
+            .where(reminders.c.status == ReminderStatus.PENDING, reminders.c.due_at <= now)
+            .order_by(reminders.c.due_at, reminders.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return HandOff()
+        people = {
+            u.id: u
+            for u in conn.execute(
+                sa.select(users.c.id, users.c.channel, users.c.external_id).where(
+                    users.c.id.in_({r.user_id for r in rows})
+                )
+            )
+        }
+        prefs: dict[str, dict[int, dict[str, bool]]] = {}
+        messages = []
+        settled: dict[str, list[int]] = {}
+
+        def skip(row: Any, reason: str) -> None:
+            settled.setdefault(reason, []).append(row.id)
+
+        for row in rows:
+            if row.deadline_at is not None and now > row.deadline_at:
+                skip(row, missed(row.deadline_at))
+                continue
+            later = out_of_quiet_hours(now)
+            if later != now:
+                if row.deadline_at is not None and later > row.deadline_at:
+                    skip(row, missed(row.deadline_at))
+                else:
+                    conn.execute(
+                        sa.update(reminders).where(reminders.c.id == row.id).values(due_at=later)
+                    )
+                    deferred += 1
+                continue
+            if row.campaign not in prefs:
+                prefs[row.campaign] = wanted(conn, row.campaign, {r.user_id for r in rows})
+            if not prefs[row.campaign].get(row.user_id, {}).get(row.kind, False):
+                skip(row, TURNED_OFF)
+                continue
+            person = people.get(row.user_id)
+            if person is None:
+                skip(row, NO_USER)
+                continue
+            text = store.sealer.open(row.text)
+            if row.kind == KIND_DIGEST:
+                body = digest(conn, row.user_id, row.campaign, now.astimezone(SHANGHAI).date())
+                if body is None:
+                    skip(row, NOTHING_TO_SAY)
+                    continue
+                text = json.dumps({**json.loads(text), "body": body}, ensure_ascii=False)
+            messages.append(
+                outbox.OutboxMessage(
+                    idempotency_key=f"reminder:{row.key}",
+                    channel=person.channel,
+                    recipient_id=person.external_id,
+                    text=text,
+                    kind=row.kind,
+                )
+            )
+            settled.setdefault("", []).append(row.id)
+            sent += 1
+        outbox.enqueue(conn, store.sealer, messages, now=now)
+        for reason, ids in settled.items():
+            status = ReminderStatus.SENT if reason == "" else ReminderStatus.SKIPPED
+            conn.execute(
+                sa.update(reminders)
+                .where(reminders.c.id.in_(ids), reminders.c.status == ReminderStatus.PENDING)
+                .values(status=status, reason=reason or None, settled_at=now)
+            )
+            if reason:
+                skipped += len(ids)
+                reasons[reason] = len(ids)
+    return HandOff(sent, skipped, deferred, reasons)
+
+
+# ----- reading the plan back ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderEntry:
+    """A stored reminder as operators and `/reminders` see it (its text opened)."""
+
+    id: int
+    key: str
+    campaign: str
+    topic: str
+    kind: str
+    user_id: int
+    channel: str
+    recipient_id: str
+    nomination_id: int | None
+    due_at: dt.datetime
+    deadline_at: dt.datetime | None
+    status: str  # pending | sent | skipped | failed (sent, and the outbox gave up)
+    reason: str | None
+    title: str
+    body: str = field(repr=False)
+
+
+def entries(
+    conn: Connection,
+    sealer: Sealer,
+    *,
+    status: str | None = None,
+    user_id: int | None = None,
+    campaign: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int | None = None,
+) -> list[ReminderEntry]:
+    """Stored reminders, in due order; `status` `failed` means sent but not delivered."""
+    query = (
+        sa.select(
+            reminders,
+            users.c.channel,
+            users.c.external_id,
+            outbox_rows.c.status.label("delivery"),
+            outbox_rows.c.last_error.label("delivery_error"),
+        )  # fmt: skip
+        .join(users, users.c.id == reminders.c.user_id)
+        .outerjoin(
+            outbox_rows,
+            outbox_rows.c.idempotency_key == sa.literal("reminder:") + reminders.c.key,
+        )
+        .order_by(reminders.c.due_at, reminders.c.id)
+    )
+    if status == "failed":
+        query = query.where(outbox_rows.c.status == outbox.OutboxStatus.FAILED)
+    elif status == ReminderStatus.SENT:
+        query = query.where(
+            reminders.c.status == status,
+            sa.or_(outbox_rows.c.status.is_(None),
+                   outbox_rows.c.status != outbox.OutboxStatus.FAILED),
+        )  # fmt: skip
+    elif status is not None:
+        query = query.where(reminders.c.status == status)
+    if user_id is not None:
+        query = query.where(reminders.c.user_id == user_id)
+    if campaign is not None:
+        query = query.where(reminders.c.campaign == campaign)
+    if since is not None:
+        query = query.where(reminders.c.due_at >= since)
+    if until is not None:
+        query = query.where(reminders.c.due_at < until)
+    if limit is not None:
+        query = query.limit(limit)
+    out = []
+    for row in conn.execute(query):
+        data = json.loads(sealer.open(row.text))
+        failed = row.delivery == outbox.OutboxStatus.FAILED
+        out.append(
+            ReminderEntry(
+                id=row.id, key=row.key, campaign=row.campaign, topic=row.topic, kind=row.kind,
+                user_id=row.user_id, channel=row.channel, recipient_id=row.external_id,
+                nomination_id=row.nomination_id, due_at=row.due_at, deadline_at=row.deadline_at,
+                status="failed" if failed else row.status,
+                reason=row.delivery_error if failed else row.reason,
+                title=data.get("title", ""), body=data.get("body", ""),
+            )
+        )  # fmt: skip
+    return out
+
+
+__all__ = [
+    "EVERY_CAMPAIGN",
+    "Digests",
+    "HandOff",
+    "PlanChange",
+    "ReminderEntry",
+    "ReminderStatus",
+    "apply_plan",
+    "entries",
+    "hand_off_due",
+    "move_window",
+    "plan_facts",
+    "replan",
+    "set_pref",
+    "wanted",
+    "windows_in_force",
+]
