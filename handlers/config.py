@@ -50,3 +50,6 @@ class WecomSettings:
     aes_key: str = field(repr=False)  # WeCom callbacks are always encrypted
     api_base: str  # scheme://host[:port]; /cgi-bin/... is appended
     push_max_age: int = 300  # seconds a signed callback's timestamp may differ from our clock
+    # Where a notice's text card leads (AWARDBOT_WECOM_NOTICE_URL, else AWARDBOT_PUBLIC_URL);
+    # None: notices go as text messages (a card must have a link).
+    notice_url: str | None = None

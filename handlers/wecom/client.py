@@ -97,6 +97,7 @@ class WecomApi:
         timeout: float = 10.0,
     ) -> None:
         self.agent_id = settings.agent_id
+        self.notice_url = settings.notice_url  # where a notice's text card leads; None: none
         self.token_name = f"wecom:{settings.corp_id}:{settings.agent_id}"
         self._tokens = tokens
         self._clock = clock
@@ -113,10 +114,21 @@ class WecomApi:
         result = self._call(
             lambda: self._client.message.send_text(self.agent_id, [user_id], content)
         )
-        if isinstance(result, dict) and result.get("invaliduser"):
-            raise WecomApiError(
-                "接收人无效或不在应用可见范围 (invaliduser)", errcode=0, retryable=False
+        _check_delivered(result)
+
+    def send_text_card(
+        self, user_id: str, *, title: str, description: str, url: str, button: str
+    ) -> None:
+        """One app text card (`msgtype: textcard`) to one member: a bold title, a description
+        (WeCom's small HTML: `<div class="gray|normal|highlight">`, `<br>`), and a button
+        leading to `url`. WeCom cuts a title past 128 bytes and a description past 512 bytes
+        of UTF-8 without saying so: the sender keeps within them. WecomApiError if refused."""
+        result = self._call(
+            lambda: self._client.message.send_text_card(
+                self.agent_id, [user_id], title, description, url, btntxt=button
             )
+        )
+        _check_delivered(result)
 
     def send_file(self, user_id: str, filename: str, kind: str, data: bytes) -> None:
         """One attachment as an app message: an image (jpg/png up to 10 MB) or a file. The
@@ -132,10 +144,7 @@ class WecomApi:
         message = self._client.message
         send = message.send_image if media == "image" else message.send_file
         result = self._call(lambda: send(self.agent_id, [user_id], media_id))
-        if isinstance(result, dict) and result.get("invaliduser"):
-            raise WecomApiError(
-                "接收人无效或不在应用可见范围 (invaliduser)", errcode=0, retryable=False
-            )
+        _check_delivered(result)
 
     def close(self) -> None:
         self._client.close()
@@ -196,6 +205,15 @@ class WecomApi:
             raise _converted(exc) from None
         except requests.RequestException as exc:
             raise _network(exc) from None
+
+
+def _check_delivered(result: object) -> None:
+    """WeCom answers errcode 0 with `invaliduser` when the recipient is unknown or outside the
+    app's visible range: the message went nowhere, so that is an error too."""
+    if isinstance(result, dict) and result.get("invaliduser"):
+        raise WecomApiError(
+            "接收人无效或不在应用可见范围 (invaliduser)", errcode=0, retryable=False
+        )
 
 
 def _converted(exc: WeChatClientException) -> WecomApiError:

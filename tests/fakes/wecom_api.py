@@ -5,6 +5,10 @@ Serves `/cgi-bin/gettoken`, `/cgi-bin/message/send`, `/cgi-bin/media/get`,
 checks the access_token of every call like WeCom (40014 unknown, 42001 expired), records what
 it was asked, and answers the errcodes a test queues (`fail_next`).
 
+A text card (`msgtype: textcard`) needs a description and a url (44004 / 40058 without); a
+title over 128 bytes or a description over 512 bytes of UTF-8 is cut, as WeCom does without a
+word, and the cut is recorded in `truncated` (touser, field) so a test can see it happened.
+
     async with FakeWecomApi() as api:
         settings = api.settings(token=..., aes_key=...)  # api_base points here
         ...
@@ -32,6 +36,8 @@ CORP_ID = "wwfakecorp0000001"
 SECRET = "fake-wecom-secret-0123456789"
 AGENT_ID = 1000002
 SEND = "/cgi-bin/message/send"
+CARD_TITLE_LIMIT = 128  # bytes of UTF-8 (WeCom's textcard title)
+CARD_DESCRIPTION_LIMIT = 512  # bytes of UTF-8 (its description)
 UPLOAD = "/cgi-bin/media/upload"
 GETTOKEN = "/cgi-bin/gettoken"
 
@@ -42,7 +48,9 @@ ERRMSG = {
     40007: "invalid media_id",
     40013: "invalid corpid",
     40014: "invalid access_token",
+    40058: "invalid parameter",
     42001: "access_token expired",
+    44004: "empty content",
     45009: "api freq out of limit",
     60111: "userid not found",
     81013: "user & party & tag all invalid",
@@ -80,6 +88,7 @@ class FakeWecomApi:
         self.menus: list[dict[str, Any]] = []
         self.media: dict[str, tuple[str, bytes]] = {}  # media_id -> (filename, data)
         self.invalid_users: set[str] = set()  # answered in `invaliduser` (errcode 0)
+        self.truncated: list[tuple[str, str]] = []  # (touser, textcard field) WeCom cut
         self._errors: dict[str, deque[int]] = defaultdict(deque)
         self._numbers = itertools.count(1)
         self._valid: set[str] = set()
@@ -98,7 +107,9 @@ class FakeWecomApi:
         self._expired |= self._valid
         self._valid.clear()
 
-    def settings(self, *, token: str, aes_key: str) -> WecomSettings:
+    def settings(
+        self, *, token: str, aes_key: str, notice_url: str | None = None
+    ) -> WecomSettings:
         return WecomSettings(
             corp_id=self.corp_id,
             secret=self.secret,
@@ -106,6 +117,7 @@ class FakeWecomApi:
             token=token,
             aes_key=aes_key,
             api_base=self.url,
+            notice_url=notice_url,
         )
 
     def calls_to(self, path: str) -> list[Call]:
@@ -120,6 +132,10 @@ class FakeWecomApi:
                 filename, data = self.media[m[m["msgtype"]]["media_id"]]
                 out.append((m["touser"], m["msgtype"], filename, data))
         return out
+
+    def cards(self) -> list[tuple[str, dict[str, Any]]]:
+        """(touser, textcard as WeCom shows it) of every accepted text card, in order."""
+        return [(m["touser"], m["textcard"]) for m in self.messages if m["msgtype"] == "textcard"]
 
     def texts(self) -> list[tuple[str, str]]:
         """(touser, content) of every accepted text message, in order."""
@@ -177,11 +193,28 @@ class FakeWecomApi:
             return refused
         if int(body.get("agentid", 0)) != self.agent_id:
             return _error(40056)  # invalid agentid
+        if body.get("msgtype") == "textcard":
+            card = body.get("textcard") or {}
+            if not card.get("description"):
+                return _error(44004)
+            if not card.get("url"):
+                return _error(40058)
+            body = {**body, "textcard": self._cut(str(body.get("touser", "")), card)}
         users = [u for u in str(body.get("touser", "")).split("|") if u]
         invalid = [u for u in users if u in self.invalid_users]
         if len(invalid) < len(users):
             self.messages.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid)})
+
+    def _cut(self, touser: str, card: dict[str, Any]) -> dict[str, Any]:
+        """The card as WeCom shows it: title and description cut to their byte limits."""
+        shown = dict(card)
+        for name, limit in (("title", CARD_TITLE_LIMIT), ("description", CARD_DESCRIPTION_LIMIT)):
+            data = str(card.get(name, "")).encode("utf-8")
+            if len(data) > limit:
+                shown[name] = data[:limit].decode("utf-8", "ignore")
+                self.truncated.append((touser, name))
+        return shown
 
     async def _media_get(self, request: web.Request) -> web.Response:
         self.calls.append(Call("/cgi-bin/media/get", dict(request.query)))
