@@ -36,6 +36,7 @@ from storage.channels import delivery_answer, first_delivery, keep_delivery_answ
 from storage.files import FileStore
 from storage.reads import StoreReads, WorkdayEnd
 from storage.regions import Regions
+from storage.reminders import Planning
 from storage.store import ConversationTx, Store, StoreUnavailable
 from storage.writer import Writer
 
@@ -59,8 +60,10 @@ class Runtime:
         files: FileStore,
         workday_end: WorkdayEnd,
         new_code: Callable[[], str] | None = None,
+        planning: Planning | None = None,
     ) -> None:
         self.assistant = assistant
+        self.planning = planning  # re-plans reminders with the step (None: a rig plans none)
         self.store = store
         self.regions = regions
         self.files = files
@@ -235,6 +238,7 @@ class Runtime:
             self.assistant.catalog,
             files=self.files,
             now=now,
+            planning=self.planning,
         )
 
 

@@ -7,7 +7,9 @@ attachments, `handlers.files`), and each channel's webhook routes (`/telegram`, 
 aiohttp answers 413 before reading more, so a 1 MB body is refused unread).
 
 An APScheduler `AsyncIOScheduler` runs the outbox dispatcher every few seconds (on a worker
-thread: the store is synchronous) and prunes old delivery ids hourly.
+thread: the store is synchronous), the reminder ticker every AWARDBOT_REMINDER_TICK_SECONDS (it
+hands due reminders to the outbox; with several workers on one PostgreSQL only the one holding
+the advisory lock does, notifications.ticker) and prunes old delivery ids hourly.
 
 Graceful shutdown (SIGTERM or SIGINT), in this order, so nothing a user sent is lost:
 1. the scheduler stops starting jobs;
@@ -48,6 +50,7 @@ from handlers.base import (
 from handlers.files import file_routes
 from notifications.outbox import Dispatcher
 from notifications.senders import Sender
+from notifications.ticker import Ticker
 from storage import outbox
 from storage.channels import prune_deliveries, prune_pushes
 from storage.invites import bound_count
@@ -126,6 +129,9 @@ class Server:
             )
             if senders
             else None
+        )
+        self.ticker = (
+            Ticker(store, runtime.planning, clock=clock) if runtime.planning is not None else None
         )
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
         self._channel_names = {adapter.channel for adapter in self.adapters}
@@ -266,6 +272,16 @@ class Server:
                 coalesce=True,
                 next_run_time=dt.datetime.now(self.settings.timezone),
             )
+        if self.ticker is not None:
+            self.scheduler.add_job(
+                self._tick,
+                "interval",
+                seconds=self.settings.reminder_tick_seconds,
+                id="reminders",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=dt.datetime.now(self.settings.timezone),
+            )
         self.scheduler.add_job(
             self._prune, "interval", hours=1, id="prune-deliveries", max_instances=1
         )
@@ -286,6 +302,23 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             self.metrics.inc("awardbot_errors_total", channel="outbox", kind="dispatch")
             log.error("outbox round failed: %s", type(exc).__name__)
+
+    async def _tick(self) -> None:
+        if self.ticker is None or self.gateway.closing:
+            return
+        ticker = self.ticker
+        try:
+            report = await self.gateway.run(ticker.tick)
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            self.metrics.inc("awardbot_errors_total", channel="reminders", kind="tick")
+            log.error("reminder tick failed: %s", type(exc).__name__)
+            return
+        if report.handed.sent:
+            self.metrics.inc("awardbot_reminders_sent_total", report.handed.sent)
+        if report.handed.skipped:
+            self.metrics.inc("awardbot_reminders_skipped_total", report.handed.skipped)
+        if report.handed.sent and self.dispatcher is not None:
+            await self._dispatch()  # what was just handed over goes out now, not next round
 
     async def _prune(self) -> None:
         now = self.clock().astimezone(dt.UTC)
@@ -310,6 +343,9 @@ class Server:
                 await adapter.stop()
             except Exception as exc:  # noqa: BLE001 - stop the others anyway
                 log.error("stopping %s failed: %s", adapter.channel, type(exc).__name__)
+        if self.ticker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(None, self.ticker.close)
         if self.dispatcher is not None:
             released = await asyncio.get_running_loop().run_in_executor(
                 None, self.dispatcher.release

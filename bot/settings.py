@@ -6,6 +6,7 @@ a SQLite file under `data/` and the campaigns shipped in `campaigns/`.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Callable
@@ -57,6 +58,9 @@ class Settings:
     file_link_minutes: int = 30  # how long a file link works
     file_link_max_bytes: int = 20 * 1024 * 1024  # larger attachments get no link
     downloads_dir: Path = Path("data/downloads")  # where the console saves opened attachments
+    now: dt.datetime | None = None  # AWARDBOT_NOW: the demo clock starts here (never production)
+    alert_waiting_workdays: int = 5  # officials are alerted past this many working days waiting
+    reminder_tick_seconds: int = 10  # how often the ticker hands due reminders to the outbox
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -119,6 +123,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
     public_url = (
         _base_url(get, "AWARDBOT_PUBLIC_URL", "") if get("AWARDBOT_PUBLIC_URL", "") else None
     )
+    now = _demo_now(get("AWARDBOT_NOW", ""), timezone, environment)
+    waiting = _whole(get, "AWARDBOT_ALERT_WAITING_WORKDAYS", "5", 1, 60, "working days")
+    tick = _whole(get, "AWARDBOT_REMINDER_TICK_SECONDS", "10", 1, 3600, "seconds")
     telegram, telegram_off = _telegram(get)
     wechat, wechat_off = _wechat(get)
     wecom, wecom_off = _wecom(get, public_url)
@@ -141,7 +148,43 @@ def load_settings(env: dict[str, str] | None = None, dotenv: Path | None = None)
         public_url=public_url,
         file_link_minutes=int(minutes),
         file_link_max_bytes=int(link_mb) * 1024 * 1024,
+        now=now,
+        alert_waiting_workdays=waiting,
+        reminder_tick_seconds=tick,
     )
+
+
+def _whole(
+    get: Callable[[str, str], str], name: str, default: str, low: int, high: int, unit: str
+) -> int:
+    value = get(name, default)
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise SettingsError(f"{name}: {value!r} is not a number of {unit} from {low} to {high}")
+    return int(value)
+
+
+DEMO_CLOCK_FORMAT = "YYYY-MM-DD HH:MM"
+
+
+def _demo_now(value: str, timezone: ZoneInfo, environment: Environment) -> dt.datetime | None:
+    """AWARDBOT_NOW: the local time the bot's clock starts at (it runs on from there)."""
+    if not value:
+        return None
+    if environment is Environment.PRODUCTION:
+        raise SettingsError(
+            "AWARDBOT_NOW: 演示时钟不能用于生产环境，请删除该设置 "
+            "(the demo clock is refused in production; unset it)"
+        )
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise SettingsError(
+            f"AWARDBOT_NOW: {value!r} is not a local time {DEMO_CLOCK_FORMAT}"
+            " (e.g. 2022-11-02 08:00)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone)
+    return moment
 
 
 Get = Callable[[str, str], str]

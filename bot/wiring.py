@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.clock import clock_for
 from bot.keys import sealer_for
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -23,6 +24,7 @@ from notifications.senders import ConsoleSender
 from storage.files import FileStore, upgrade_file_names
 from storage.reads import WorkdayEnd
 from storage.regions import load_regions
+from storage.reminders import Planning
 from storage.store import Store, StoreError
 
 REGIONS_FILE = "regions.yaml"  # in the campaigns directory
@@ -40,13 +42,43 @@ def workday_end_from(calendar: WorkdayCalendar) -> WorkdayEnd:
     return workday_end
 
 
+class CalendarWorkdays:
+    """The calendar as the planner's port (conversations.reminders.Workdays): a year it lacks
+    raises PortRefusal, whose text names the year and the file to add it to."""
+
+    def __init__(self, calendar: WorkdayCalendar) -> None:
+        self._calendar = calendar
+
+    def is_workday(self, day: dt.date) -> bool:
+        try:
+            return self._calendar.is_workday(day)
+        except CalendarError as exc:
+            raise PortRefusal(str(exc)) from None
+
+    def nth_workday(self, start: dt.date, n: int) -> dt.date:
+        try:
+            return self._calendar.nth_workday(start, n)
+        except CalendarError as exc:
+            raise PortRefusal(str(exc)) from None
+
+
+def planning_for(settings: Settings, catalog: Catalog) -> Planning:
+    """How reminders are planned: the campaigns, the regions, the calendar, the settings."""
+    return Planning(
+        catalog,
+        load_regions(settings.campaigns_dir / REGIONS_FILE),
+        CalendarWorkdays(WorkdayCalendar(settings.calendar_file)),
+        waiting_workdays=settings.alert_waiting_workdays,
+    )
+
+
 def build_runtime(
     settings: Settings, catalog: Catalog, store: Store, *, clock: Clock | None = None
 ) -> Runtime:
     """The runtime over `store`; raises SettingsError / RegionError / CalendarError early."""
     regions = load_regions(settings.campaigns_dir / REGIONS_FILE)
     calendar = WorkdayCalendar(settings.calendar_file)
-    engine = Engine(catalog, clock=clock or (lambda: dt.datetime.now(settings.timezone)))
+    engine = Engine(catalog, clock=clock or clock_for(settings))
     files = FileStore(Path(settings.attachments_dir), store.sealer)
     upgrade_file_names(store, files)  # once: names by plain SHA-256 (before issue 8) go
     return Runtime(
@@ -55,6 +87,12 @@ def build_runtime(
         regions,
         files=files,
         workday_end=workday_end_from(calendar),
+        planning=Planning(
+            catalog,
+            regions,
+            CalendarWorkdays(calendar),
+            waiting_workdays=settings.alert_waiting_workdays,
+        ),  # fmt: skip
     )
 
 

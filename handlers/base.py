@@ -155,6 +155,10 @@ class Metrics:
                 "Notifications that could not be opened (sealed with a retired key), failed"
                 " so the rest are delivered."
             ),
+            "awardbot_reminders_sent_total": "Due reminders handed to the outbox.",
+            "awardbot_reminders_skipped_total": (
+                "Due reminders not sent: deadline passed while down, turned off, empty digest."
+            ),
         }
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:

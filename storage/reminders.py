@@ -458,6 +458,35 @@ def replan(
     return apply_plan(conn, sealer, scope, plan(facts, workdays, scope), now=now)
 
 
+@dataclass(frozen=True, slots=True)
+class Planning:
+    """What re-planning needs beside the transaction: the campaigns, the regions, the calendar."""
+
+    catalog: Catalog
+    regions: Regions
+    workdays: Workdays
+    waiting_workdays: int = 5  # officials are alerted past this many working days at their level
+
+    def replan(
+        self, conn: Connection, sealer: Sealer, scope: Scope, *, now: dt.datetime
+    ) -> PlanChange:
+        return replan(
+            conn, sealer, self.catalog, self.regions, self.workdays, scope, now=now,
+            waiting_workdays=self.waiting_workdays,
+        )  # fmt: skip
+
+    def replan_all(self, conn: Connection, sealer: Sealer, *, now: dt.datetime) -> PlanChange:
+        """Every campaign's whole plan (at start: the YAML may have changed while down)."""
+        total = PlanChange()
+        for campaign in self.catalog:
+            change = self.replan(conn, sealer, Scope(campaign.id), now=now)
+            total = PlanChange(
+                total.added + change.added, total.kept + change.kept,
+                total.superseded + change.superseded, total.unplanned + change.unplanned,
+            )  # fmt: skip
+        return total
+
+
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -723,6 +752,7 @@ __all__ = [
     "Digests",
     "HandOff",
     "PlanChange",
+    "Planning",
     "ReminderEntry",
     "ReminderStatus",
     "apply_plan",

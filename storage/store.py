@@ -330,6 +330,14 @@ class Store:
         """Seals and opens personal data stored by repositories."""
         return self._sealer
 
+    def dedicated_connection(self) -> Connection:
+        """A connection of its own, in autocommit, for a session-level lock (storage.leader);
+        the caller closes it. The database unreachable is a StoreUnavailable."""
+        try:
+            return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
+
     def load_state(self, key: ConversationKey) -> dict[str, Any] | None:
         """The saved state of this conversation, or None; a read-only peek that takes no lock."""
         query = (

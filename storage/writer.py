@@ -26,8 +26,11 @@ from conversations.effects import (
     Move,
     Notify,
     RecordOpinion,
+    Replan,
     SaveDraft,
+    Scope,
     SelfCheckCompleted,
+    SetReminders,
     StoreAttachment,
     Subscribe,
 )
@@ -42,6 +45,7 @@ from storage.crypto import Sealer
 from storage.files import FileStore
 from storage.invites import BindError, bind
 from storage.reads import StoreReads
+from storage.reminders import Planning, set_pref
 from storage.store import ConversationTx
 from storage.tables import memberships, users
 
@@ -58,6 +62,7 @@ class Writer:
         *,
         files: FileStore,
         now: datetime,
+        planning: Planning | None = None,
     ) -> None:
         self._tx = tx
         self._conn = tx.connection
@@ -66,8 +71,10 @@ class Writer:
         self._catalog = catalog
         self._files = files
         self._now = now
+        self._planning = planning  # None: no reminders are planned (a rig without a calendar)
 
     def apply(self, effects: Iterable[Effect]) -> None:
+        replans: list[Replan] = []
         for effect in effects:
             match effect:
                 case CreateDraft():
@@ -107,6 +114,28 @@ class Writer:
                         verdict=effect.verdict, result=effect.result,
                         completed_at=effect.completed_at,
                     )  # fmt: skip
+                case SetReminders():
+                    set_pref(
+                        self._conn, self._tx.user_id, effect.campaign, effect.kind, effect.on,
+                        now=self._now,
+                    )  # fmt: skip
+                case Replan():
+                    replans.append(effect)  # on the state the other effects leave
+        for effect in dict.fromkeys(replans):
+            self._replan(effect)
+
+    def _replan(self, effect: Replan) -> None:
+        if self._planning is None:
+            return
+        nomination = effect.scope.nomination
+        if isinstance(nomination, str):
+            nomination = self._record(nomination).id
+        scope = Scope(
+            effect.scope.campaign,
+            nomination,
+            self._tx.user_id if effect.mine else effect.scope.user,
+        )
+        self._planning.replan(self._conn, self._sealer, scope, now=self._now)
 
     def audit(self, effect: Audit) -> None:
         actor = self._reads.actor()
