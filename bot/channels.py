@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.edges import (
     SealerLinkSigner,
     StoreAttachments,
+    StoreNoticePages,
     StoreReplyLedger,
     StoreReplyWindow,
     StoreSendBudget,
@@ -88,7 +89,17 @@ def build_adapters(
         )
     if settings.wechat is not None:
         from handlers.wechat import make_adapter as wechat
+        from handlers.wechat.notices import NoticeLinks
 
+        # The whole text of a notice sent as a template message is behind its link (issue 10).
+        pages = StoreNoticePages(store)
+        notices = (
+            None
+            if settings.public_url is None
+            else NoticeLinks(
+                settings.public_url, pages, clock=clock, days=settings.wechat.notice_link_days
+            )
+        )
         adapters.append(
             wechat(
                 settings.wechat,
@@ -99,6 +110,8 @@ def build_adapters(
                 pushes=StorePushLedger(store),
                 attachments=attachments,
                 links=file_links(settings, store, clock=clock),
+                notice_links=notices,
+                notices=pages,
             )
         )
     if settings.wecom is not None:

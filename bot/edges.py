@@ -26,11 +26,13 @@ from handlers.ports import (
     Token,
     WindowOpener,
 )
+from notifications.notice import NOTICE_KINDS, Notice
 from storage import channels, outbox
 from storage import nominations as noms
 from storage.crypto import Sealer, SealError
 from storage.files import FileStore, FileStoreError
 from storage.store import Store, StoreError, StoreUnavailable
+from storage.tables import outbox as outbox_table
 
 
 @contextmanager
@@ -221,3 +223,40 @@ class StoreReplyLedger:
                 # Some went out: sending them all again would double those; the rest are lost,
                 # with the reason kept for the operator.
                 outbox.mark_failed(self._store, message, error=f"{sent} sent; {error}")
+
+
+NOTICE_LINK_PURPOSE = "notice-link"  # the derived key signs notice detail links only
+
+
+class StoreNoticePages:
+    """`handlers.wechat.notices.NoticeReader` over the outbox (the notice a row holds, opened
+    with the store's sealer), and the `LinkSigner` of those pages' links (HMAC-SHA256 under a
+    key HKDF-derived from each AWARDBOT_SECRET_KEY for notice links only, newest first)."""
+
+    def __init__(self, store: Store, channel: str = "wechat") -> None:
+        self._store = store
+        self._channel = channel
+
+    def signatures(self, payload: bytes) -> list[str]:
+        return self._store.sealer.keyed_names(payload, NOTICE_LINK_PURPOSE)
+
+    def notice(self, idempotency_key: str) -> Notice | None:
+        table = outbox_table
+        with _edge_errors(), self._store.reading() as conn:
+            row = (
+                conn.execute(
+                    sa.select(table.c.channel, table.c.kind, table.c.text).where(
+                        table.c.idempotency_key == idempotency_key
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or row["channel"] != self._channel or row["kind"] not in NOTICE_KINDS:
+            return None  # a step's stored replies, or another channel's row: not shown
+        try:
+            return Notice.of_row(row["kind"], self._store.sealer.open(row["text"]))
+        except SealError as exc:
+            raise EdgeError(str(exc)) from None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise EdgeError("the notice cannot be read") from None

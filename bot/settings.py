@@ -274,9 +274,23 @@ def _wechat(get: Get) -> tuple[WechatSettings | None, str]:
             template_status=get("AWARDBOT_WECHAT_TEMPLATE_STATUS", "") or None,
             template_deadline=get("AWARDBOT_WECHAT_TEMPLATE_DEADLINE", "") or None,
             push_max_age=push_max_age(get),
+            subscribe_status=get("AWARDBOT_WECHAT_SUBSCRIBE_TEMPLATE_STATUS", "") or None,
+            subscribe_window=get("AWARDBOT_WECHAT_SUBSCRIBE_TEMPLATE_WINDOW", "") or None,
+            subscribe_deadline=get("AWARDBOT_WECHAT_SUBSCRIBE_TEMPLATE_DEADLINE", "") or None,
+            subscribe_digest=get("AWARDBOT_WECHAT_SUBSCRIBE_TEMPLATE_DIGEST", "") or None,
+            notice_link_days=_notice_link_days(get),
         ),
         "",
     )
+
+
+def _notice_link_days(get: Get) -> int:
+    value = get("AWARDBOT_WECHAT_NOTICE_LINK_DAYS", "7")
+    if not value.isdigit() or not 1 <= int(value) <= 90:
+        raise SettingsError(
+            f"AWARDBOT_WECHAT_NOTICE_LINK_DAYS: {value!r} is not a number of days from 1 to 90"
+        )
+    return int(value)
 
 
 def _wecom(get: Get, public_url: str | None) -> tuple[WecomSettings | None, str]:

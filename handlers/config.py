@@ -37,8 +37,14 @@ class WechatSettings:
     aes_key: str | None = field(repr=False)  # EncodingAESKey (43 chars); None: plaintext mode
     api_base: str  # scheme://host[:port]; /cgi-bin/... is appended
     template_status: str | None  # template id for status changes, if the account has one
-    template_deadline: str | None  # template id for deadline reminders
+    template_deadline: str | None  # template id for reminders, deadline alerts and digests
     push_max_age: int = 300  # seconds a signed push's timestamp may differ from our clock
+    # Subscription-notice (订阅通知) template ids, by notice kind; None: that kind has none
+    subscribe_status: str | None = None
+    subscribe_window: str | None = None
+    subscribe_deadline: str | None = None
+    subscribe_digest: str | None = None
+    notice_link_days: int = 7  # how long a notice's detail link (template/subscription) works
 
 
 @dataclass(frozen=True, slots=True)

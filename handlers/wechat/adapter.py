@@ -20,6 +20,11 @@ the step is a 503 (the `serve` middleware), so WeChat retries it.
 Customer-service messages cannot carry arbitrary files, so an attachment a reviewer opens
 (`Reply.files`) is answered with a signed, expiring download link served by `awardbot serve`
 (`handlers.files.FileLinks`), written under the reply's text.
+
+Notices outside the window go as subscription notices or template messages of 20-character
+fields (`handlers.wechat.sender`); their link opens the whole notice on a signed page these
+routes serve too (`GET /wechat/notice/<token>`, `handlers.wechat.notices`) when `serve` knows
+its public URL.
 """
 
 from __future__ import annotations
@@ -60,8 +65,10 @@ from handlers.pushes import PushGuard, PushRefused
 from handlers.wechat.client import MediaTooLarge, WechatApiError, WechatClient
 from handlers.wechat.inbound import Codec, Push, SignatureRefused
 from handlers.wechat.menu import CLICK_COMMANDS, FOLLOW_NOTE
+from handlers.wechat.notices import NoticeLinks, NoticeReader, notice_routes
 from handlers.wechat.sender import OUT_OF_WINDOW, WINDOW_USED_UP, WechatSender
 from handlers.xmlgate import MAX_BODY, MEMBER_MESSAGES, ShapeRefused, XmlRefused
+from notifications.notice import NoticeKind
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +114,15 @@ class WechatAdapter:
         pushes: PushLedger | None = None,
         attachments: Attachments | None = None,
         links: FileLinks | None = None,
+        notice_links: NoticeLinks | None = None,
+        notices: NoticeReader | None = None,
     ) -> None:
         self.settings = settings
         self.attachments = attachments  # the files reviewers open, handed over as ...
         self.links = links  # ... signed download links (None: no public URL known)
+        # A notice's detail page, linked from template messages (None: no public URL known)
+        self.notice_links = notice_links if notices is not None else None
+        self.notices = notices
         self.gateway = gateway
         self.windows = windows
         self.clock = clock
@@ -130,7 +142,13 @@ class WechatAdapter:
     # ----- ChannelAdapter ---------------------------------------------------------------
 
     def routes(self) -> Iterable[web.AbstractRouteDef]:
-        return [web.get("/wechat", self.verify), web.post("/wechat", self.receive)]
+        routes: list[web.AbstractRouteDef] = [
+            web.get("/wechat", self.verify),
+            web.post("/wechat", self.receive),
+        ]
+        if self.notice_links is not None and self.notices is not None:
+            routes.extend(notice_routes(self.notice_links, self.notices, self.gateway))
+        return routes
 
     async def start(self) -> None:
         """Nothing to start: WeChat pushes to us."""
@@ -145,6 +163,13 @@ class WechatAdapter:
             clock=self.clock,
             template_status=self.settings.template_status,
             template_deadline=self.settings.template_deadline,
+            subscribe={
+                NoticeKind.STATUS: self.settings.subscribe_status,
+                NoticeKind.WINDOW: self.settings.subscribe_window,
+                NoticeKind.DEADLINE: self.settings.subscribe_deadline,
+                NoticeKind.DIGEST: self.settings.subscribe_digest,
+            },
+            links=self.notice_links,
         )
 
     # ----- HTTP -------------------------------------------------------------------------

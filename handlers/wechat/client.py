@@ -140,9 +140,20 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
         """A customer-service text message (`message/custom/send`)."""
         self.call(lambda: self.message.send_text(openid, text))
 
-    def send_template(self, openid: str, template_id: str, data: dict[str, Any]) -> None:
-        """A template message (`message/template/send`)."""
-        self.call(lambda: self.message.send_template(openid, template_id, data))
+    def send_template(
+        self, openid: str, template_id: str, data: dict[str, Any], *, url: str | None = None
+    ) -> None:
+        """A template message (`message/template/send`), opening `url` when tapped."""
+        self.call(lambda: self.message.send_template(openid, template_id, data, url=url))
+
+    def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, Any], *, page: str | None = None
+    ) -> None:
+        """A subscription notice (订阅通知, `message/subscribe/bizsend`: wechatpy's
+        `send_subscribe_message`, not the one-time `send_subscribe_template`), opening the web
+        page `page` when tapped."""
+        message = self.message
+        self.call(lambda: message.send_subscribe_message(openid, template_id, data, page=page))
 
     def create_menu(self, menu: dict[str, Any]) -> None:
         self.call(lambda: self.menu.create(menu))

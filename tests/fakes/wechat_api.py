@@ -6,6 +6,12 @@ the token fetch must carry the token last issued (else 40001, like a token anoth
 invalidated), and `fail_next(path, errcode)` makes the next calls to a path answer an errcode
 (45015, 45047, 45009, 40001, 43004…).
 
+Template messages and subscription notices (`message/subscribe/bizsend`) are checked like the
+platform does since 2023: a field value over 20 characters, or with a line break, is refused
+with 47003 (argument invalid); `first` and `remark` are no longer shown, so a template message
+carrying them is recorded in `dropped` (what the user would not see). A subscription notice to
+a user in `unsubscribed` is refused with 43101 (the user has not subscribed).
+
     async with FakeWechatApi() as api:
         client = WechatClient(..., api_base=api.url, ...)
         api.add_media("MEDIA1", b"...", filename="a.pdf")
@@ -41,7 +47,13 @@ ERRMSG = {
     45009: "reach max api daily quota limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    43101: "user refuse to accept the msg",
+    47001: "data format error",
+    47003: "argument invalid! data.value invalid",
 }
+FIELD_LIMIT = 20  # characters of a template field since 2023-05
+SUBSCRIBE = "/cgi-bin/message/subscribe/bizsend"
+TEMPLATE = "/cgi-bin/message/template/send"
 
 
 @dataclass
@@ -65,11 +77,14 @@ class FakeWechatApi:
         self.calls: list[Call] = []
         self.tokens_issued: list[str] = []
         self.media: dict[str, tuple[str, str, bytes]] = {}  # id -> (filename, type, data)
+        self.unsubscribed: set[str] = set()  # openids whose subscription notices get 43101
+        self.dropped: list[tuple[str, str]] = []  # (openid, template key not shown anymore)
         self._failures: dict[str, deque[int]] = defaultdict(deque)
         self.routes: dict[str, Handler] = {
             self.token_path: self.token,
             "/cgi-bin/message/custom/send": self.ok,
-            "/cgi-bin/message/template/send": self.template_send,
+            TEMPLATE: self.template_send,
+            SUBSCRIBE: self.subscribe_send,
             "/cgi-bin/media/get": self.media_get,
             "/cgi-bin/menu/create": self.ok,
         }
@@ -106,8 +121,10 @@ class FakeWechatApi:
         app_id: str = APP_ID,
         template_status: str | None = None,
         template_deadline: str | None = None,
+        **options: Any,
     ) -> WechatSettings:
-        """Account settings whose API base is this fake."""
+        """Account settings whose API base is this fake (`options`: more WechatSettings
+        fields, e.g. subscribe_window)."""
         return WechatSettings(
             app_id=app_id,
             app_secret=SECRET,
@@ -116,6 +133,7 @@ class FakeWechatApi:
             api_base=self.url,
             template_status=template_status,
             template_deadline=template_deadline,
+            **options,
         )
 
     # ----- steering and inspecting ------------------------------------------------------
@@ -145,7 +163,11 @@ class FakeWechatApi:
         ]
 
     def templates(self) -> list[dict[str, Any]]:
-        return [c.body for c in self.accepted("/cgi-bin/message/template/send")]
+        return [c.body for c in self.accepted(TEMPLATE)]
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The accepted subscription notices: touser, template_id, data, page (if any)."""
+        return [c.body for c in self.accepted(SUBSCRIBE)]
 
     def accepted(self, path: str) -> list[Call]:
         return [c for c in self.calls_to(path) if c.errcode == 0]
@@ -205,7 +227,38 @@ class FakeWechatApi:
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def template_send(self, call: Call) -> web.StreamResponse:
+        if refusal := self._invalid_fields(call):
+            return refusal
+        for key in ("first", "remark"):
+            if key in (call.body.get("data") or {}):
+                self.dropped.append((str(call.body.get("touser")), key))
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.calls)})
+
+    async def subscribe_send(self, call: Call) -> web.StreamResponse:
+        if not call.body.get("template_id") or not call.body.get("touser"):
+            call.errcode = 47001  # data format error
+            return _error(47001)
+        if call.body["touser"] in self.unsubscribed:
+            call.errcode = 43101
+            return _error(43101)
+        if refusal := self._invalid_fields(call):
+            return refusal
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def _invalid_fields(self, call: Call) -> web.Response | None:
+        """47003 for a field over 20 characters or with a line break (the 2023 rules)."""
+        data = call.body.get("data")
+        if not isinstance(data, dict):
+            call.errcode = 47001
+            return _error(47001)
+        for key, item in data.items():
+            value = str(item.get("value", "")) if isinstance(item, dict) else ""
+            if key in ("first", "remark"):
+                continue  # not shown any more, not checked
+            if not value or len(value) > FIELD_LIMIT or any(ch in value for ch in "\r\n"):
+                call.errcode = 47003
+                return _error(47003)
+        return None
 
     async def media_get(self, call: Call) -> web.StreamResponse:
         media = self.media.get(call.params.get("media_id", ""))
