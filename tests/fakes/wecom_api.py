@@ -435,9 +435,18 @@ async def _serve_forever(port: int) -> int:
         try:
             while True:
                 await asyncio.sleep(0.5)
-                for user, content in fake.texts()[shown:]:
-                    print(f"→ {user}: {content}", flush=True)
-                shown = len(fake.texts())
+                for message in fake.messages[shown:]:
+                    user, kind = message["touser"], message["msgtype"]
+                    if kind == "text":
+                        print(f"→ {user}: {message['text']['content']}", flush=True)
+                    elif kind == "textcard":
+                        card = message["textcard"]
+                        button = card.get("btntxt", "详情")
+                        line = f"[卡片] {card['title']} | {card['description']} | {button}"
+                        print(f"→ {user}: {line} → {card['url']}", flush=True)
+                    else:
+                        print(f"→ {user}: [{kind}]", flush=True)
+                shown = len(fake.messages)
         finally:
             print("fake WeCom API stopped", flush=True)
 
