@@ -17,12 +17,14 @@ import dataclasses
 from typing import Any
 
 from conversations.campaign import Catalog
-from conversations.effects import Audit, Bind, Subscribe
+from conversations.effects import Audit, Bind, Replan, Scope, SetReminders, Subscribe
 from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
 from conversations.identity import LEVEL_SHORT_NAMES, Actor, Level, Role
 from conversations.policy import GUESS_ATTEMPTS, guessing_refused, may_see
 from conversations.reads import Context, Env, PortRefusal, Reads, Refusal, RefusalKind
+from conversations.reminders import KIND_WINDOW
+from conversations.reminding import Reminding, in_force
 from conversations.review import ContinueDraft, Leave, Review
 from conversations.texts import render
 
@@ -35,6 +37,7 @@ class Assistant:
         self.engine = engine
         self.filing = Filing(engine)
         self.review = Review(catalog)
+        self.reminding = Reminding(catalog)
 
     def start(self, saved: dict[str, Any] | None, reads: Reads, ctx: Context) -> Step:
         env = Env.of(reads, ctx)
@@ -63,11 +66,30 @@ class Assistant:
             return Step(dict(saved or {}), [])
         try:
             step = self._route(saved, inbound, env, upload)
+            step = self._timely(saved, step, env)
         except PortRefusal as exc:
             # The outside world could not answer (an unknown calendar year): say why, ask again.
             env.effects.clear()
             step = self._then_ask(saved, [Reply(str(exc))], env)
         return _stamped(saved, step, env)
+
+    def _timely(self, saved: dict[str, Any] | None, step: Step, env: Env) -> Step:
+        """What time changes in a step: a campaign just chosen whose windows have all passed is
+        said to be closed (a 2022 campaign does not look current in 2026); a verdict offers the
+        window reminders while a window is ahead."""
+        before, after = _campaign_of(_outside_review(saved)), _campaign_of(step.state)
+        replies = list(step.replies)
+        if after is not None and after != before:
+            note = self.reminding.closed(after, env)
+            if note is not None:
+                replies.insert(max(len(replies) - 1, 0), note)
+        for i, reply in enumerate(replies):
+            if reply.verdict is not None and after is not None:
+                offer = self.reminding.offer(after, env)
+                if offer is not None and reply.verdict != "ineligible":
+                    replies.insert(i + 1, offer)
+                break
+        return Step(step.state, replies, step.effects)
 
     def refused(
         self, saved: dict[str, Any] | None, refusal: Refusal, reads: Reads, ctx: Context
@@ -119,6 +141,12 @@ class Assistant:
             return self._listing(saved, self.review.mine(_outside_review(saved), env), env)
         if command == "/queue":
             return self._listing(saved, self.review.queue(_outside_review(saved), env), env)
+        if command == "/reminders":
+            return self._then_ask(saved, self.reminding.show(env), env)
+        if command in ("/subscribe", "/unsubscribe"):
+            current = _campaign_of(_outside_review(saved))
+            replies = self.reminding.change(argument, command == "/subscribe", env, current)
+            return self._then_ask(saved, replies, env)
         if command == "/whoami":
             text = render("whoami", who=self._who(env.actor(), env))
             return self._then_ask(saved, [Reply(text)], env)
@@ -138,7 +166,20 @@ class Assistant:
             return self.filing.resume(saved or {}, inbound, env, upload)
         if upload is not None:
             return self._then_ask(saved, [Reply(render("filing_file_unexpected"))], env)
-        return self.engine.resume(saved, inbound)
+        return self._engine_for(saved, env).resume(saved, inbound)
+
+    def _engine_for(self, saved: dict[str, Any] | None, env: Env) -> Engine:
+        """The self-check engine, over the campaign's windows as in force (an admin may have
+        moved one: the verdict shows the dates that hold)."""
+        campaign_id = _campaign_of(saved)
+        if campaign_id is None or campaign_id not in self.catalog:
+            return self.engine
+        campaign = self.catalog.get(campaign_id)
+        current = in_force(campaign, env.reads.windows(campaign_id))
+        if current is campaign:
+            return self.engine
+        others = [c for c in self.catalog if c.id != campaign_id]
+        return Engine(Catalog([*others, current]), self.engine.clock)
 
     # ----- commands -----------------------------------------------------------------------
 
@@ -155,6 +196,8 @@ class Assistant:
             return [Reply(render(f"bind_{state}"))]
         if state == "valid":
             env.add(Bind(code))
+            # What a clerk or an official receives of every campaign, planned with the bind.
+            env.add(*(Replan(Scope(c.id), mine=True) for c in self.catalog))
         actor = Actor(
             role=Role(invite.role),
             region=invite.region,
@@ -179,7 +222,16 @@ class Assistant:
             return [Reply(render("track_unknown", code=shown))]
         if not env.reads.follows(detail.view.id):
             env.add(Subscribe(detail.view.id))
-        return [Reply(render("tracking", line=self.review.line(detail.view)))]
+        replies = [Reply(render("tracking", line=self.review.line(detail.view)))]
+        campaign = detail.view.campaign
+        if campaign in self.catalog and not env.reads.reminder_settings(campaign)[KIND_WINDOW]:
+            # Following a nomination is asking for its campaign's windows too (issue 10).
+            offer = self.reminding.offer(campaign, env)
+            if offer is not None:
+                env.add(SetReminders(campaign, KIND_WINDOW, True))
+                env.add(Replan(Scope(campaign), mine=True))
+                replies.append(Reply(render("reminders_tracking")))
+        return replies
 
     def _listing(
         self, saved: dict[str, Any] | None, outcome: Step | list[Reply], env: Env
@@ -235,6 +287,14 @@ def _outside_review(saved: dict[str, Any] | None) -> dict[str, Any] | None:
     while _in_review(saved):
         saved = (saved or {}).get("previous")
     return saved
+
+
+def _campaign_of(state: dict[str, Any] | None) -> str | None:
+    """The campaign a self-check or a filing is about, once chosen."""
+    if not state:
+        return None
+    found = state.get("campaign") or (state.get("check") or {}).get("campaign")
+    return found if isinstance(found, str) else None
 
 
 def _in_filing(saved: dict[str, Any] | None) -> bool:

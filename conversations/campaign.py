@@ -77,6 +77,7 @@ class Window(_Model):
     place: str | None = None
     strict: bool = False  # delivery outside the window is refused
     note: str | None = None
+    clause: str | None = None  # where the notice sets the window
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:

@@ -18,9 +18,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from conversations.campaign import Campaign
+from conversations.campaign import Campaign, Window
 from conversations.crossrules import CrossRuleSeverity, NominationFacts, check, limits_for
-from conversations.effects import Effect, Move, Notify
+from conversations.effects import Effect, Move, Notify, Replan, Scope
 from conversations.form_parse import cross_field_errors
 from conversations.forms import form_for, missing_materials
 from conversations.identity import Actor, Role
@@ -155,6 +155,16 @@ def plan(
     if not decision.allowed or decision.to is None or decision.transition is None:
         return NotPlanned(decision.why, decision.why)
     chosen = decision.transition
+    closed = outside_window(chosen, reads.windows(campaign.id), today)
+    if closed is not None:
+        return NotPlanned(
+            render(
+                "window_refused", clause=closed.clause or "", label=closed.label,
+                start=closed.start.isoformat(), end=closed.end.isoformat(), note=closed.note,
+                today=today.isoformat(), move=chosen.label,
+            ),
+            f"window: {closed.key} {closed.start}..{closed.end}",
+        )  # fmt: skip
     warnings: list[str] = []
     if is_entry(lifecycle, chosen):
         problems, warnings = gate(campaign, detail, reads)
@@ -189,6 +199,7 @@ def plan(
             publicity=publicity,
         ),
         Notify(audience, notice, key),
+        Replan(Scope(campaign.id, nomination=detail.view.id)),  # its deadlines follow its stage
     ]
     done = render("move_done", move=chosen.label, status=to.label, start=start, end=end)
     return Planned(effects, done, warnings, to.label, publicity, to.publicity_workdays)
@@ -215,6 +226,19 @@ def recheck(
     )  # fmt: skip
     if not decision.allowed or decision.transition is None or decision.transition.id != chosen.id:
         return decision.why
+    if outside_window(chosen, reads.windows(campaign.id), today) is not None:
+        return "window"
     if is_entry(lifecycle, chosen) and gate(campaign, detail, reads)[0]:
         return "gate"
     return None
+
+
+def outside_window(transition: Transition, windows: list[Window], today: dt.date) -> Window | None:
+    """The strict window `transition` delivers in, if today is outside it (seed 001 三、（三）:
+    提前或逾期报送均不予受理); None when the move may be made today."""
+    if transition.window is None:
+        return None
+    window = next((w for w in windows if w.key == transition.window), None)
+    if window is None or not window.strict or window.is_open(today):
+        return None
+    return window

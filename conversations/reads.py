@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from conversations.campaign import Window
 from conversations.crossrules import NominationFacts
 from conversations.effects import Effect
 from conversations.identity import Actor, Level
@@ -135,6 +136,16 @@ class InviteView:
 
 
 @dataclass(frozen=True, slots=True)
+class ReminderView:
+    """A reminder the caller will receive: when (aware), what, of which kind and campaign."""
+
+    due: dt.datetime
+    title: str
+    kind: str  # window | deadline | digest
+    campaign: str
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaView:
     region: str
     places: int
@@ -192,6 +203,15 @@ class Reads(Protocol):
 
     def workday_end(self, start: dt.date, workdays: int) -> dt.date:
         """The last day of a period of `workdays` working days from `start` (counted)."""
+
+    def windows(self, campaign: str) -> list[Window]:
+        """The campaign's windows as in force (an admin may have moved one)."""
+
+    def my_reminders(self, limit: int) -> list[ReminderView]:
+        """The caller's next pending reminders, soonest first."""
+
+    def reminder_settings(self, campaign: str) -> dict[str, bool]:
+        """What the caller receives of a campaign, by kind (window, deadline, digest)."""
 
 
 class Memo:
@@ -272,6 +292,18 @@ class Memo:
 
     def workday_end(self, start: dt.date, workdays: int) -> dt.date:
         out: dt.date = self._get("workday_end", start, workdays)
+        return out
+
+    def windows(self, campaign: str) -> list[Window]:
+        out: list[Window] = self._get("windows", campaign)
+        return out
+
+    def my_reminders(self, limit: int) -> list[ReminderView]:
+        out: list[ReminderView] = self._get("my_reminders", limit)
+        return out
+
+    def reminder_settings(self, campaign: str) -> dict[str, bool]:
+        out: dict[str, bool] = self._get("reminder_settings", campaign)
         return out
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from conversations.answers import AnswerError, clean_input, normalise
 from conversations.campaign import Catalog
 from conversations.crossrules import check, limits_for
-from conversations.effects import Audit, RecordOpinion
+from conversations.effects import Audit, RecordOpinion, Replan, Scope
 from conversations.eligibility import assess
 from conversations.engine import FileOut, Option, Reply, Step, pick
 from conversations.form_display import display
@@ -173,7 +173,8 @@ class Review:
             return self._open_file(state, detail, int(value.removeprefix(FILE)), env)
         if value.startswith(OPINION):
             env.add(
-                RecordOpinion(detail.view.id, value.removeprefix(OPINION), detail.view.version)
+                RecordOpinion(detail.view.id, value.removeprefix(OPINION), detail.view.version),
+                Replan(Scope(detail.view.campaign, nomination=detail.view.id)),
             )
             # The screen after the tick shows it ticked: the version the writer gives it.
             state.version = detail.view.version + 1

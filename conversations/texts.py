@@ -63,8 +63,26 @@ TEMPLATES = {
 /whoami 查看当前身份
 {% if role is defined and role == 'clerk' %}/mine 本单位的推荐
 /new 填报一项推荐（/cancel 暂停，草稿保留）
-{% endif %}/help 显示本帮助
+{% endif %}/reminders 查看将收到的提醒；/subscribe、/unsubscribe 开启或关闭提醒
+/help 显示本帮助
 回答选择题时，回复序号或选项文字都可以。""",
+    "reminders_none": "目前没有待发送的提醒。",
+    "reminders_list": """您将收到的提醒（北京时间）：
+{% for r in items %}{{ r.when }}  {{ r.title }}（{{ r.kind }}）
+{% endfor %}{% if more %}……另有 {{ more }} 条
+{% endif %}""",
+    "reminders_settings": """提醒设置：
+{% for c in campaigns %}{{ loop.index }}. {{ c.title }}：{% for k in c.kinds %}{{ k.label }}{{ '开' if k.on else '关' }}{% if not loop.last %} · {% endif %}{% endfor %}
+{% endfor %}发送 /subscribe 或 /unsubscribe 加类型（报送、截止、汇总、全部）和活动序号修改，例如：/unsubscribe 汇总 1""",
+    "reminders_set": "已{{ '开启' if on else '关闭' }}：{{ what }}。发送 /reminders 查看将收到的提醒。",
+    "reminders_bad_kind": "没有“{{ word }}”这类提醒。可选：报送（报送时间提醒）、截止（截止与待办提醒）、汇总（每日汇总）、全部。",
+    "reminders_bad_campaign": "没有第 {{ word }} 项评选活动。发送 /reminders 查看活动序号。",
+    "reminders_digest_officials": "每日汇总只发给评审办公室的工作人员；如您是评审办公室工作人员，请先发送 /bind 邀请码。",
+    "reminders_offer": "发送 /subscribe 订阅本次评选的报送时间提醒：开始前 {{ days }} 天和报送期间每天 {{ at }} 提醒您{% if strict %}（提前或逾期报送均不予受理）{% endif %}。",
+    "reminders_tracking": "已同时为您订阅该评选的报送时间提醒（发送 /unsubscribe 报送 取消）。",
+    "reminders_subscribed": "您已订阅本次评选的报送时间提醒（发送 /unsubscribe 报送 取消）。",
+    "campaign_closed": "请注意：本次评选的{{ label }}已于 {{ end }} 截止{% if strict %}（提前或逾期报送均不予受理）{% endif %}。自检结果仅供参考；如有疑问请联系{{ contact or '主办单位' }}。",
+    "window_refused": "「{{ clause }}」{{ label }}时间为 {{ start }} 至 {{ end }}{% if note %}，{{ note }}{% endif %}。今天（{{ today }}）不在报送时间内，不能办理“{{ move }}”。",
     "bind_usage": "请在 /bind 后面加上邀请码，例如：/bind ABCD-EFGH",
     "bound": "绑定成功：您现在是{{ who }}。",
     "bind_invalid": "邀请码无效，请核对 8 位邀请码（形如 ABCD-EFGH）后重新输入。(invalid invitation code)",

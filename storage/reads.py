@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from conversations.campaign import Catalog
+from conversations.campaign import Catalog, Window
 from conversations.crossrules import NominationFacts
 from conversations.forms import Form
 from conversations.identity import Actor, Level
@@ -28,12 +28,15 @@ from conversations.reads import (
     NominationDetail,
     NominationView,
     QuotaView,
+    ReminderView,
 )
 from storage import nominations as noms
 from storage.crypto import Sealer
 from storage.invites import actor_of, code_hash, normalize_code
 from storage.quotas import quotas as stored_quotas
 from storage.regions import Regions
+from storage.reminders import entries as reminder_entries
+from storage.reminders import wanted, windows_in_force
 from storage.store import ConversationTx
 from storage.tables import invites, memberships, selfcheck_results
 
@@ -182,6 +185,22 @@ class StoreReads:
     def workday_end(self, start: dt.date, workdays: int) -> dt.date:
         """As wired by the runtime (it raises PortRefusal for a year with no calendar)."""
         return self._workday_end(start, workdays)
+
+    def windows(self, campaign: str) -> list[Window]:
+        if campaign not in self._catalog:
+            return []
+        return list(windows_in_force(self._conn, self._catalog.get(campaign))[0])
+
+    def my_reminders(self, limit: int) -> list[ReminderView]:
+        return [
+            ReminderView(e.due_at, e.title, e.kind, e.campaign)
+            for e in reminder_entries(
+                self._conn, self._sealer, status="pending", user_id=self._tx.user_id, limit=limit
+            )
+        ]
+
+    def reminder_settings(self, campaign: str) -> dict[str, bool]:
+        return wanted(self._conn, campaign, [self._tx.user_id])[self._tx.user_id]
 
     def _detail(self, record: noms.NominationRecord) -> NominationDetail:
         files = noms.attachments_of(self._conn, self._sealer, record.id)

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from support.console_harness import FIXED_NOW, ConsoleHarness, catalog, regions
+from support.review_rig import IN_WINDOW
 
 from conversations.forms import form_for
 from conversations.identity import Level, Role
@@ -53,7 +54,9 @@ def bind(store: Store, name: str, **invite: object) -> ConsoleHarness:
             ttl=timedelta(days=30),
             **invite,  # type: ignore[arg-type]
         ).code
-    console = ConsoleHarness(store, user=name)
+    # Inside the skills campaign's strict window, so that the moves delivering to the province
+    # are allowed today (test_reminder_windows proves they are refused on other days).
+    console = ConsoleHarness(store, user=name, clock=lambda: IN_WINDOW)
     console.open()
     assert "绑定成功" in console.send(f"/bind {code}")
     return console

@@ -80,6 +80,10 @@ def renamed_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
         text = yaml.safe_dump(renamed(data), allow_unicode=True, sort_keys=False)
         assert "withdrawn" in path.read_text(encoding="utf-8")
         (folder / path.name).write_text(text, encoding="utf-8")
+    # The reminder defaults name no status or field: they come along as they are.
+    (folder / "reminders.yaml").write_text(
+        (CAMPAIGNS / "reminders.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     catalog = load_catalog(folder)
     for campaign in catalog:
         assert campaign.lifecycle is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.console_harness import CAMPAIGNS, FIXED_NOW, ConsoleHarness, catalog, regions
 from support.keys import TEST_SEALER
-from support.review_rig import audit_rows, clerk, official, place, status_of
+from support.review_rig import IN_WINDOW, audit_rows, clerk, official, place, status_of
 from support.stores import store_url_for
 
 from bot.wiring import workday_end_from
@@ -180,7 +180,8 @@ def test_every_way_off_the_units_desk_is_gated(
     """Every entry move of both lifecycles, from each status it leaves, through the chat path
     (`/mine`, then the move): a nomination without its required materials stays where it is."""
     region = ENTRY_REGION[move.entry_level or Level.COUNTY]
-    person = clerk(store, region=region)
+    # A move that delivers in a strict window is tried inside it: the gate is what is tested.
+    person = clerk(store, region=region, clock=(lambda: IN_WINDOW) if move.window else None)
     category = catalog().get(campaign).categories[0]
     nomination = place(
         store, campaign=campaign, category=category.id, status=source, materials=False,

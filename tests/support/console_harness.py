@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.catalog import load_catalog
 from bot.runtime import Runtime
-from bot.wiring import console_notifier, workday_end_from
+from bot.wiring import CalendarWorkdays, console_notifier, workday_end_from
 from conversations.assistant import Assistant
 from conversations.campaign import Catalog
 from conversations.effects import describe
@@ -19,6 +19,7 @@ from conversations.keys import Channel, ConversationKey
 from handlers.console import ConsoleChannel
 from notifications.calendar import WorkdayCalendar
 from storage.files import FileStore
+from storage.planning import Planning
 from storage.regions import Regions, load_regions
 from storage.store import Store
 
@@ -60,6 +61,11 @@ class ConsoleHarness:
             files=FileStore(files_dir or SHARED_FILES, store.sealer),
             workday_end=workday_end
             or workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
+            planning=Planning(
+                catalog(),
+                regions(),
+                CalendarWorkdays(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
+            ),
         )
         self.runtime = runtime
         self.effects: list[str] = []  # of the last step, as the golden transcripts show them

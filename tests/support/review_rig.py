@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,35 +17,58 @@ from storage import nominations as noms
 from storage.store import Store
 from support.console_harness import FIXED_NOW, ConsoleHarness, catalog, regions
 
+# A day inside the skills campaign's strict submission window (2022-11-03 to 11-04, 三、（三）):
+# the moves that deliver to the province are refused on any other day.
+IN_WINDOW = dt.datetime(2022, 11, 3, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
 UNIT = invites.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K")
 
 
-def bound(store: Store, user: str, **invite: Any) -> ConsoleHarness:
+def bound(
+    store: Store, user: str, *, clock: Callable[[], dt.datetime] | None = None, **invite: Any
+) -> ConsoleHarness:
     """A console user bound with a fresh invitation (role, region, level or unit)."""
     with store.transaction() as conn:
         code = invites.create_invite(conn, now=FIXED_NOW, ttl=timedelta(days=30), **invite).code
-    console = ConsoleHarness(store, user=user)
+    console = ConsoleHarness(store, user=user, clock=clock)
     console.open()
     assert "绑定成功" in console.send(f"/bind {code}")
     return console
 
 
-def clerk(store: Store, user: str = "clerk", region: str = "220104") -> ConsoleHarness:
+def clerk(
+    store: Store,
+    user: str = "clerk",
+    region: str = "220104",
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> ConsoleHarness:
     """The clerk of the unit of `region` (one unit per region)."""
     unit = (
         UNIT
         if region == "220104"
         else invites.UnitSpec(name=f"单位{region}", uscc=REGION_UNITS[region])
     )
-    return bound(store, user, role=Role.CLERK, region=regions().get(region), unit=unit)
+    return bound(
+        store, user, role=Role.CLERK, region=regions().get(region), unit=unit, clock=clock
+    )
 
 
 # Units of regions whose nominations enter the chain at the city (梅河口市) or the province.
 REGION_UNITS = {"220581": "91220581MA14ABCD2M", "220000": "91220000MA14ABCD1E"}
 
 
-def official(store: Store, user: str, region: str, level: Level) -> ConsoleHarness:
-    return bound(store, user, role=Role.OFFICIAL, region=regions().get(region), level=level)
+def official(
+    store: Store,
+    user: str,
+    region: str,
+    level: Level,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> ConsoleHarness:
+    return bound(
+        store, user, role=Role.OFFICIAL, region=regions().get(region), level=level, clock=clock
+    )
 
 
 def unit_id(store: Store) -> int:
