@@ -34,9 +34,9 @@ from storage import nominations as noms
 from storage import outbox
 from storage.channels import delivery_answer, first_delivery, keep_delivery_answer
 from storage.files import FileStore
+from storage.planning import Planning
 from storage.reads import StoreReads, WorkdayEnd
 from storage.regions import Regions
-from storage.reminders import Planning
 from storage.store import ConversationTx, Store, StoreUnavailable
 from storage.writer import Writer
 

@@ -22,9 +22,9 @@ from notifications.calendar import CalendarError, WorkdayCalendar
 from notifications.outbox import Dispatcher
 from notifications.senders import ConsoleSender
 from storage.files import FileStore, upgrade_file_names
+from storage.planning import Planning
 from storage.reads import WorkdayEnd
 from storage.regions import load_regions
-from storage.reminders import Planning
 from storage.store import Store, StoreError
 
 REGIONS_FILE = "regions.yaml"  # in the campaigns directory

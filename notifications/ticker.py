@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage.leader import Leadership
-from storage.reminders import Digests, HandOff, PlanChange, Planning, hand_off_due
+from storage.planning import Digests, Planning
+from storage.reminders import HandOff, PlanChange, hand_off_due
 from storage.store import Store
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,7 @@
 """Reminders at rest: the plan as stored, what users asked for, windows admins moved, and the
-hand-off of due reminders to the outbox (DESIGN §4; the planner is conversations.reminders).
+hand-off of due reminders to the outbox (DESIGN §4; the planner is conversations.reminders,
+re-planning from the state is storage.planning).
 
-- `replan(conn, …, scope)` reads the state `scope` covers (`plan_facts`), asks the core's pure
-  planner for the reminders it calls for and stores them (`apply_plan`), in the CALLER's
-  transaction: the writer does it for a step's `Replan` effect, so a stage change and its new
-  plan commit together; the admin CLI does it for a moved window.
 - `apply_plan`: a pending row the new plan no longer yields is superseded (skipped, with the
   reason) — nothing stale is ever sent; a row it still yields is kept as it is; a new key is
   inserted. A key already sent is never sent again (its key is the outbox's idempotency key).
@@ -30,11 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from conversations.campaign import Campaign, Catalog, Window
+from conversations.campaign import Campaign, Window
 from conversations.effects import Scope
-from conversations.identity import Level, Role
-from conversations.lifecycle import missing_opinions
-from conversations.moves import nominee_facts
+from conversations.identity import Role
 from conversations.reminders import (
     ALL_KINDS,
     KIND_DEADLINE,
@@ -42,22 +37,11 @@ from conversations.reminders import (
     KIND_WINDOW,
     REMINDER_KINDS,
     SHANGHAI,
-    DigestItem,
-    DigestReader,
     Plan,
-    PlanFacts,
-    PlanNomination,
-    Workdays,
-    compose_digest,
-    digest_body,
     out_of_quiet_hours,
-    plan,
 )
-from storage import nominations as noms
 from storage import outbox
 from storage.crypto import Sealer
-from storage.reads import StoreReads
-from storage.regions import Regions
 from storage.store import Store
 from storage.tables import (
     campaign_windows,
@@ -224,118 +208,6 @@ def wanted(
     return out
 
 
-# ----- the plan's inputs, read from the state --------------------------------------------------
-
-
-class _SystemTx:
-    """What storage.reads.StoreReads needs of a transaction, for reads on nobody's behalf."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.connection = conn
-        self.user_id = 0
-
-
-def plan_facts(
-    conn: Connection,
-    sealer: Sealer,
-    catalog: Catalog,
-    regions: Regions,
-    campaign: Campaign,
-    *,
-    now: dt.datetime,
-    waiting_workdays: int,
-    nomination: int | None = None,
-) -> PlanFacts:
-    windows, versions = windows_in_force(conn, campaign)
-    prefs = wanted(conn, campaign.id)
-    members = conn.execute(sa.select(memberships)).all()
-    window_audience = frozenset(u for u, kinds in prefs.items() if kinds[KIND_WINDOW])
-    digest_audience = {
-        m.user_id: DigestReader(
-            Level(m.level), m.region_code, _region_name(regions, m.region_code)
-        )
-        for m in members
-        if m.role == Role.OFFICIAL.value and m.level and prefs.get(m.user_id, {}).get(KIND_DIGEST)
-    }
-    off = {
-        u: frozenset(k for k, on in kinds.items() if not on and k != KIND_WINDOW)
-        for u, kinds in prefs.items()
-    }
-    reads = StoreReads(
-        _SystemTx(conn), sealer, regions, catalog=catalog, now=now,  # type: ignore[arg-type]
-        workday_end=_no_workday_end,
-    )  # fmt: skip
-    lifecycle = campaign.lifecycle
-    records = (
-        [r for r in [noms.get(conn, sealer, nomination)] if r is not None]
-        if nomination is not None
-        else list(noms.in_campaign(conn, sealer, campaign.id))
-    )
-    planned = []
-    for record in records:
-        if record.campaign != campaign.id:
-            continue
-        detail = reads.nomination(record.id)
-        if detail is None or lifecycle is None:
-            continue
-        last = detail.last_return
-        planned.append(
-            PlanNomination(
-                id=record.id,
-                version=record.version,
-                category=record.category,
-                status=record.status,
-                since=record.status_changed_at,
-                tracking_code=record.tracking_code,
-                nominee=detail.view.nominee,
-                publicity=detail.publicity,
-                missing_opinions=tuple(
-                    missing_opinions(lifecycle, nominee_facts(detail), detail.opinions)
-                ),
-                return_reason=last.reason if last else None,
-                clerks=frozenset(
-                    m.user_id
-                    for m in members
-                    if m.role == Role.CLERK.value and m.unit_id == record.unit_id
-                ),  # fmt: skip
-                officials=_officials_over(members, regions, record.region),
-            )
-        )
-    return PlanFacts(
-        campaign=campaign,
-        windows=windows,
-        window_versions=versions,
-        now=now,
-        window_audience=window_audience,
-        digest_audience=digest_audience,
-        off=off,
-        nominations=tuple(planned),
-        waiting_workdays=waiting_workdays,
-    )
-
-
-def _no_workday_end(start: dt.date, workdays: int) -> dt.date:
-    raise RuntimeError("planning reads no publicity end: the planner has its own calendar")
-
-
-def _officials_over(
-    members: Iterable[Any], regions: Regions, region: str
-) -> dict[str, frozenset[int]]:
-    found: dict[str, set[int]] = {}
-    for m in members:
-        if m.role == Role.OFFICIAL.value and m.level and _contains(regions, m.region_code, region):
-            found.setdefault(m.level, set()).add(m.user_id)
-    return {level: frozenset(ids) for level, ids in found.items()}
-
-
-def _contains(regions: Regions, outer: str, inner: str) -> bool:
-    return outer in regions and inner in regions and regions.contains(outer, inner)
-
-
-def _region_name(regions: Regions, code: str) -> str:
-    return regions.full_name(code) if code in regions else code
-
-
 # ----- storing a plan ---------------------------------------------------------------------------
 
 
@@ -435,58 +307,6 @@ def apply_plan(
     return PlanChange(added, len(pending) - len(stale), len(stale), len(new.unplanned))
 
 
-def replan(
-    conn: Connection,
-    sealer: Sealer,
-    catalog: Catalog,
-    regions: Regions,
-    workdays: Workdays,
-    scope: Scope,
-    *,
-    now: dt.datetime,
-    waiting_workdays: int,
-) -> PlanChange:
-    """Plan `scope` again from the state as it is in `conn` and store it (same transaction)."""
-    if scope.campaign not in catalog:
-        return PlanChange()
-    campaign = catalog.get(scope.campaign)
-    nomination = scope.nomination if isinstance(scope.nomination, int) else None
-    facts = plan_facts(
-        conn, sealer, catalog, regions, campaign, now=now, waiting_workdays=waiting_workdays,
-        nomination=nomination,
-    )  # fmt: skip
-    return apply_plan(conn, sealer, scope, plan(facts, workdays, scope), now=now)
-
-
-@dataclass(frozen=True, slots=True)
-class Planning:
-    """What re-planning needs beside the transaction: the campaigns, the regions, the calendar."""
-
-    catalog: Catalog
-    regions: Regions
-    workdays: Workdays
-    waiting_workdays: int = 5  # officials are alerted past this many working days at their level
-
-    def replan(
-        self, conn: Connection, sealer: Sealer, scope: Scope, *, now: dt.datetime
-    ) -> PlanChange:
-        return replan(
-            conn, sealer, self.catalog, self.regions, self.workdays, scope, now=now,
-            waiting_workdays=self.waiting_workdays,
-        )  # fmt: skip
-
-    def replan_all(self, conn: Connection, sealer: Sealer, *, now: dt.datetime) -> PlanChange:
-        """Every campaign's whole plan (at start: the YAML may have changed while down)."""
-        total = PlanChange()
-        for campaign in self.catalog:
-            change = self.replan(conn, sealer, Scope(campaign.id), now=now)
-            total = PlanChange(
-                total.added + change.added, total.kept + change.kept,
-                total.superseded + change.superseded, total.unplanned + change.unplanned,
-            )  # fmt: skip
-        return total
-
-
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -507,66 +327,9 @@ class HandOff:
         return self.sent + self.skipped + self.deferred
 
 
-# The digest's text for (connection, user, campaign, today), or None: nothing to say.
+# The digest's text for (connection, user, campaign, today), or None: nothing to say
+# (storage.planning.Digests).
 DigestBody = Callable[[Connection, int, str, dt.date], str | None]
-
-
-class Digests:
-    """Composes an official's digest when it is due, from the state as it is then."""
-
-    def __init__(self, sealer: Sealer, catalog: Catalog, regions: Regions) -> None:
-        self._sealer = sealer
-        self._catalog = catalog
-        self._regions = regions
-
-    def __call__(
-        self, conn: Connection, user_id: int, campaign_id: str, today: dt.date
-    ) -> str | None:
-        if campaign_id not in self._catalog:
-            return None
-        campaign = self._catalog.get(campaign_id)
-        member = conn.execute(
-            sa.select(memberships).where(memberships.c.user_id == user_id)
-        ).one_or_none()
-        if member is None or member.role != Role.OFFICIAL.value or not member.level:
-            return None
-        reader = DigestReader(
-            Level(member.level),
-            member.region_code,
-            _region_name(self._regions, member.region_code),
-        )
-        lifecycle = campaign.lifecycle
-        if lifecycle is None:
-            return None
-        at_level = tuple(s.key for s in lifecycle.statuses if s.queue_level is reader.level)
-        region = reader.region
-        records = [
-            r for r in noms.in_campaign(conn, self._sealer, campaign.id)
-            if _contains(self._regions, region, r.region)
-        ]  # fmt: skip
-        items = [
-            DigestItem(r.category, r.status, r.publicity_ends_on)
-            for r in records if r.status in at_level
-        ]  # fmt: skip
-        reads = StoreReads(
-            _SystemTx(conn), self._sealer, self._regions, catalog=self._catalog,  # type: ignore[arg-type]
-            now=dt.datetime.now(dt.UTC), workday_end=_no_workday_end,
-        )  # fmt: skip
-        facts = [
-            f
-            for f in reads.campaign_facts(campaign.id)
-            if _contains(self._regions, region, f.region)
-        ]
-        quotas = {
-            c.id: [
-                q
-                for q in reads.quotas(campaign.id, c.id)
-                if _contains(self._regions, region, q.region)
-            ]
-            for c in campaign.categories
-        }
-        lines = compose_digest(campaign, reader, today, items, facts, quotas)
-        return digest_body(campaign, reader, today, lines) if lines else None
 
 
 def hand_off_due(
@@ -749,18 +512,14 @@ def entries(
 
 __all__ = [
     "EVERY_CAMPAIGN",
-    "Digests",
     "HandOff",
     "PlanChange",
-    "Planning",
     "ReminderEntry",
     "ReminderStatus",
     "apply_plan",
     "entries",
     "hand_off_due",
     "move_window",
-    "plan_facts",
-    "replan",
     "set_pref",
     "wanted",
     "windows_in_force",

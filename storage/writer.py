@@ -44,8 +44,9 @@ from storage import outbox
 from storage.crypto import Sealer
 from storage.files import FileStore
 from storage.invites import BindError, bind
+from storage.planning import Planning
 from storage.reads import StoreReads
-from storage.reminders import Planning, set_pref
+from storage.reminders import set_pref
 from storage.store import ConversationTx
 from storage.tables import memberships, users
 
