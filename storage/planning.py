@@ -202,6 +202,7 @@ class Planning:
             total = PlanChange(
                 total.added + change.added, total.kept + change.kept,
                 total.superseded + change.superseded, total.unplanned + change.unplanned,
+                total.missed + change.missed,
             )  # fmt: skip
         return total
 

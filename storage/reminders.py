@@ -158,14 +158,19 @@ def set_pref(
             set_={"enabled": enabled, "updated_at": now},
         )
     )
-    if kind == ALL_KINDS:  # "all" replaces what was said per kind
-        conn.execute(
-            sa.delete(reminder_prefs).where(
-                reminder_prefs.c.user_id == user_id,
-                reminder_prefs.c.campaign == where,
-                reminder_prefs.c.kind != ALL_KINDS,
-            )
+    # The newest word wins: what was said before for a part of what this covers goes ("all"
+    # replaces each kind; every campaign replaces each campaign).
+    narrower = [reminder_prefs.c.user_id == user_id]
+    if where != EVERY_CAMPAIGN:
+        narrower.append(reminder_prefs.c.campaign == where)
+    if kind != ALL_KINDS:
+        narrower.append(reminder_prefs.c.kind == kind)
+    conn.execute(
+        sa.delete(reminder_prefs).where(
+            *narrower,
+            sa.not_(sa.and_(reminder_prefs.c.campaign == where, reminder_prefs.c.kind == kind)),
         )
+    )
 
 
 def _default(role: str | None, kind: str) -> bool:
@@ -217,6 +222,7 @@ class PlanChange:
     kept: int = 0
     superseded: int = 0
     unplanned: int = 0
+    missed: int = 0  # pending rows whose deadline passed before anyone sent them
 
 
 def _scoped(scope: Scope) -> list[sa.ColumnElement[bool]]:
@@ -239,22 +245,30 @@ def apply_plan(
     conn: Connection, sealer: Sealer, scope: Scope, new: Plan, *, now: dt.datetime
 ) -> PlanChange:
     """Store `new` as the plan within `scope` (see the module docstring)."""
-    pending = {
-        r.key: r.id
-        for r in conn.execute(
-            sa.select(reminders.c.key, reminders.c.id).where(
-                reminders.c.status == ReminderStatus.PENDING, *_scoped(scope)
-            )
+    found = conn.execute(
+        sa.select(reminders.c.key, reminders.c.id, reminders.c.deadline_at).where(
+            reminders.c.status == ReminderStatus.PENDING, *_scoped(scope)
         )
-    }
+    ).all()
+    pending = {r.key: r.id for r in found}
     wanted_keys = {r.key for r in new.reminders}
-    stale = [id_ for key, id_ in pending.items() if key not in wanted_keys]
-    for chunk in _chunks(stale):
-        conn.execute(
-            sa.update(reminders)
-            .where(reminders.c.id.in_(chunk))
-            .values(status=ReminderStatus.SKIPPED, reason=SUPERSEDED, settled_at=now)
-        )
+    stale: dict[str, list[int]] = {}
+    for r in found:
+        if r.key in wanted_keys:
+            continue
+        # Not planned any more: because its time is over (nobody ran before its deadline), or
+        # because what it was planned from changed.
+        over = r.deadline_at is not None and r.deadline_at <= now
+        stale.setdefault(missed(r.deadline_at) if over else SUPERSEDED, []).append(r.id)
+    for reason, ids in stale.items():
+        for chunk in _chunks(ids):
+            conn.execute(
+                sa.update(reminders)
+                .where(reminders.c.id.in_(chunk))
+                .values(status=ReminderStatus.SKIPPED, reason=reason, settled_at=now)
+            )
+    superseded = len(stale.get(SUPERSEDED, []))
+    dropped = sum(len(ids) for ids in stale.values())
     known: dict[str, Any] = {}
     for chunk in _chunks(sorted(wanted_keys - set(pending))):
         for row in conn.execute(
@@ -304,7 +318,9 @@ def apply_plan(
             )  # fmt: skip
         else:
             conn.execute(sa.update(reminders).where(reminders.c.id == existing).values(values))
-    return PlanChange(added, len(pending) - len(stale), len(stale), len(new.unplanned))
+    return PlanChange(
+        added, len(pending) - dropped, superseded, len(new.unplanned), dropped - superseded
+    )
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
