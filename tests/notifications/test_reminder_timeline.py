@@ -73,7 +73,8 @@ def test_the_whole_timeline_of_seed_001_every_reminder_once_at_its_time(store: S
         (local(2022, 10, 10, 8, 30), "deadline"),  # the last day of the publicity
         (local(2022, 10, 11, 8, 30), "deadline"),  # the next working day: record the outcome
     ]
-    assert "今天是最后一天" in publicity[0].text and "2022-09-29 至 2022-10-10" in publicity[0].text
+    assert "今天是最后一天" in publicity[0].text
+    assert "2022-09-29 至 2022-10-10" in publicity[0].text
     assert "记录公示结果" in publicity[1].text
     for who in ("clerk", "applicant"):
         windows = line.of(who, "window")
@@ -82,7 +83,8 @@ def test_the_whole_timeline_of_seed_001_every_reminder_once_at_its_time(store: S
             assert "提前或逾期报送均不予受理" in d.text
             assert "长春市亚泰大街3336号" in d.text
             assert "0431-88690627" in d.text
-        assert "还有 7 天" in windows[0].text and "今天是最后一天" in windows[-1].text
+        assert "还有 7 天" in windows[0].text
+        assert "今天是最后一天" in windows[-1].text
     assert all(8 <= d.at.hour < 21 for d in line.delivered), "nothing between 21:00 and 08:00"
     assert max(Counter(d.key for d in line.delivered).values()) == 1, "every reminder once"
     assert {d.user for d in line.delivered} == {"clerk", "applicant"}
@@ -100,11 +102,14 @@ def test_a_reminder_missed_while_down_is_sent_once_at_start_while_still_useful(
     line.at(local(2022, 11, 2, 10, 0))
     line.ticker = line.new_ticker()
     line.run(until=local(2022, 11, 4, 12, 0))
-    assert [d.at for d in line.of("applicant")] == [
-        *WINDOW_REMINDERS[:2],
-        local(2022, 11, 2, 10, 0),  # at start, once
-        *WINDOW_REMINDERS[3:],
-    ]
+    assert (
+        [d.at for d in line.of("applicant")]
+        == [
+            *WINDOW_REMINDERS[:2],
+            local(2022, 11, 2, 10, 0),  # at start, once
+            *WINDOW_REMINDERS[3:],
+        ]
+    )
 
 
 def test_a_reminder_whose_deadline_passed_while_down_is_skipped_with_the_reason(
@@ -125,7 +130,8 @@ def test_a_reminder_whose_deadline_passed_while_down_is_skipped_with_the_reason(
     assert [(e.topic, e.due_at.astimezone(local(2022, 1, 1).tzinfo)) for e in skipped] == [
         ("window_soon", local(2022, 11, 2, 8, 30))
     ]
-    assert "错过" in (skipped[0].reason or "") and "2022-11-03 00:00" in (skipped[0].reason or "")
+    assert "错过" in (skipped[0].reason or "")
+    assert "2022-11-03 00:00" in (skipped[0].reason or "")
 
 
 def test_a_ticker_started_in_quiet_hours_waits_until_eight(store: Store) -> None:
@@ -154,7 +160,8 @@ def test_moving_a_window_replans_and_nothing_stale_is_sent(store: Store) -> None
             now=line.now,
         )  # fmt: skip
         change = line.planning.replan(conn, store.sealer, Scope(campaign.id), now=line.now)
-    assert change.superseded == 4 and change.added == 5  # 10-31 .. 11-04 out; 11-03 .. 11-11 in
+    assert change.superseded == 4
+    assert change.added == 5
     line.run(until=local(2022, 11, 12, 12, 0))
     assert [d.at for d in line.of("applicant")] == [
         WINDOW_REMINDERS[0],  # sent before the move
