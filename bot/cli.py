@@ -252,11 +252,23 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
             lambda: _opened(runtime, key),
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=args.show_keys,
-            notifications=console_notifier(store, user, runtime.assistant.engine.clock),
+            notifications=console_notifier(
+                store, user, runtime.assistant.engine.clock, ticker=_console_ticker(store, runtime)
+            ),
             attachments=attachments_for(settings, store),
             downloads=settings.downloads_dir,
         )
         return channel.run()
+
+
+def _console_ticker(store: Any, runtime: Any) -> Any:
+    """The console's own reminder ticker on SQLite (one process); none on PostgreSQL, where
+    `serve` workers run it (one leader among them)."""
+    from notifications.ticker import Ticker
+
+    if store.dialect != "sqlite" or runtime.planning is None:
+        return None
+    return Ticker(store, runtime.planning, clock=runtime.assistant.engine.clock)
 
 
 def _opened(runtime: Any, key: Any) -> list[Any]:

@@ -21,6 +21,7 @@ from conversations.reads import PortRefusal
 from notifications.calendar import CalendarError, WorkdayCalendar
 from notifications.outbox import Dispatcher
 from notifications.senders import ConsoleSender
+from notifications.ticker import Ticker
 from storage.files import FileStore, upgrade_file_names
 from storage.planning import Planning
 from storage.reads import WorkdayEnd
@@ -97,12 +98,18 @@ def build_runtime(
 
 
 def console_notifier(
-    store: Store, user: str, clock: Callable[[], dt.datetime]
+    store: Store,
+    user: str,
+    clock: Callable[[], dt.datetime],
+    *,
+    ticker: Ticker | None = None,
 ) -> Callable[[], str]:
     """Deliver what waits for this console user; returns the printed `【通知】…` lines.
 
     One console process serves one person: it delivers their notifications when they are
-    there (after each step); other people's wait in the outbox for their own channel.
+    there (after each step); other people's wait in the outbox for their own channel. With a
+    `ticker` (the console's, on SQLite: one process) due reminders are handed over first, so a
+    console user walking a timeline with AWARDBOT_NOW sees theirs.
     """
     buffer = io.StringIO()
     dispatcher = Dispatcher(
@@ -115,6 +122,8 @@ def console_notifier(
 
     def deliver() -> str:
         try:
+            if ticker is not None:
+                ticker.tick()
             while dispatcher.run_once().delivered:
                 pass
         except StoreError:
