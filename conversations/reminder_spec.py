@@ -67,9 +67,16 @@ class DigestSpec(_Model):
     @field_validator("at")
     @classmethod
     def _time(cls, value: str) -> str:
-        if not _HHMM.match(value):
-            raise ValueError(f"'{value}' is not a time HH:MM")
-        return value
+        return _daytime(value)
+
+
+def _daytime(value: str) -> str:
+    """A send time outside the quiet hours (nothing is sent 21:00–08:00)."""
+    if not _HHMM.match(value):
+        raise ValueError(f"'{value}' is not a time HH:MM")
+    if not "08:00" <= value < "21:00":
+        raise ValueError(f"'{value}' is in the quiet hours: nothing is sent 21:00–08:00")
+    return value
 
 
 class ReminderSpec(_Model):
@@ -83,9 +90,7 @@ class ReminderSpec(_Model):
     @field_validator("at")
     @classmethod
     def _time(cls, value: str) -> str:
-        if not _HHMM.match(value):
-            raise ValueError(f"'{value}' is not a time HH:MM")
-        return value
+        return _daytime(value)
 
     @field_validator("window_days_before", "returned_after_workdays")
     @classmethod

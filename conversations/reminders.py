@@ -274,11 +274,16 @@ class _Planner:
         for w in self.facts.windows:
             subject = f"w:{w.key}@{self.facts.window_versions.get(w.key, 0)}"
             values = _window_values(w)
-            opens = at(w.start, dt.time(0, 0))
             for days in self.spec.window_days_before:
+                # About its own day: "7 days to go" is no use on day 6 (then "3 days" comes).
                 day = w.start - dt.timedelta(days=days)
                 self.add(
-                    Topic.WINDOW_SOON, subject, audience, day, opens, {**values, "days": days}
+                    Topic.WINDOW_SOON,
+                    subject,
+                    audience,
+                    day,
+                    end_of(day),
+                    {**values, "days": days},
                 )
             for day in _days(w.start, w.end):
                 self.add(Topic.WINDOW_OPEN, subject, audience, day, end_of(day),
