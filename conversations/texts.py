@@ -81,7 +81,7 @@ TEMPLATES = {
     "reminders_offer": "发送 /subscribe 订阅本次评选的报送时间提醒：开始前 {{ days }} 天和报送期间每天 {{ at }} 提醒您{% if strict %}（提前或逾期报送均不予受理）{% endif %}。",
     "reminders_tracking": "已同时为您订阅该评选的报送时间提醒（发送 /unsubscribe 报送 取消）。",
     "reminders_subscribed": "您已订阅本次评选的报送时间提醒（发送 /unsubscribe 报送 取消）。",
-    "campaign_closed": "请注意：本次评选的{{ label }}已于 {{ end }} 截止{% if strict %}（提前或逾期报送均不予受理）{% endif %}。自检结果仅供参考；如有疑问请联系{{ contact or '主办单位' }}。",
+    "campaign_closed": "请注意：本次评选的{{ label }}已于 {{ end }} 截止{% if strict %}（提前或逾期报送均不予受理）{% endif %}。如有疑问请联系{{ contact or '主办单位' }}。",
     "window_refused": "「{{ clause }}」{{ label }}时间为 {{ start }} 至 {{ end }}{% if note %}，{{ note }}{% endif %}。今天（{{ today }}）不在报送时间内，不能办理“{{ move }}”。",
     "bind_usage": "请在 /bind 后面加上邀请码，例如：/bind ABCD-EFGH",
     "bound": "绑定成功：您现在是{{ who }}。",
