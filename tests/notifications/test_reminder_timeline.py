@@ -35,7 +35,8 @@ WINDOW_REMINDERS = [  # seed 001: materials only on 2022-11-03/04; 7, 3, 1 days 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def lite(tmp_path: Path) -> Store:
+    """SQLite only (the whole timeline runs on both backends: the `store` fixture)."""
     with Store(f"sqlite:///{tmp_path / 'timeline.db'}", sealer=TEST_SEALER) as s:
         yield s
 
@@ -52,7 +53,11 @@ def entries(store: Store, **where: object) -> list[rows.ReminderEntry]:
 
 
 def test_the_whole_timeline_of_seed_001_every_reminder_once_at_its_time(store: Store) -> None:
-    line = Timeline(store, now=local(2022, 9, 28, 9, 0))
+    with Timeline(store, now=local(2022, 9, 28, 9, 0)) as line:
+        walk_the_timeline(store, line)
+
+
+def walk_the_timeline(store: Store, line: Timeline) -> None:
     unit = clerk(store, clock=line.clock)
     nomination = place(store, status="draft")
     # The unit's publicity starts on 2022-09-29: 5 working days across National Day (10-01 to
@@ -91,10 +96,10 @@ def test_the_whole_timeline_of_seed_001_every_reminder_once_at_its_time(store: S
 
 
 def test_a_reminder_missed_while_down_is_sent_once_at_start_while_still_useful(
-    store: Store,
+    lite: Store,
 ) -> None:
-    line = Timeline(store, now=local(2022, 10, 20, 9, 0))
-    person = applicant(store, line)
+    line = Timeline(lite, now=local(2022, 10, 20, 9, 0))
+    person = applicant(lite, line)
     person.send("/subscribe 2")
     line.run(until=local(2022, 11, 2, 8, 0))
     assert [d.at for d in line.of("applicant")] == WINDOW_REMINDERS[:2]
@@ -113,10 +118,10 @@ def test_a_reminder_missed_while_down_is_sent_once_at_start_while_still_useful(
 
 
 def test_a_reminder_whose_deadline_passed_while_down_is_skipped_with_the_reason(
-    store: Store,
+    lite: Store,
 ) -> None:
-    line = Timeline(store, now=local(2022, 10, 20, 9, 0))
-    applicant(store, line).send("/subscribe 2")
+    line = Timeline(lite, now=local(2022, 10, 20, 9, 0))
+    applicant(lite, line).send("/subscribe 2")
     line.run(until=local(2022, 11, 2, 8, 0))
     # Down from 11-02 08:00 to 11-03 09:00: "opens tomorrow" is no use the day after.
     line.at(local(2022, 11, 3, 9, 0))
@@ -126,7 +131,7 @@ def test_a_reminder_whose_deadline_passed_while_down_is_skipped_with_the_reason(
         *WINDOW_REMINDERS[:2],
         local(2022, 11, 3, 9, 0),  # today's "the window is open", late but the same day
     ]
-    skipped = entries(store, status="skipped")
+    skipped = entries(lite, status="skipped")
     assert [(e.topic, e.due_at.astimezone(local(2022, 1, 1).tzinfo)) for e in skipped] == [
         ("window_soon", local(2022, 11, 2, 8, 30))
     ]
@@ -134,9 +139,9 @@ def test_a_reminder_whose_deadline_passed_while_down_is_skipped_with_the_reason(
     assert "2022-11-02 21:00" in (skipped[0].reason or "")
 
 
-def test_a_ticker_started_in_quiet_hours_waits_until_eight(store: Store) -> None:
-    line = Timeline(store, now=local(2022, 10, 20, 9, 0))
-    applicant(store, line).send("/subscribe 2")
+def test_a_ticker_started_in_quiet_hours_waits_until_eight(lite: Store) -> None:
+    line = Timeline(lite, now=local(2022, 10, 20, 9, 0))
+    applicant(lite, line).send("/subscribe 2")
     line.run(until=local(2022, 11, 2, 8, 0))
     line.at(local(2022, 11, 2, 23, 10))  # back at 23:10: the 08:30 reminder waits for morning
     line.ticker = line.new_ticker()
@@ -148,18 +153,18 @@ def test_a_ticker_started_in_quiet_hours_waits_until_eight(store: Store) -> None
     assert [d.at for d in line.of("applicant")][2:] == [local(2022, 11, 3, 8, 30)]
 
 
-def test_moving_a_window_replans_and_nothing_stale_is_sent(store: Store) -> None:
-    line = Timeline(store, now=local(2022, 10, 12, 9, 0))
-    applicant(store, line).send("/subscribe 2")
+def test_moving_a_window_replans_and_nothing_stale_is_sent(lite: Store) -> None:
+    line = Timeline(lite, now=local(2022, 10, 12, 9, 0))
+    applicant(lite, line).send("/subscribe 2")
     line.run(until=local(2022, 10, 28, 9, 0))
     assert [d.at for d in line.of("applicant")] == WINDOW_REMINDERS[:1]
     campaign = line.planning.catalog.get("jl-skills-2022")
-    with store.transaction() as conn:  # what `awardbot campaign window set` does
+    with lite.transaction() as conn:  # what `awardbot campaign window set` does
         rows.move_window(
             conn, campaign, "submission", dt.date(2022, 11, 10), dt.date(2022, 11, 11),
             now=line.now,
         )  # fmt: skip
-        change = line.planning.replan(conn, store.sealer, Scope(campaign.id), now=line.now)
+        change = line.planning.replan(conn, lite.sealer, Scope(campaign.id), now=line.now)
     assert change.superseded == 4
     assert change.added == 5
     line.run(until=local(2022, 11, 12, 12, 0))
@@ -172,18 +177,18 @@ def test_moving_a_window_replans_and_nothing_stale_is_sent(store: Store) -> None
         local(2022, 11, 11, 8, 30),
     ]
     assert "2022-11-10" in line.of("applicant")[1].text
-    superseded = [e for e in entries(store, status="skipped") if e.reason == rows.SUPERSEDED]
+    superseded = [e for e in entries(lite, status="skipped") if e.reason == rows.SUPERSEDED]
     assert len(superseded) == 4
 
 
-def test_a_stage_change_supersedes_the_old_stages_reminders(store: Store) -> None:
-    line = Timeline(store, now=local(2022, 9, 29, 10, 0))
-    unit = clerk(store, clock=line.clock)
-    nomination = place(store, status="draft")
+def test_a_stage_change_supersedes_the_old_stages_reminders(lite: Store) -> None:
+    line = Timeline(lite, now=local(2022, 9, 29, 10, 0))
+    unit = clerk(lite, clock=line.clock)
+    nomination = place(lite, status="draft")
     unit.send("/mine")
     unit.send("1")
     unit.send("开始单位公示")
-    pending = entries(store, status="pending", campaign="jl-skills-2022")
+    pending = entries(lite, status="pending", campaign="jl-skills-2022")
     assert {e.topic for e in pending if e.nomination_id == nomination} == {
         "publicity_last_day", "publicity_outcome",
     }  # fmt: skip
@@ -191,50 +196,50 @@ def test_a_stage_change_supersedes_the_old_stages_reminders(store: Store) -> Non
     unit.send("/mine")
     unit.send("1")
     unit.send("撤回推荐")
-    assert status_of(store, nomination) == "withdrawn"
+    assert status_of(lite, nomination) == "withdrawn"
     line.run(until=local(2022, 10, 12, 12, 0))
     assert [d for d in line.of("clerk") if "公示" in d.text] == []
-    stale = [e for e in entries(store, status="skipped") if e.nomination_id == nomination]
+    stale = [e for e in entries(lite, status="skipped") if e.nomination_id == nomination]
     assert {e.reason for e in stale} == {rows.SUPERSEDED}
 
 
-def test_unsubscribe_is_honoured(store: Store) -> None:
-    line = Timeline(store, now=local(2022, 10, 12, 9, 0))
-    person = applicant(store, line)
+def test_unsubscribe_is_honoured(lite: Store) -> None:
+    line = Timeline(lite, now=local(2022, 10, 12, 9, 0))
+    person = applicant(lite, line)
     person.send("/subscribe 2")
     line.run(until=local(2022, 10, 28, 9, 0))
     assert "已关闭" in person.send("/unsubscribe")
     line.run(until=local(2022, 11, 5, 9, 0))
     assert [d.at for d in line.of("applicant")] == WINDOW_REMINDERS[:1]
-    assert entries(store, status="pending", user_id=None) == []
+    assert entries(lite, status="pending", user_id=None) == []
 
 
-def test_an_unsubscribe_after_planning_is_honoured_at_hand_off(store: Store) -> None:
+def test_an_unsubscribe_after_planning_is_honoured_at_hand_off(lite: Store) -> None:
     """Even a row planned before the preference changed is not sent (checked when due)."""
-    line = Timeline(store, now=local(2022, 10, 12, 9, 0))
-    applicant(store, line).send("/subscribe 2")
+    line = Timeline(lite, now=local(2022, 10, 12, 9, 0))
+    applicant(lite, line).send("/subscribe 2")
     line.tick()  # the ticker leads and has planned: it does not re-plan again
-    with store.transaction() as conn:  # the preference alone, no re-plan
+    with lite.transaction() as conn:  # the preference alone, no re-plan
         user = conn.execute(sa.select(users.c.id)).scalar_one()
         rows.set_pref(conn, user, None, "all", False, now=line.now)
     line.run(until=local(2022, 10, 28, 9, 0))
     assert line.of("applicant") == []
-    assert {e.reason for e in entries(store, status="skipped")} == {rows.TURNED_OFF}
+    assert {e.reason for e in entries(lite, status="skipped")} == {rows.TURNED_OFF}
 
 
-def test_the_digest_is_skipped_when_empty_and_says_what_waits(store: Store) -> None:
-    line = Timeline(store, now=local(2022, 10, 12, 9, 0))
-    clerk(store, clock=line.clock)  # the unit of 220104 (朝阳区, under 长春市)
-    official(store, "city", "220100", Level.CITY, clock=line.clock)
+def test_the_digest_is_skipped_when_empty_and_says_what_waits(lite: Store) -> None:
+    line = Timeline(lite, now=local(2022, 10, 12, 9, 0))
+    clerk(lite, clock=line.clock)  # the unit of 220104 (朝阳区, under 长春市)
+    official(lite, "city", "220100", Level.CITY, clock=line.clock)
     line.run(until=local(2022, 10, 13, 12, 0))
     assert line.of("city", "digest") == []
-    digests = [e for e in entries(store, campaign="jl-skills-2022") if e.topic == "digest"]
+    digests = [e for e in entries(lite, campaign="jl-skills-2022") if e.topic == "digest"]
     settled = [(e.due_at, e.status, e.reason) for e in digests if e.status != "pending"]
     assert settled == [  # 10-12 (bound at 09:00, so due then) and 10-13, nothing to say
         (local(2022, 10, 12, 9, 0), "skipped", rows.NOTHING_TO_SAY),
         (local(2022, 10, 13, 8, 30), "skipped", rows.NOTHING_TO_SAY),
     ]
-    place(store, status="city_review")
+    place(lite, status="city_review")
     line.run(until=local(2022, 10, 14, 12, 0))
     [digest] = line.of("city", "digest")
     assert digest.at == local(2022, 10, 14, 8, 30)

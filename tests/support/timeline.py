@@ -73,8 +73,21 @@ class Timeline:
         )
 
     def new_ticker(self) -> Ticker:
-        """A ticker as a freshly started process has it (it re-plans before its first tick)."""
+        """A ticker as a freshly started process has it (it re-plans before its first tick);
+        the one before it stops (its leader's session, on PostgreSQL, ends with it)."""
+        old = getattr(self, "ticker", None)
+        if old is not None:
+            old.close()
         return Ticker(self.store, self.planning, clock=lambda: self.now)
+
+    def close(self) -> None:
+        self.ticker.close()
+
+    def __enter__(self) -> Timeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def clock(self) -> dt.datetime:
         return self.now
