@@ -209,7 +209,13 @@ class Server:
             else [],
             "channels": channels,
             "in_flight": self.gateway.busy,
+            # Whether this worker runs the reminder ticker (one leader per database).
+            "reminders": "off"
+            if self.ticker is None
+            else ("leader" if self.ticker.leading else "standby"),
         }
+        if self.settings.now is not None:  # the demo clock: say so wherever it runs
+            body["clock"] = f"demo: started at {self.settings.now.isoformat()}"
         return web.json_response(body, status=200 if healthy else 503)
 
     def _ping(self) -> None:

@@ -47,11 +47,13 @@ class Ticker:
         self._leadership = leadership or Leadership(store)
         self._batch = batch
         self._planned = False
+        self.leading = False  # as of the last tick (what /healthz says)
         self._digests = Digests(store.sealer, planning.catalog, planning.regions)
 
     def tick(self) -> TickReport:
         """One round; raises StoreError when the database is away (the next tick tries again)."""
-        if not self._leadership.held():
+        self.leading = self._leadership.held()
+        if not self.leading:
             self._planned = False  # leading again later re-plans first
             return TickReport(leader=False)
         planned = None

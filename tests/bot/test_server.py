@@ -88,6 +88,17 @@ async def test_healthz_reports_database_scheduler_and_why_channels_are_off(store
         "wechat": "off (AWARDBOT_WECHAT_APP_ID is not set)",
         "wecom": "off (AWARDBOT_WECOM_CORP_ID is not set)",
     }
+    assert "reminders" in health["jobs"]
+
+
+async def test_healthz_says_whether_this_worker_runs_the_reminder_ticker(store: Store) -> None:
+    async with serving(store) as server:
+        for _ in range(100):  # its first tick runs at start
+            status, body = await get(f"{server.url}/healthz")
+            if json.loads(body)["reminders"] == "leader":
+                break
+            await asyncio.sleep(0.05)
+    assert json.loads(body)["reminders"] == "leader"  # alone on its database, it leads
 
 
 async def test_healthz_is_503_when_the_database_is_gone(store: Store) -> None:
