@@ -323,8 +323,12 @@ class Server:
             self.metrics.inc("awardbot_reminders_sent_total", report.handed.sent)
         if report.handed.skipped:
             self.metrics.inc("awardbot_reminders_skipped_total", report.handed.skipped)
-        if report.handed.sent and self.dispatcher is not None:
-            await self._dispatch()  # what was just handed over goes out now, not next round
+        if report.handed.sent and self.dispatcher is not None and self.scheduler.running:
+            # What was just handed over goes out now, not next round: the outbox job is run at
+            # once (never a second dispatch loop beside it: one run_once at a time).
+            self.scheduler.modify_job(
+                "outbox", next_run_time=dt.datetime.now(self.settings.timezone)
+            )
 
     async def _prune(self) -> None:
         now = self.clock().astimezone(dt.UTC)

@@ -300,8 +300,11 @@ def apply_plan(
             # Never sent, and the state calls for it again (a window moved back, turned on).
             conn.execute(sa.update(reminders).where(reminders.c.key == r.key).values(values))
             added += 1
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for chunk in _chunks(rows):
-        conn.execute(sa.insert(reminders), chunk)
+        # Another worker's re-plan may store the same key at the same moment (the leader's
+        # re-plan of every campaign beside a step's): the key is the reminder, once is enough.
+        conn.execute(insert(reminders).on_conflict_do_nothing(index_elements=["key"]), chunk)
     for u in new.unplanned:
         existing = conn.execute(
             sa.select(reminders.c.id).where(reminders.c.key == u.key)
