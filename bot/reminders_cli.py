@@ -9,10 +9,12 @@
   reminders are printed here; the other channels' are delivered by `serve`, at once if it runs.
 - `reminders list [--status pending|sent|skipped|failed] [--campaign ID] [--user …]`.
 - `campaign window set --campaign ID --window KEY --start DATE --end DATE` moves a window and
-  re-plans the campaign in the same transaction; `campaign window list --campaign ID`.
+  re-plans the campaign in the same transaction, as of the bot's clock (AWARDBOT_NOW in a demo);
+  reminders the calendar cannot place are said on stderr and it exits 1, the move kept.
+  `campaign window list --campaign ID`.
 
-Errors are one line on stderr, exit 2 (bad input or configuration); see bot.admin for why this
-module prints its own errors.
+Errors are one line on stderr, Chinese first with English in parentheses, exit 2 (bad input or
+configuration); see bot.admin for why this module prints its own errors.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import argparse
 import datetime as dt
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,12 +36,12 @@ from bot.wiring import console_notifier, open_store, planning_for
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.effects import Scope
 from conversations.keys import Channel
-from conversations.reminders import KIND_LABELS, SHANGHAI, plan
+from conversations.reminders import KIND_LABELS, SHANGHAI, Unplanned, kind_of, plan
 from notifications.calendar import CalendarError
 from notifications.ticker import Ticker
 from storage.planning import Planning, plan_facts
 from storage.regions import RegionError
-from storage.reminders import entries, move_window, windows_in_force
+from storage.reminders import SUPERSEDED, entries, move_window, windows_in_force
 from storage.store import Store, StoreError
 from storage.tables import users
 
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 return _plan(args, store, catalog, planning, clock)
             if args.reminders_command == "run-due":
                 return _run_due(args, settings, store, planning, clock)
-            return _list(args, store)
+            return _list(args, store, catalog)
     except _Error as exc:
         print(f"awardbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -121,7 +123,10 @@ def _context(settings: Settings) -> Iterator[tuple[Store, Catalog, Planning, Clo
 def _campaign(catalog: Catalog, campaign_id: str) -> Campaign:
     if campaign_id not in catalog:
         known = ", ".join(c.id for c in catalog)
-        raise _Error(f"--campaign: no campaign {campaign_id!r} (known: {known})")
+        raise _Error(
+            f"--campaign: 没有评选 {campaign_id!r}（已有：{known}）"
+            f" (no campaign {campaign_id!r}; known: {known})"
+        )
     return catalog.get(campaign_id)
 
 
@@ -129,7 +134,9 @@ def _date(value: str, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise _Error(f"{name}: {value!r} is not a date YYYY-MM-DD") from None
+        raise _Error(
+            f"{name}: {value!r} 不是日期，应为 YYYY-MM-DD ({value!r} is not a date YYYY-MM-DD)"
+        ) from None
 
 
 def _when(moment: dt.datetime) -> str:
@@ -148,7 +155,10 @@ def _users(store: Store, who: str | None) -> dict[int, tuple[str, str]]:
     with store.reading() as conn:
         found = {r.id: (r.channel, r.external_id) for r in conn.execute(query)}
     if who is not None and not found:
-        raise _Error(f"--user: nobody {who!r} has talked to the bot (give CHANNEL:ID or ID)")
+        raise _Error(
+            f"--user: 没有用户 {who!r} 与机器人对话过，请写 渠道:编号 或 编号，如 console:ann"
+            f" (nobody {who!r} has talked to the bot; give CHANNEL:ID or ID)"
+        )
     return found
 
 
@@ -160,8 +170,13 @@ def _plan(
     start = _date(args.start, "--from") if args.start else None
     end = _date(args.end, "--to") if args.end else None
     if start and end and end < start:
-        raise _Error("--to: before --from")
+        raise _Error(f"--to: {end} 早于 --from {start} (--to is before --from)")
     now = dt.datetime.combine(start, dt.time(0, 0), SHANGHAI) if start else clock()
+    if end and end < now.astimezone(SHANGHAI).date():
+        raise _Error(
+            f"--to: {end} 早于现在 {_when(now)}，请用 --from 指定起点"
+            f" (--to is before now {_when(now)}; give --from)"
+        )
     people = _users(store, args.user)
     with store.reading() as conn:
         facts = plan_facts(
@@ -178,16 +193,28 @@ def _plan(
         body = " ".join(r.body.split()) if r.body else "（发送时按当日情况生成）"
         print(f"{_when(r.due)}  {channel}:{external}  {KIND_LABELS[r.kind]}  【{r.title}】{body}")
         shown += 1
+    until = f" 至 {end}" if end else ""
     print(
-        f"# {shown} 条提醒 (reminders) · {campaign.id} · 自 {_when(now)} 起 (from)",
+        f"# {shown} 条提醒 (reminders) · {campaign.id} · 自 {_when(now)} 起{until} (from)",
         file=sys.stderr,
     )
-    gaps = [u for u in result.unplanned if u.user_id in people]
-    for u in gaps[:5]:
-        print(f"awardbot: 无法计划 {u.topic.value} (cannot plan): {u.reason}", file=sys.stderr)
-    if gaps:
-        return EXIT_UNPLANNED
-    return 0
+    return _unplanned([u for u in result.unplanned if u.user_id in people])
+
+
+def _unplanned(gaps: Sequence[Unplanned]) -> int:
+    """One line on stderr per reason the planner could not place reminders; exit 1 if any."""
+    by_reason: dict[str, dict[str, Unplanned]] = {}
+    for u in gaps:  # a key once: "2 and 5 working days after a return" is one gap
+        by_reason.setdefault(u.reason, {})[u.key] = u
+    for reason, which in by_reason.items():
+        n = len(which)
+        kinds = "、".join(dict.fromkeys(KIND_LABELS[kind_of(u.topic)] for u in which.values()))
+        print(
+            f"awardbot: 无法计划 {n} 条提醒（{kinds}），没有猜测日期"
+            f" (cannot plan {n} reminder(s), no date guessed): {reason}",
+            file=sys.stderr,
+        )
+    return EXIT_UNPLANNED if gaps else 0
 
 
 def _run_due(
@@ -198,12 +225,16 @@ def _run_due(
         try:
             now = dt.datetime.fromisoformat(args.now.strip())
         except ValueError:
-            raise _Error(f"--now: {args.now!r} is not a local time {DEMO_CLOCK_FORMAT}") from None
+            raise _Error(
+                f'--now: {args.now!r} 不是本地时间 {DEMO_CLOCK_FORMAT}，如 "2022-11-02 08:30"'
+                f" ({args.now!r} is not a local time {DEMO_CLOCK_FORMAT})"
+            ) from None
         if now.tzinfo is None:
             now = now.replace(tzinfo=settings.timezone)
         if settings.environment is Environment.PRODUCTION and now > dt.datetime.now(dt.UTC):
             raise _Error(
-                "--now: a time in the future is refused in production (it would send early)"
+                "--now: 生产环境不能使用未来的时间，否则提醒会提前发出"
+                " (a time in the future is refused in production: it would send early)"
             )
     else:
         now = clock()
@@ -213,13 +244,24 @@ def _run_due(
     finally:
         ticker.close()
     if not report.leader:
-        raise _Error("another worker runs the ticker now (serve); it hands due reminders over")
+        raise _Error(
+            "另一个进程（serve）正在运行提醒任务，到期提醒由它交给发件箱"
+            " (another worker, serve, runs the ticker now; it hands due reminders over)"
+        )
     handed = report.handed
     print(
         f"{_when(now)}：交给发件箱 {handed.sent} 条，跳过 {handed.skipped} 条，"
         f"推迟到 08:00 {handed.deferred} 条 (handed to the outbox {handed.sent}, "
         f"skipped {handed.skipped}, deferred {handed.deferred})"
     )
+    planned = report.planned  # the re-plan before the first tick settles what is over
+    if planned is not None and planned.missed:
+        print(
+            f"  错过 {planned.missed} 条：截止前机器人未运行，未发送"
+            f" (missed {planned.missed}: nobody ran before their deadline; not sent)"
+        )
+    if planned is not None and planned.superseded:
+        print(f"  作废 {planned.superseded} 条：{SUPERSEDED}")
     for reason, n in handed.reasons.items():
         print(f"  跳过 {n}：{reason}")
     # Console users are here, in this terminal's machine: their reminders are printed now.
@@ -237,21 +279,27 @@ def _run_due(
     return 0
 
 
-def _list(args: argparse.Namespace, store: Store) -> int:
-    people = _users(store, args.user) if args.user else None
+def _list(args: argparse.Namespace, store: Store, catalog: Catalog) -> int:
+    if args.campaign is not None:
+        _campaign(catalog, args.campaign)
     if args.limit < 1:
-        raise _Error("--limit: at least 1")
+        raise _Error(f"--limit: 至少为 1，收到 {args.limit} (at least 1)")
+    # A bare ID may be one person on several channels: all of theirs.
+    who: list[int | None] = list(_users(store, args.user)) if args.user else [None]
     out = io.StringIO()
     with store.reading() as conn:
-        rows = entries(
-            conn, store.sealer, status=args.status, campaign=args.campaign, limit=args.limit,
-            user_id=next(iter(people)) if people else None,
-        )  # fmt: skip
+        found = []
+        for user_id in who:
+            found += entries(
+                conn, store.sealer, status=args.status, campaign=args.campaign,
+                limit=args.limit, user_id=user_id,
+            )  # fmt: skip
+    rows = sorted(found, key=lambda e: (e.due_at, e.id))[: args.limit]
     for e in rows:
         why = f"  ({e.reason})" if e.reason else ""
         out.write(
             f"{_when(e.due_at)}  {e.status:<8} {e.channel}:{e.recipient_id}  "
-            f"{KIND_LABELS.get(e.kind, e.kind)}  【{e.title}】{why}\n"
+            f"{KIND_LABELS.get(e.kind, e.kind)}  【{e.title or e.topic}】{why}\n"
         )
     sys.stdout.write(out.getvalue())
     print(f"# {len(rows)} 条 (reminders)", file=sys.stderr)
@@ -265,6 +313,8 @@ def _window(
     if args.window_command == "list":
         with store.reading() as conn:
             windows, versions = windows_in_force(conn, campaign)
+        if not windows:
+            print(f"# {campaign.id} 没有报送时间窗口 (no windows)", file=sys.stderr)
         for w in windows:
             moved = f"（已调整 {versions[w.key]} 次）" if versions[w.key] else ""
             strict = "，严格" if w.strict else ""
@@ -272,23 +322,31 @@ def _window(
         return 0
     keys = [w.key for w in campaign.windows]
     if args.window not in keys:
+        known = ", ".join(keys) or "无 (none)"
         raise _Error(
-            f"--window: {campaign.id} has no window {args.window!r}"
-            f" (its windows: {', '.join(keys) or 'none'})"
+            f"--window: {campaign.id} 没有窗口 {args.window!r}（已有：{known}）"
+            f" (no window {args.window!r}; see 'awardbot campaign window list')"
         )
     start, end = _date(args.start, "--start"), _date(args.end, "--end")
     if end < start:
-        raise _Error("--end: before --start")
+        raise _Error(f"--end: {end} 早于 --start {start} (--end is before --start)")
     now = clock().astimezone(dt.UTC)
     with store.transaction() as conn:
         version = move_window(conn, campaign, args.window, start, end, now=now)
         change = planning.replan(conn, store.sealer, Scope(campaign.id), now=now)
+        facts = plan_facts(
+            conn, store.sealer, catalog, planning.regions, campaign, now=now,
+            waiting_workdays=planning.waiting_workdays,
+        )  # fmt: skip
+    gaps = plan(facts, planning.workdays, Scope(campaign.id)).unplanned
     print(
         f"已调整 {campaign.id} 的 {args.window}：{start} 至 {end}（第 {version} 次）；"
-        f"提醒已重新计划：新增 {change.added}，作废 {change.superseded}"
-        " (window moved; reminders re-planned)"
+        f"提醒已重新计划：新增 {change.added}，作废 {change.superseded}，"
+        f"已过期 {change.missed}（按 {_when(now)} 计）"
+        f" (window moved; reminders re-planned: {change.added} new, "
+        f"{change.superseded} superseded, {change.missed} past)"
     )
-    return 0
+    return _unplanned(gaps)
 
 
 __all__ = ["COMMANDS", "register", "run"]
