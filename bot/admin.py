@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from bot.clock import clock_for
 from bot.settings import Settings, SettingsError
 from conversations.campaign import CampaignError
 from conversations.identity import Level, Role
@@ -137,7 +138,7 @@ def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         level = Level(args.level)
     if not 1 <= args.days <= MAX_DAYS:
         raise AdminError(f"--days: give 1 to {MAX_DAYS}, got {args.days}")
-    now = dt.datetime.now(settings.timezone)
+    now = _now(settings)
     with _transaction(settings) as conn:
         issued = create_invite(
             conn,
@@ -157,7 +158,7 @@ def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
 def _invite_list(settings: Settings) -> int:
     regions = _regions(settings)
     with _reading(settings) as conn:
-        records = list_invites(conn, now=dt.datetime.now(settings.timezone))
+        records = list_invites(conn, now=_now(settings))
     for r in records:
         detail = r.unit_name if r.unit_name is not None else str(r.level or "-")
         line = (
@@ -175,7 +176,7 @@ def _invite_list(settings: Settings) -> int:
 def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
     regions = _regions(settings)
     with _transaction(settings) as conn:
-        record = revoke_invite(conn, args.code, now=dt.datetime.now(settings.timezone))
+        record = revoke_invite(conn, args.code, now=_now(settings))
     detail = record.unit_name if record.unit_name is not None else str(record.level)
     print(
         f"已作废 {format_hint(record.hint)}（{record.role}，"
@@ -199,7 +200,7 @@ def _quota_set(args: argparse.Namespace, settings: Settings) -> int:
             category=args.category,
             region=region,
             places=args.places,
-            now=dt.datetime.now(settings.timezone),
+            now=_now(settings),
         )
     print(
         f"名额 {args.campaign} {args.category} {region.full_name}（{region.code}）：{args.places}"
@@ -233,6 +234,12 @@ def _check_campaign(settings: Settings, campaign_id: str, category: str | None) 
 
 
 # --- plumbing --------------------------------------------------------------------------------
+
+
+def _now(settings: Settings) -> dt.datetime:
+    """The bot's clock (AWARDBOT_NOW's demo clock too): an invitation made for a demo timeline
+    is valid on that timeline."""
+    return clock_for(settings)()
 
 
 def _regions(settings: Settings) -> Regions:

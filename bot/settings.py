@@ -179,8 +179,8 @@ def _demo_now(value: str, timezone: ZoneInfo, environment: Environment) -> dt.da
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise SettingsError(
-            f"AWARDBOT_NOW: {value!r} is not a local time {DEMO_CLOCK_FORMAT}"
-            " (e.g. 2022-11-02 08:00)"
+            f"AWARDBOT_NOW: {value!r} 不是本地时间 {DEMO_CLOCK_FORMAT}，例如 2022-11-02 08:00"
+            f" (not a local time {DEMO_CLOCK_FORMAT}, e.g. 2022-11-02 08:00)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone)

@@ -6,6 +6,9 @@ and PostgreSQL releases the lock at once, so another worker's next try (every ti
 seconds) takes over. APScheduler's own SQLAlchemy job store is not safe to share between
 processes (its FAQ says so), which is why the leader is decided here and not by the scheduler.
 
+The lock is the database schema's (its key is made from the schema's name): two deployments in
+two schemas of one database, or two test runs side by side, do not take each other's ticker.
+
 SQLite serves one process (DESIGN §5): that process always leads.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import zlib
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,16 +26,22 @@ from storage.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
-# The advisory lock's key: any constant the other users of the database do not use.
-TICKER_LOCK = 0x4157_4152_4442  # "AWARDB"
+# The advisory lock's key: this constant in the high 32 bits ("AWAR"), the schema's CRC-32 in
+# the low ones (pg_locks shows them as classid and objid).
+TICKER_LOCK = 0x4157_4152
+
+
+def lock_key(schema: str) -> int:
+    """The ticker's advisory-lock key in `schema` (a signed bigint, as PostgreSQL takes it)."""
+    return (TICKER_LOCK << 32) | zlib.crc32(schema.encode("utf-8"))
 
 
 class Leadership:
     """`held()` answers whether this worker leads now, trying to become leader if not."""
 
-    def __init__(self, store: Store, key: int = TICKER_LOCK) -> None:
+    def __init__(self, store: Store, key: int | None = None) -> None:
         self._store = store
-        self._key = key
+        self._key = key  # None: the schema's (lock_key), found on the first connection
         self._conn: Connection | None = None
 
     def held(self) -> bool:
@@ -49,6 +59,10 @@ class Leadership:
         except StoreError:
             return False
         try:
+            if self._key is None:
+                self._key = lock_key(
+                    str(conn.execute(sa.text("SELECT current_schema()")).scalar())
+                )
             got = bool(
                 conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
             )
@@ -76,4 +90,4 @@ class Leadership:
                 conn.close()
 
 
-__all__ = ["TICKER_LOCK", "Leadership"]
+__all__ = ["TICKER_LOCK", "Leadership", "lock_key"]

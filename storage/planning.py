@@ -174,7 +174,13 @@ def replan(
         conn, sealer, catalog, regions, campaign, now=now, waiting_workdays=waiting_workdays,
         nomination=nomination,
     )  # fmt: skip
-    return apply_plan(conn, sealer, scope, plan(facts, workdays, scope), now=now)
+
+    def wants(user: int, kind: str) -> bool:
+        if kind == KIND_WINDOW:
+            return user in facts.window_audience
+        return kind not in facts.off.get(user, frozenset())
+
+    return apply_plan(conn, sealer, scope, plan(facts, workdays, scope), now=now, wants=wants)
 
 
 @dataclass(frozen=True, slots=True)

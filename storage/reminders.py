@@ -38,6 +38,7 @@ from conversations.reminders import (
     REMINDER_KINDS,
     SHANGHAI,
     Plan,
+    kind_of,
     out_of_quiet_hours,
 )
 from storage import outbox
@@ -242,13 +243,24 @@ def _text(title: str, body: str, when: str | None, kind: str) -> str:
 
 
 def apply_plan(
-    conn: Connection, sealer: Sealer, scope: Scope, new: Plan, *, now: dt.datetime
+    conn: Connection,
+    sealer: Sealer,
+    scope: Scope,
+    new: Plan,
+    *,
+    now: dt.datetime,
+    wants: Callable[[int, str], bool] | None = None,
 ) -> PlanChange:
-    """Store `new` as the plan within `scope` (see the module docstring)."""
+    """Store `new` as the plan within `scope` (see the module docstring). `wants(user, kind)`
+    tells a reminder dropped because its user turned that kind off (said so in its reason)."""
     found = conn.execute(
-        sa.select(reminders.c.key, reminders.c.id, reminders.c.deadline_at).where(
-            reminders.c.status == ReminderStatus.PENDING, *_scoped(scope)
-        )
+        sa.select(
+            reminders.c.key,
+            reminders.c.id,
+            reminders.c.deadline_at,
+            reminders.c.user_id,
+            reminders.c.kind,
+        ).where(reminders.c.status == ReminderStatus.PENDING, *_scoped(scope))
     ).all()
     pending = {r.key: r.id for r in found}
     wanted_keys = {r.key for r in new.reminders}
@@ -259,7 +271,13 @@ def apply_plan(
         # Not planned any more: because its time is over (nobody ran before its deadline), or
         # because what it was planned from changed.
         over = r.deadline_at is not None and r.deadline_at <= now
-        stale.setdefault(missed(r.deadline_at) if over else SUPERSEDED, []).append(r.id)
+        if over:
+            reason = missed(r.deadline_at)
+        elif wants is not None and not wants(r.user_id, r.kind):
+            reason = TURNED_OFF
+        else:
+            reason = SUPERSEDED
+        stale.setdefault(reason, []).append(r.id)
     for reason, ids in stale.items():
         for chunk in _chunks(ids):
             conn.execute(
@@ -267,7 +285,7 @@ def apply_plan(
                 .where(reminders.c.id.in_(chunk))
                 .values(status=ReminderStatus.SKIPPED, reason=reason, settled_at=now)
             )
-    superseded = len(stale.get(SUPERSEDED, []))
+    superseded = len(stale.get(SUPERSEDED, [])) + len(stale.get(TURNED_OFF, []))
     dropped = sum(len(ids) for ids in stale.values())
     known: dict[str, Any] = {}
     for chunk in _chunks(sorted(wanted_keys - set(pending))):
@@ -313,9 +331,9 @@ def apply_plan(
         if existing is None:
             conn.execute(
                 sa.insert(reminders).values(
-                    key=u.key, campaign=u.campaign, topic=u.topic.value, kind=KIND_DEADLINE,
+                    key=u.key, campaign=u.campaign, topic=u.topic.value, kind=kind_of(u.topic),
                     user_id=u.user_id, nomination_id=u.nomination, due_at=now, deadline_at=None,
-                    text=sealer.seal(_text("", "", None, KIND_DEADLINE)), created_at=now,
+                    text=sealer.seal(_text("", "", None, kind_of(u.topic))), created_at=now,
                     **values,
                 )
             )  # fmt: skip

@@ -400,7 +400,7 @@ def test_list_by_status_pending_sent_skipped_failed(
         for who in ("console:clerk", "wecom:ann")
     ]
     assert listed("--status", "skipped") == [
-        (d, "skipped", "console:ann", rows.SUPERSEDED) for d in WINDOW_DAYS[1:]
+        (d, "skipped", "console:ann", rows.TURNED_OFF) for d in WINDOW_DAYS[1:]
     ]
     assert len(listed("--user", "console:ann")) == 5
     assert len(listed("--user", "ann")) == 10, "a bare ID: every channel's"

@@ -42,7 +42,7 @@ from support.workers import Worker, workers_of
 from conversations.reminders import SHANGHAI
 from storage import outbox
 from storage.crypto import Sealer
-from storage.leader import TICKER_LOCK
+from storage.leader import lock_key
 from storage.reminders import ReminderStatus, set_pref
 from storage.store import Store
 from storage.tables import reminders, users
@@ -107,7 +107,8 @@ def lock_holders(store: Store) -> list[int]:
         " AND classid = :hi AND objid = :lo AND objsubid = 1"
     )
     with store.reading() as conn:
-        rows = conn.execute(query, {"hi": TICKER_LOCK >> 32, "lo": TICKER_LOCK & 0xFFFFFFFF})
+        key = lock_key("public")  # the test's own database, its default schema
+        rows = conn.execute(query, {"hi": key >> 32, "lo": key & 0xFFFFFFFF})
         return sorted(int(pid) for pid in rows.scalars())
 
 
