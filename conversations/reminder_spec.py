@@ -35,7 +35,7 @@ _WINDOW = {"window", "start", "end", "place", "note", "strict", "days"}
 _NOMINATION = {"code", "nominee", "category", "status", "date"}
 TOPIC_VARIABLES: dict[Topic, frozenset[str]] = {
     Topic.WINDOW_SOON: frozenset(_WINDOW),
-    Topic.WINDOW_OPEN: frozenset(_WINDOW | {"last"}),
+    Topic.WINDOW_OPEN: frozenset(_WINDOW | {"first", "last"}),
     Topic.PUBLICITY_LAST_DAY: frozenset(_NOMINATION | {"start", "end"}),
     Topic.PUBLICITY_OUTCOME: frozenset(_NOMINATION | {"start", "end"}),
     Topic.OPINIONS_MISSING: frozenset(_NOMINATION | {"window", "start", "missing"}),

@@ -287,7 +287,7 @@ class _Planner:
                 )
             for day in _days(w.start, w.end):
                 self.add(Topic.WINDOW_OPEN, subject, audience, day, end_of(day),
-                         {**values, "days": 0, "last": day == w.end})  # fmt: skip
+                         {**values, "days": 0, "first": day == w.start, "last": day == w.end})  # fmt: skip
 
     # -- nominations --
 

@@ -73,7 +73,7 @@ TEMPLATES = {
 {% endif %}""",
     "reminders_settings": """提醒设置：
 {% for c in campaigns %}{{ loop.index }}. {{ c.title }}：{% for k in c.kinds %}{{ k.label }}{{ '开' if k.on else '关' }}{% if not loop.last %} · {% endif %}{% endfor %}
-{% endfor %}发送 /subscribe 或 /unsubscribe 加类型（报送、截止、汇总、全部）和活动序号修改，例如：/unsubscribe 汇总 1""",
+{% endfor %}发送 /subscribe 或 /unsubscribe 加类型（报送、截止、汇总、全部）和活动序号修改，例如：/unsubscribe 报送 1""",
     "reminders_set": "已{{ '开启' if on else '关闭' }}：{{ what }}。发送 /reminders 查看将收到的提醒。",
     "reminders_bad_kind": "没有“{{ word }}”这类提醒。可选：报送（报送时间提醒）、截止（截止与待办提醒）、汇总（每日汇总）、全部。",
     "reminders_bad_campaign": "没有第 {{ word }} 项评选活动。发送 /reminders 查看活动序号。",

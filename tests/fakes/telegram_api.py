@@ -541,13 +541,29 @@ async def _chat(port: int) -> None:
         )
         print("then type here (a number or a choice's value presses its button; Ctrl-D quits)")
         user = TelegramDriver(fake, mode="polling")
-        while True:
-            try:
-                line = await asyncio.to_thread(input, "> ")
-            except EOFError:
-                return
-            if line.strip():
-                print(await user.send(line.strip()))
+        busy = asyncio.Lock()
+
+        async def pushed() -> None:
+            """What the bot sends unasked (notifications, reminders), shown as it comes."""
+            while True:
+                await asyncio.sleep(1)
+                async with busy:
+                    text = user._collect()
+                if text:
+                    print(f"\n{text}\n> ", end="", flush=True)
+
+        printer = asyncio.create_task(pushed())
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "> ")
+                except EOFError:
+                    return
+                if line.strip():
+                    async with busy:
+                        print(await user.send(line.strip()))
+        finally:
+            printer.cancel()
 
 
 if __name__ == "__main__":
