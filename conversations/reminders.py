@@ -286,8 +286,9 @@ class _Planner:
                     {**values, "days": days},
                 )
             for day in _days(w.start, w.end):
+                edges = {"first": day == w.start, "last": day == w.end}
                 self.add(Topic.WINDOW_OPEN, subject, audience, day, end_of(day),
-                         {**values, "days": 0, "first": day == w.start, "last": day == w.end})  # fmt: skip
+                         {**values, "days": 0, **edges})  # fmt: skip
 
     # -- nominations --
 
