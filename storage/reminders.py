@@ -188,17 +188,19 @@ def wanted(
     conn: Connection, campaign: str, user_ids: Iterable[int] | None = None
 ) -> dict[int, dict[str, bool]]:
     """Per user (every user with a membership or a preference, or those given): kind → on."""
-    roles = {
-        r.user_id: r.role
-        for r in conn.execute(sa.select(memberships.c.user_id, memberships.c.role))
-    }
-    prefs: dict[int, dict[tuple[str, str], bool]] = {}
+    only = sorted(set(user_ids)) if user_ids is not None else None
+    members = sa.select(memberships.c.user_id, memberships.c.role)
     query = sa.select(reminder_prefs).where(
         reminder_prefs.c.campaign.in_([campaign, EVERY_CAMPAIGN])
     )
+    if only is not None:  # a few users (a step's caller, a tick's batch): read only theirs
+        members = members.where(memberships.c.user_id.in_(only))
+        query = query.where(reminder_prefs.c.user_id.in_(only))
+    roles = {r.user_id: r.role for r in conn.execute(members)}
+    prefs: dict[int, dict[tuple[str, str], bool]] = {}
     for p in conn.execute(query):
         prefs.setdefault(p.user_id, {})[(p.campaign, p.kind)] = p.enabled
-    ids = set(user_ids) if user_ids is not None else set(roles) | set(prefs)
+    ids = set(only) if only is not None else set(roles) | set(prefs)
     out: dict[int, dict[str, bool]] = {}
     for user in ids:
         said = prefs.get(user, {})

@@ -20,10 +20,12 @@ from conversations.reminders import (
     PlanFacts,
     PlanNomination,
     compose_digest,
+    kind_of,
     out_of_quiet_hours,
     plan,
 )
 from notifications.calendar import WorkdayCalendar
+from notifications.notice import NOTICE_KINDS
 
 CALENDAR = CalendarWorkdays(WorkdayCalendar(CAMPAIGNS / "calendar.yaml"))
 SKILLS = catalog().get("jl-skills-2022")
@@ -204,3 +206,8 @@ def test_every_topic_has_a_text_in_the_defaults_and_unknown_variables_fail_at_lo
     with pytest.raises(CampaignError, match="window_soon.body: unknown variable dayz"):
         load_catalog(tmp_path)
     assert ReminderSpec.model_fields["at"].default == "08:30"
+
+
+def test_every_topic_goes_out_as_a_kind_the_outbox_and_the_channels_know() -> None:
+    assert {kind_of(t) for t in Topic} == {"window", "deadline", "digest"}
+    assert {kind_of(t) for t in Topic} <= NOTICE_KINDS
