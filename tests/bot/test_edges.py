@@ -11,11 +11,13 @@ import pytest
 import sqlalchemy as sa
 from support.outage import blinking_store
 
-from bot.edges import StoreReplyWindow, StoreSendBudget, StoreTokenCache
+from bot.edges import StoreReplyLedger, StoreReplyWindow, StoreSendBudget, StoreTokenCache
+from bot.runtime import REPLY_GRACE
 from handlers import ports
 from handlers.base import Unavailable
 from handlers.ports import EdgeError, Slot, Token, WindowOpener
-from storage import channels
+from notifications.outbox import Dispatcher
+from storage import channels, outbox
 from storage.store import Store, StoreError
 
 T0 = datetime(2022, 11, 3, 1, 30, tzinfo=UTC)
@@ -134,3 +136,44 @@ def test_another_store_failure_is_an_edge_error(store: Store, call: str) -> None
 
     assert not isinstance(caught.value, StoreError | Unavailable)
     assert "database error" in str(caught.value)
+
+
+class _Recorder:
+    channel = "telegram"
+    idempotent = False
+
+    def __init__(self) -> None:
+        self.replies: list[str] = []
+
+    def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
+        raise AssertionError("a stored reply goes through send_replies")
+
+    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
+        self.replies.append(idempotency_key)
+
+
+def test_a_reply_claimed_by_a_worker_killed_before_it_sent_is_delivered_soon(
+    store: Store,
+) -> None:
+    """The ledger's take is a claim, then the in-flight mark. A worker killed between the two
+    leaves the row claimed and not started: when the take's lease ends the dispatcher of a live
+    worker delivers it, a few seconds late — within the time a user waits, not minutes."""
+    key = "reply:telegram:1006:000"
+    with store.transaction() as conn:
+        reply = outbox.OutboxMessage(
+            key, "telegram", "810004", "[]", kind="reply", delay=REPLY_GRACE
+        )
+        outbox.enqueue(conn, store.sealer, [reply], now=T0)
+    dead = StoreReplyLedger(store, "serve-1", clock=lambda: T0)
+    # The first half of dead.take(...): claimed; then kill -9, before the in-flight mark.
+    claimed = outbox.claim(store, "serve-1", now=T0, lease=dead._lease, limit=1, keys=[key])
+    assert [m.idempotency_key for m in claimed] == [key]
+    sender = _Recorder()
+    later = T0 + REPLY_GRACE + timedelta(seconds=15)
+    alive = Dispatcher(store, {"telegram": sender}, clock=lambda: later, worker_id="serve-2")
+    while alive.run_once().total:
+        pass
+    assert sender.replies == [key]
+    found = outbox.find(store, key)
+    assert found is not None
+    assert found.status == outbox.OutboxStatus.DELIVERED

@@ -587,13 +587,18 @@ def uncertain_replies(store: Store) -> int:
 
 
 def _replies_pending(serve: ServeProcess, update_id: int | None = None) -> int:
-    """Stored replies (of one update, or all) not yet taken by anyone."""
+    """Stored replies (of one update, or all) still to go out: pending, or claimed by a worker
+    that was killed before it marked them in flight (back to pending when the lease ends)."""
     store = open_store(serve.env["AWARDBOT_DATABASE_URL"], serve.env["AWARDBOT_SECRET_KEY"])
     try:
+        waiting = sa.or_(
+            outbox_table.c.status == "pending",
+            sa.and_(outbox_table.c.status == "sending", outbox_table.c.started_at.is_(None)),
+        )
         query = (
             sa.select(sa.func.count())
             .select_from(outbox_table)
-            .where(outbox_table.c.kind == "reply", outbox_table.c.status == "pending")
+            .where(outbox_table.c.kind == "reply", waiting)
         )
         if update_id is not None:
             query = query.where(
@@ -606,8 +611,9 @@ def _replies_pending(serve: ServeProcess, update_id: int | None = None) -> int:
 
 
 async def _drain_stored_replies(serve: ServeProcess) -> None:
-    """Until no stored reply is still pending (issue 9: replies a killed serve never took go
-    out through the dispatcher once due); at most REPLY_GRACE + 20 s."""
+    """Until no stored reply is still to go out (issue 9: replies a killed serve never took go
+    out through the dispatcher once due, or once the take's 15 s lease ends); at most
+    REPLY_GRACE + 20 s."""
     deadline = time.monotonic() + REPLY_GRACE.total_seconds() + 20
     while time.monotonic() < deadline and _replies_pending(serve):  # noqa: ASYNC110 - a poll
         await asyncio.sleep(0.5)
