@@ -191,13 +191,8 @@ class StoreReplyLedger:
         worker_id: str,
         *,
         clock: Callable[[], dt.datetime],
-        lease: dt.timedelta = dt.timedelta(seconds=15),
+        lease: dt.timedelta = dt.timedelta(minutes=2),
     ) -> None:
-        # Short: the lease only has to cover the moment between the claim and the in-flight mark
-        # (both right before the send). A worker killed in that moment leaves the row claimed
-        # but not started; it comes back to pending when the lease ends and the dispatcher
-        # delivers it, so the reply is late by this much, not lost. Once marked in flight a row
-        # is never sent again, whatever the lease (storage.outbox).
         self._store = store
         self._worker = worker_id
         self._clock = clock

@@ -221,6 +221,7 @@ def claim(
     recipient: tuple[str, str] | None = None,
     channels: Collection[str] | None = None,
     keys: Collection[str] | None = None,
+    started: bool = False,
 ) -> Claim:
     """Claim up to `limit` due pending messages for `worker_id`, oldest due first.
 
@@ -277,7 +278,9 @@ def claim(
                 claimed_by=worker_id,
                 claimed_until=claimed_until,
                 attempts=outbox.c.attempts + 1,
-                started_at=None,
+                # `started`: claimed and marked in flight at once (take), so a worker killed
+                # after this commit leaves a row of known state: its send may have begun.
+                started_at=now if started else None,
             )
             .returning(
                 outbox.c.id,
@@ -326,13 +329,17 @@ def claim(
 def take(
     store: Store, key: str, worker_id: str, *, now: datetime, lease: timedelta
 ) -> ClaimedMessage | None:
-    """Claim the pending message `key` and mark it in flight, to send it now; None if it is
-    not pending (already taken: by the dispatcher once due, or a second delivery of a step)."""
-    claimed = claim(store, worker_id, now=now, lease=lease, limit=1, keys=[key])
-    if not claimed.messages:
-        return None
-    message = claimed.messages[0]
-    return message if mark_started(store, message, now=now) else None
+    """Claim the pending message `key` and mark it in flight, in one transaction, to send it
+    now; None if it is not pending (already taken: by the dispatcher once due, or a second
+    delivery of a step).
+
+    One transaction, not a claim and then a mark: a worker killed between the two used to
+    leave the row claimed and not started, so nobody sent it until the lease ended — a reply
+    minutes late, or (the kill suite) after the user had moved on. Now a kill after the commit
+    leaves a row whose send may have begun: of unknown outcome, recorded as such, never sent
+    twice; before the commit, the row is still pending and the dispatcher sends it."""
+    claimed = claim(store, worker_id, now=now, lease=lease, limit=1, keys=[key], started=True)
+    return claimed.messages[0] if claimed.messages else None
 
 
 def mark_started(store: Store, message: ClaimedMessage, *, now: datetime) -> bool:

@@ -16,7 +16,6 @@ from bot.runtime import REPLY_GRACE
 from handlers import ports
 from handlers.base import Unavailable
 from handlers.ports import EdgeError, Slot, Token, WindowOpener
-from notifications.outbox import Dispatcher
 from storage import channels, outbox
 from storage.store import Store, StoreError
 
@@ -138,42 +137,20 @@ def test_another_store_failure_is_an_edge_error(store: Store, call: str) -> None
     assert "database error" in str(caught.value)
 
 
-class _Recorder:
-    channel = "telegram"
-    idempotent = False
-
-    def __init__(self) -> None:
-        self.replies: list[str] = []
-
-    def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
-        raise AssertionError("a stored reply goes through send_replies")
-
-    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
-        self.replies.append(idempotency_key)
-
-
-def test_a_reply_claimed_by_a_worker_killed_before_it_sent_is_delivered_soon(
-    store: Store,
-) -> None:
-    """The ledger's take is a claim, then the in-flight mark. A worker killed between the two
-    leaves the row claimed and not started: when the take's lease ends the dispatcher of a live
-    worker delivers it, a few seconds late — within the time a user waits, not minutes."""
-    key = "reply:telegram:1006:000"
+def test_taking_a_stored_reply_claims_and_marks_it_in_flight_at_once(store: Store) -> None:
+    """A worker killed right after it took a reply leaves a row of known state (its send may
+    have begun: settled as unknown outcome, never sent twice), not a row claimed and not
+    started that nobody sends until the lease ends (the kill suite caught such a reply
+    arriving after its user had moved on)."""
+    key = "reply:telegram:1013:000"
     with store.transaction() as conn:
         reply = outbox.OutboxMessage(
-            key, "telegram", "810004", "[]", kind="reply", delay=REPLY_GRACE
+            key, "telegram", "810001", "[]", kind="reply", delay=REPLY_GRACE
         )
         outbox.enqueue(conn, store.sealer, [reply], now=T0)
-    dead = StoreReplyLedger(store, "serve-1", clock=lambda: T0)
-    # The first half of dead.take(...): claimed; then kill -9, before the in-flight mark.
-    claimed = outbox.claim(store, "serve-1", now=T0, lease=dead._lease, limit=1, keys=[key])
-    assert [m.idempotency_key for m in claimed] == [key]
-    sender = _Recorder()
-    later = T0 + REPLY_GRACE + timedelta(seconds=15)
-    alive = Dispatcher(store, {"telegram": sender}, clock=lambda: later, worker_id="serve-2")
-    while alive.run_once().total:
-        pass
-    assert sender.replies == [key]
+    ticket = StoreReplyLedger(store, "serve-2", clock=lambda: T0).take("telegram", "1013:000")
+    assert ticket is not None
     found = outbox.find(store, key)
     assert found is not None
-    assert found.status == outbox.OutboxStatus.DELIVERED
+    assert found.status == outbox.OutboxStatus.SENDING
+    assert found.started_at is not None  # in the same transaction as the claim
