@@ -103,8 +103,12 @@ class Timeline:
         while self.dispatcher.run_once().total:
             pass
 
-    def run(self, until: dt.datetime, every: dt.timedelta = dt.timedelta(minutes=30)) -> None:
-        """Tick at `now`, then every `every`, until `until` (included)."""
+    def run(self, until: dt.datetime, every: dt.timedelta = dt.timedelta(hours=1)) -> None:
+        """Tick at `now`, then at every half past (the campaigns send at 08:30) and every
+        `every` from there, until `until` (included): night hours are ticked too."""
+        self.tick()
+        half_past = self.now.replace(minute=30, second=0, microsecond=0)
+        self.now = half_past if half_past > self.now else half_past + dt.timedelta(hours=1)
         while self.now <= until:
             self.tick()
             self.now += every
