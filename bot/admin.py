@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,8 +20,10 @@ from sqlalchemy.engine import Connection
 
 from bot.clock import clock_for
 from bot.settings import Settings, SettingsError
-from conversations.campaign import CampaignError
+from conversations.campaign import Campaign, CampaignError
+from conversations.crossrules import limits_for, quota_band
 from conversations.identity import Level, Role
+from conversations.keys import Channel
 from storage.invites import (
     InviteError,
     UnitSpec,
@@ -30,7 +33,7 @@ from storage.invites import (
     list_invites,
     revoke_invite,
 )
-from storage.quotas import QuotaError, quotas, set_quota
+from storage.quotas import QuotaError, put_forward, quotas, set_quota
 from storage.regions import RegionError, Regions, load_regions
 from storage.store import StoreError
 
@@ -189,10 +192,16 @@ def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _quota_set(args: argparse.Namespace, settings: Settings) -> int:
-    _check_campaign(settings, args.campaign, args.category)
+    campaign = _check_campaign(settings, args.campaign, args.category)
     region = _regions(settings).get(args.region)
     if args.places < 0:
         raise AdminError(f"--places: must be 0 or more, got {args.places}")
+    category = next(c for c in campaign.categories if c.id == args.category)
+    if category.places is not None and args.places > category.places:
+        raise AdminError(
+            f"--places: {args.places} 超过「{category.name}」的评选总数 {category.places} 名 "
+            f"(places {args.places} exceed the category's total of {category.places})"
+        )
     with _transaction(settings) as conn:
         set_quota(
             conn,
@@ -208,17 +217,44 @@ def _quota_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+QUOTA_HEADINGS = ("类别", "地区代码", "地区", "名额", "已推荐", "应推荐", "情况")
+
+
 def _quota_list(args: argparse.Namespace, settings: Settings) -> int:
-    _check_campaign(settings, args.campaign, args.category)
+    """Each quota with what its region has put forward against it (nominations that use a
+    place) and the band the notice asks for (按照名额的150%-200%推荐); regions that nominated
+    in a category without a quota follow, with 名额 `-`."""
+    campaign = _check_campaign(settings, args.campaign, args.category)
     regions = _regions(settings)
+    limits = limits_for(campaign)
     with _reading(settings) as conn:
         records = quotas(conn, args.campaign, args.category)
+        used = put_forward(
+            conn, args.campaign, regions, not_places=limits.not_places, category=args.category
+        )
+    rows = []
     for q in records:
-        print(f"{q.category}  {q.region_code}  {regions.full_name(q.region_code)}  {q.places}")
+        count = used.pop((q.category, q.region_code), 0)
+        band, state = "-", "-"
+        if limits.quota_ratio is not None:
+            least, most = quota_band(q.places, limits.quota_ratio)
+            band = f"{least}-{most}"  # ASCII: an en dash is two columns in some terminals
+            state = "不足" if count < least else "超出" if count > most else "符合"
+        rows.append(
+            [q.category, q.region_code, regions.full_name(q.region_code), str(q.places),
+             str(count), band, state]
+        )  # fmt: skip
+    order = {c.id: i for i, c in enumerate(campaign.categories)}
+    for (category, region), count in sorted(used.items(), key=lambda i: (order[i[0][0]], i[0])):
+        rows.append(
+            [category, region, regions.full_name(region), "-", str(count), "-", "未分配名额"]
+        )
+    if rows:
+        print(render_table(QUOTA_HEADINGS, rows), end="")
     return 0
 
 
-def _check_campaign(settings: Settings, campaign_id: str, category: str | None) -> None:
+def _check_campaign(settings: Settings, campaign_id: str, category: str | None) -> Campaign:
     from bot.catalog import load_catalog
 
     catalog = load_catalog(settings.campaigns_dir)
@@ -231,6 +267,46 @@ def _check_campaign(settings: Settings, campaign_id: str, category: str | None) 
         raise AdminError(
             f"unknown category '{category}' of {campaign_id} (known: {', '.join(ids)})"
         )
+    return campaign
+
+
+# --- output ----------------------------------------------------------------------------------
+
+# Chat identities whose ids are personal (a Telegram user id, a WeChat openid, a WeCom userid
+# often the person's name): shown masked. Console users are this machine's own accounts.
+MASKED_CHANNELS = frozenset({Channel.TELEGRAM.value, Channel.WECHAT.value, Channel.WECOM.value})
+
+
+def shown_identity(channel: str, external_id: str) -> str:
+    """`telegram:12*****89`: a chat identity as lists show it, its id masked where personal."""
+    if channel not in MASKED_CHANNELS:
+        return f"{channel}:{external_id}"
+    keep = 2 if len(external_id) >= 8 else 1 if len(external_id) >= 3 else 0
+    head, tail = external_id[:keep], external_id[len(external_id) - keep :]
+    stars = min(max(len(external_id) - 2 * keep, 1), 6)  # a long openid: six are enough
+    return f"{channel}:{head}{'*' * stars}{tail}"
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives `text`: two for each wide (CJK, full-width) character."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def render_table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Headings and rows in columns two spaces apart, aligned by display width (Chinese
+    characters are two columns wide); no trailing spaces. One line each, newline-terminated."""
+    widths = [
+        max(display_width(str(line[i])) for line in [headings, *rows])
+        for i in range(len(headings))
+    ]
+    out = []
+    for line in [headings, *rows]:
+        cells = [
+            str(cell) + " " * (width - display_width(str(cell)))
+            for cell, width in zip(line, widths, strict=True)
+        ]
+        out.append("  ".join(cells).rstrip() + "\n")
+    return "".join(out)
 
 
 # --- plumbing --------------------------------------------------------------------------------

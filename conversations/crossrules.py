@@ -124,6 +124,13 @@ def limits_for(campaign: Campaign) -> CampaignLimits:
     )
 
 
+def quota_band(places: int, ratio: tuple[float, float]) -> tuple[int, int]:
+    """The fewest and most nominations a quota of `places` calls for (按照名额的150%-200%推荐:
+    4 places, 6 to 8 nominations); the submission check and `awardbot quota list` both use it."""
+    low, high = ratio
+    return math.ceil(places * low), math.floor(places * high)
+
+
 def is_capped(campaign: Campaign, facts: Mapping[str, Any]) -> bool:
     """Whether the share cap covers a nominee with these self-check answers."""
     cap = campaign.cross_rules.cap if campaign.cross_rules is not None else None
@@ -203,7 +210,7 @@ def check(
         ]
         count = len(mine) + 1
         head = f"申报数量应为分配名额的{low:.0%}-{high:.0%}：本地区本类别名额 {quota} 名，"
-        most, least = math.floor(quota * high), math.ceil(quota * low)
+        least, most = quota_band(quota, limits.quota_ratio)
         if count > most:
             findings.append(
                 Finding(

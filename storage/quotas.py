@@ -2,10 +2,14 @@
 
 Works on a `Connection` inside the caller's transaction and commits nothing itself; the table
 is `storage.tables.quotas`. `QuotaError` is for the admin (one line, Chinese first).
+`put_forward` counts what each region has nominated against its quota, as the submission check
+(conversations.policy.rules_inputs) counts it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from conversations.policy import quota_holder
 from storage import tables
-from storage.regions import Region
+from storage.regions import Region, Regions
 from storage.tables import require_aware, utcnow
 
 
@@ -75,3 +80,37 @@ def quotas(conn: Connection, campaign: str, category: str | None = None) -> list
         QuotaRecord(r.campaign, r.category, r.region_code, r.places, r.updated_at)
         for r in conn.execute(query)
     ]
+
+
+def put_forward(
+    conn: Connection,
+    campaign: str,
+    regions: Regions,
+    *,
+    not_places: Collection[str],
+    category: str | None = None,
+) -> Counter[tuple[str, str]]:
+    """(category, quota holder) → the nominations that use a place (status not in
+    `not_places`: drafts, withdrawn, rejected... as the campaign's lifecycle declares).
+
+    A nomination counts against the quota of the most specific region that has one in its
+    category and contains the nomination's region; with no such quota, against its own region
+    (conversations.policy.quota_holder, the submission check's rule).
+    """
+    n = tables.nominations
+    query = (
+        sa.select(n.c.category, n.c.region_code, sa.func.count().label("count"))
+        .where(n.c.campaign == campaign, n.c.status.not_in(list(not_places)))
+        .group_by(n.c.category, n.c.region_code)
+    )
+    if category is not None:
+        query = query.where(n.c.category == category)
+    holders: dict[str, list[str]] = {}
+    for q in quotas(conn, campaign, category):
+        holders.setdefault(q.category, []).append(q.region_code)
+    out: Counter[tuple[str, str]] = Counter()
+    for row in conn.execute(query):
+        # The submission check's own rule; it asks its reads only `contains`, which Regions has.
+        holder = quota_holder(row.region_code, holders.get(row.category, []), regions)  # type: ignore[arg-type]
+        out[(row.category, holder)] += row.count
+    return out

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.columns import table
 from support.keys import TEST_KEY, TEST_SEALER
 from support.process import awardbot_env, run_awardbot
+from support.review_rig import clerk, place
 
+from bot.admin import QUOTA_HEADINGS
 from bot.cli import main
 from conversations.identity import Actor, Role
 from conversations.keys import ConversationKey
@@ -19,6 +23,7 @@ from storage.invites import bind
 from storage.store import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+EMPLOYMENT = "jl-employment-2022"
 UNIT_NAME = "长春市朝阳区示例有限公司"
 USCC = "91220104MA14ABCD3K"
 CLERK = [
@@ -150,16 +155,98 @@ def test_quota_set_updates_and_lists(db: Path, capsys: pytest.CaptureFixture[str
     )
 
     code, out, _ = run(capsys, "quota", "list", "--campaign", "jl-employment-2022")
-    assert (code, out) == (
-        0,
-        "employment_collective  220100  长春市  9\nmigrant_collective  220581  梅河口市  3\n",
-    )
+    assert code == 0
+    assert table(out, QUOTA_HEADINGS) == [
+        ["employment_collective", "220100", "长春市", "9", "0", "14-18", "不足"],
+        ["migrant_collective", "220581", "梅河口市", "3", "0", "5-6", "不足"],
+    ]
     code, out, _ = run(
         capsys, "quota", "list", "--campaign", "jl-employment-2022",
         "--category", "migrant_collective",
     )  # fmt: skip
-    assert (code, out) == (0, "migrant_collective  220581  梅河口市  3\n")
+    assert code == 0
+    assert table(out, QUOTA_HEADINGS) == [
+        ["migrant_collective", "220581", "梅河口市", "3", "0", "5-6", "不足"]
+    ]
     assert run(capsys, "quota", "list", "--campaign", "jl-skills-2022") == (0, "", "")
+
+
+def test_quota_set_may_give_a_region_every_place_of_a_category_not_more(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 吉林省农民工工作先进集体: 35 places (附件3's total for the category).
+    args = [*QUOTA, "--region", "220100", "--places"]
+    assert run(capsys, *args, "35")[0] == 0
+    code, out, err = run(capsys, *args, "36")
+    assert (code, out) == (2, "")
+    assert err == (
+        "awardbot: --places: 36 超过「吉林省农民工工作先进集体」的评选总数 35 名 "
+        "(places 36 exceed the category's total of 35)\n"
+    )
+    code, out, _ = run(capsys, "quota", "list", "--campaign", "jl-employment-2022")
+    assert table(out, QUOTA_HEADINGS)[0][3] == "35"  # the refused value was not stored
+
+
+@pytest.fixture
+def any_db(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """As `db`, over SQLite and PostgreSQL, with the same database open as a Store."""
+    for name in [n for n in os.environ if n.startswith("AWARDBOT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWARDBOT_DATABASE_URL", store_url)
+    monkeypatch.setenv("AWARDBOT_SECRET_KEY", TEST_KEY)
+    with Store(store_url, sealer=TEST_SEALER) as store:
+        yield store
+
+
+def test_quota_list_counts_what_each_region_put_forward_against_the_band(
+    any_db: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """四、（五）申报数量按省厅分配名额的150%-200%执行: a quota of 2 asks for 3 to 4 nominations.
+
+    A nomination counts against the most specific region with a quota that contains its own
+    (朝阳区's against 长春市's), and only when it uses a place: drafts, withdrawn and rejected
+    nominations do not."""
+    clerk(any_db)  # 朝阳区 (220104)
+    clerk(any_db, "mhk", region="220581")
+    clerk(any_db, "prov", region="220000")
+    base = ["quota", "set", "--campaign", EMPLOYMENT, "--category", "employment_collective"]
+    assert run(capsys, *base, "--region", "220100", "--places", "2")[0] == 0
+    assert run(capsys, *base, "--region", "220581", "--places", "1")[0] == 0
+    run(capsys, *QUOTA, "--region", "220581", "--places", "2")
+
+    def nominate(region: str, status: str, category: str = "employment_collective") -> None:
+        place(
+            any_db, campaign=EMPLOYMENT, category=category, status=status, kind="collective",
+            region=region, fields={"unit_name": f"单位{region}{status}"}, materials=False,
+        )  # fmt: skip
+
+    for status in ("county_review", "city_review", "awarded", "draft", "withdrawn", "rejected"):
+        nominate("220104", status)  # 3 use a place
+    for status in ("city_review", "provincial_review", "provincial_review"):
+        nominate("220581", status)  # 3 against a band of 2-2
+    nominate("220000", "provincial_review")  # 省直: no quota of its own
+    nominate("220581", "city_review", "migrant_collective")  # 1 against 3-4
+
+    code, out, err = run(capsys, "quota", "list", "--campaign", EMPLOYMENT)
+    assert (code, err) == (0, "")
+    assert table(out, QUOTA_HEADINGS) == [
+        ["employment_collective", "220100", "长春市", "2", "3", "3-4", "符合"],
+        ["employment_collective", "220581", "梅河口市", "1", "3", "2-2", "超出"],
+        ["migrant_collective", "220581", "梅河口市", "2", "1", "3-4", "不足"],
+        ["employment_collective", "220000", "吉林省", "-", "1", "-", "未分配名额"],
+    ]
+    # A quota for 朝阳区 itself takes its nominations from 长春市's.
+    assert run(capsys, *base, "--region", "220104", "--places", "2")[0] == 0
+    code, out, _ = run(
+        capsys, "quota", "list", "--campaign", EMPLOYMENT, "--category", "employment_collective"
+    )
+    assert [row[:5] for row in table(out, QUOTA_HEADINGS)] == [
+        ["employment_collective", "220100", "长春市", "2", "0"],
+        ["employment_collective", "220104", "长春市朝阳区", "2", "3"],
+        ["employment_collective", "220581", "梅河口市", "1", "3"],
+        ["employment_collective", "220000", "吉林省", "-", "1"],
+    ]
 
 
 OFFICIAL = ["invite", "create", "--role", "official"]
@@ -199,6 +286,7 @@ BAD = [
     ),
     (["quota", "list", "--campaign", "nope"], "unknown campaign 'nope'"),
     (["quota", "list"], "required: --campaign"),
+    ([*QUOTA, "--region", "220100", "--places", "36"], "exceed the category's total of 35"),
 ]  # fmt: skip
 
 
