@@ -25,6 +25,7 @@ from conversations.crossrules import limits_for, quota_band
 from conversations.identity import Level, Role
 from conversations.keys import Channel
 from storage.invites import (
+    InviteBinding,
     InviteError,
     UnitSpec,
     UnitType,
@@ -158,21 +159,41 @@ def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+INVITE_HEADINGS = (
+    "邀请码", "角色", "地区", "单位或层级", "状态", "有效至", "使用或作废", "使用者",
+)  # fmt: skip
+BINDING_NAMES = {
+    InviteBinding.CURRENT: "绑定中",
+    InviteBinding.REPLACED: "已被新邀请码替换",
+    InviteBinding.REMOVED: "已解除",
+}
+
+
 def _invite_list(settings: Settings) -> int:
+    """Every code by its hint; a used one with who used it (member number, chat identity
+    masked where personal) and whether that binding is still theirs."""
     regions = _regions(settings)
     with _reading(settings) as conn:
         records = list_invites(conn, now=_now(settings))
+    rows = []
     for r in records:
         detail = r.unit_name if r.unit_name is not None else str(r.level or "-")
-        line = (
-            f"{format_hint(r.hint)}  {r.role:<8}  {regions.full_name(r.region_code)}  {detail}"
-            f"  {r.status:<7}  有效至 {_local(r.expires_at, settings)}"
-        )
+        when, who = "-", "-"
         if r.used_at is not None:
-            line += f"  （{_local(r.used_at, settings)} 绑定用户 {r.used_by_user_id}）"
+            when = _local(r.used_at, settings)
+            if r.used_by_channel is not None and r.used_by_external_id is not None:
+                identity = shown_identity(r.used_by_channel, r.used_by_external_id)
+                who = f"编号{r.used_by_user_id} {identity}"
+            if r.binding is not None:
+                who += f"（{BINDING_NAMES[r.binding]}）"
         elif r.revoked_at is not None:
-            line += f"  （{_local(r.revoked_at, settings)} 作废）"
-        print(line)
+            when = _local(r.revoked_at, settings)
+        rows.append(
+            [format_hint(r.hint), r.role, regions.full_name(r.region_code), detail, r.status,
+             _local(r.expires_at, settings), when, who]
+        )  # fmt: skip
+    if rows:
+        print(render_table(INVITE_HEADINGS, rows), end="")
     return 0
 
 

@@ -23,7 +23,7 @@ import hashlib
 import secrets
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -127,6 +127,14 @@ class InviteStatus(StrEnum):
     REVOKED = "revoked"
 
 
+class InviteBinding(StrEnum):
+    """What became of the binding a used invite made."""
+
+    CURRENT = "current"  # the user is bound by it now
+    REPLACED = "replaced"  # a later code of the same user replaced it
+    REMOVED = "removed"  # an admin removed it (`awardbot member remove`)
+
+
 @dataclass(frozen=True, slots=True)
 class UnitSpec:
     """A unit named on a clerk invite: got or created by its unified social credit code."""
@@ -163,6 +171,11 @@ class InviteRecord:
     used_by_user_id: int | None
     revoked_at: datetime | None
     status: InviteStatus
+    # Who used it (`list_invites` only): their chat identity, and whether the binding it made
+    # is still theirs.
+    used_by_channel: str | None = None
+    used_by_external_id: str | None = None
+    binding: InviteBinding | None = None
 
 
 # --- invites ---------------------------------------------------------------------------------
@@ -235,14 +248,44 @@ def create_invite(
 
 
 def list_invites(conn: Connection, *, now: datetime) -> list[InviteRecord]:
-    """Every invite, oldest first, with its status at `now`."""
+    """Every invite, oldest first, with its status at `now`; a used one with who used it and
+    what became of the binding it made."""
     require_aware(now)
+    later = invites.alias("later")
+    replaced = sa.exists().where(later.c.replaced_invite_id == invites.c.id)
     query = (
-        sa.select(invites, units.c.name.label("unit_name"), units.c.uscc.label("unit_uscc"))
+        sa.select(
+            invites,
+            units.c.name.label("unit_name"),
+            units.c.uscc.label("unit_uscc"),
+            users.c.channel.label("used_by_channel"),
+            users.c.external_id.label("used_by_external_id"),
+            memberships.c.invite_id.label("current_invite_id"),
+            replaced.label("replaced"),
+        )
         .join_from(invites, units, invites.c.unit_id == units.c.id, isouter=True)
+        .join(users, users.c.id == invites.c.used_by_user_id, isouter=True)
+        .join(memberships, memberships.c.user_id == invites.c.used_by_user_id, isouter=True)
         .order_by(invites.c.created_at, invites.c.id)
     )
-    return [_invite_record(row, now) for row in conn.execute(query).mappings()]
+    out = []
+    for row in conn.execute(query).mappings():
+        record = _invite_record(row, now)
+        if record.used_at is not None:
+            if row["current_invite_id"] == record.id:
+                binding = InviteBinding.CURRENT
+            elif row["replaced"]:
+                binding = InviteBinding.REPLACED
+            else:
+                binding = InviteBinding.REMOVED
+            record = replace(
+                record,
+                used_by_channel=row["used_by_channel"],
+                used_by_external_id=row["used_by_external_id"],
+                binding=binding,
+            )
+        out.append(record)
+    return out
 
 
 def revoke_invite(conn: Connection, code_or_hint: str, *, now: datetime) -> InviteRecord:

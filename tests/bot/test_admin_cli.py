@@ -10,17 +10,20 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from support.columns import table
+from support.console_harness import ConsoleHarness
 from support.keys import TEST_KEY, TEST_SEALER
 from support.process import awardbot_env, run_awardbot
 from support.review_rig import clerk, place
 
-from bot.admin import QUOTA_HEADINGS
+from bot.admin import INVITE_HEADINGS, QUOTA_HEADINGS
 from bot.cli import main
 from conversations.identity import Actor, Role
 from conversations.keys import ConversationKey
 from storage.invites import bind
 from storage.store import Store
+from storage.tables import users
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EMPLOYMENT = "jl-employment-2022"
@@ -86,8 +89,13 @@ def test_invite_create_prints_the_code_once_and_it_binds(
     assert code == 0
     assert match["code"] not in listed
     assert match["code"].replace("-", "") not in listed
-    assert f"{match['code'][:4]}-****" in listed
-    assert "  used  " in listed
+    [row] = table(listed, INVITE_HEADINGS)
+    assert row[:5] == [f"{match['code'][:4]}-****", "clerk", "长春市朝阳区", UNIT_NAME, "used"]
+    assert row[6][:10] == dt.datetime.now(SHANGHAI).date().isoformat()
+    # Who used it: the member number and the chat identity, masked (a WeCom userid is often
+    # the person's name); the binding is still theirs.
+    assert row[7] == f"编号{user} wecom:z***g（绑定中）"
+    assert "zhang" not in listed
 
 
 @pytest.mark.parametrize(
@@ -127,13 +135,49 @@ def test_invite_list_and_revoke_by_hint_or_code(
 
     code, out, _ = run(capsys, "invite", "list")
     assert code == 0
-    rows = [line.split() for line in out.splitlines()]
-    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        (f"{first[:4]}-****", "clerk", "长春市朝阳区", UNIT_NAME, "revoked"),
-        (f"{second[:4]}-****", "official", "长春市", "city", "revoked"),
-        (f"{third[:4]}-****", "official", "长春市", "city", "active"),
+    rows = table(out, INVITE_HEADINGS)
+    assert [r[:5] for r in rows] == [
+        [f"{first[:4]}-****", "clerk", "长春市朝阳区", UNIT_NAME, "revoked"],
+        [f"{second[:4]}-****", "official", "长春市", "city", "revoked"],
+        [f"{third[:4]}-****", "official", "长春市", "city", "active"],
     ]
-    assert all(r[5] == "有效至" for r in rows)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[5]) for r in rows)
+    assert [r[6] != "-" for r in rows] == [True, True, False]  # when revoked
+    assert [r[7] for r in rows] == ["-", "-", "-"]  # nobody used them
+
+
+def test_invite_list_names_who_used_each_code_and_what_became_of_the_binding(
+    any_db: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real bind path (a console user sends /bind) on both databases: the first code's
+    binding replaced by a second one, the second still held; a Telegram user's id masked."""
+    official = ["invite", "create", "--role", "official", "--region", "220100"]
+    first = created(run(capsys, *CLERK)[1])["code"]
+    second = created(run(capsys, *official, "--level", "city")[1])["code"]
+    third = created(run(capsys, *official, "--level", "city")[1])["code"]
+    ann = ConsoleHarness(any_db, user="ann")
+    ann.open()
+    assert "绑定成功" in ann.send(f"/bind {first}")
+    assert "绑定成功" in ann.send(f"/bind {second}")
+    with any_db.conversation(ConversationKey("telegram", "123456789")) as tx:
+        telegram_user = tx.user_id
+    with any_db.transaction() as conn:
+        bind(conn, telegram_user, third, now=dt.datetime.now(dt.UTC))
+    with any_db.reading() as conn:
+        ann_id = conn.execute(
+            sa.select(users.c.id).where(users.c.external_id == "ann")
+        ).scalar_one()
+
+    code, out, err = run(capsys, "invite", "list")
+    assert (code, err) == (0, "")
+    rows = table(out, INVITE_HEADINGS)
+    assert [r[4] for r in rows] == ["used", "used", "used"]
+    assert [r[7] for r in rows] == [
+        f"编号{ann_id} console:ann（已被新邀请码替换）",
+        f"编号{ann_id} console:ann（绑定中）",
+        f"编号{telegram_user} telegram:12*****89（绑定中）",
+    ]
+    assert "123456789" not in out
 
 
 def test_invite_list_of_nothing_prints_nothing(
