@@ -412,6 +412,30 @@ def _step_8(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False, tables=[t for n, t in md.tables.items() if n != "users"])
 
 
+def _step_9(conn: Connection) -> None:
+    # Personal data (issue 11): the nominee's own consent to the processing of their personal
+    # information (PIPL), given in chat with the tracking code. One row while it holds; a
+    # revocation deletes it (the audit trail keeps both). Frozen here like step 1.
+    ts = sa.DateTime(timezone=False)
+    md = sa.MetaData()
+    sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("nominations", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "nominee_consents",
+        md,
+        sa.Column(
+            "nomination_id",
+            sa.Integer,
+            sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("given_at", ts, nullable=False),
+    )
+    md.tables["nominee_consents"].create(conn, checkfirst=False)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
     Step(2, "outbox", _step_2),
@@ -421,6 +445,7 @@ STEPS: tuple[Step, ...] = (
     Step(6, "outbox.started_at, deliveries' answers, push_nonces, store_meta, file_ref", _step_6),
     Step(7, "conversation_sessions.last_sequence, outbox.kind", _step_7),
     Step(8, "reminders, reminder_prefs, campaign_windows", _step_8),
+    Step(9, "nominee_consents", _step_9),
 )
 LATEST = STEPS[-1].number
 

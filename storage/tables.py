@@ -267,6 +267,23 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),  # sealed JSON: reason, what was read, ...
 )
 
+# The nominee's own consent to the processing of their personal information (PIPL; issue 11),
+# given in chat with the tracking code (storage.privacy). One row while it holds: a revocation
+# deletes it; the audit trail keeps when each was given and revoked, and by whom.
+nominee_consents = sa.Table(
+    "nominee_consents",
+    metadata,
+    sa.Column(
+        "nomination_id",
+        sa.Integer,
+        sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("given_at", UTCDateTime, nullable=False),
+)
+
 # --- the notification outbox (storage.outbox) ----------------------------------------------------
 
 outbox = sa.Table(
