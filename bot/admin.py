@@ -36,7 +36,7 @@ from storage.invites import (
 )
 from storage.quotas import QuotaError, put_forward, quotas, set_quota
 from storage.regions import RegionError, Regions, load_regions
-from storage.store import StoreError
+from storage.store import Store, StoreError
 
 COMMANDS = frozenset({"invite", "quota"})
 EXIT_USAGE = 2
@@ -100,24 +100,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.quota_command == "set":
             return _quota_set(args, settings)
         return _quota_list(args, settings)
-    except (
-        AdminError,
-        InviteError,
-        QuotaError,
-        RegionError,
-        StoreError,
-        SettingsError,
-        CampaignError,
-    ) as exc:
-        print(f"awardbot: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except ERRORS as exc:
+        return fail(exc)
+
+
+# What the admin commands (this module, bot.members_cli, bot.audit_cli) say as one line, exit 2.
+ERRORS: tuple[type[Exception], ...] = (
+    AdminError,
+    InviteError,
+    QuotaError,
+    RegionError,
+    StoreError,
+    SettingsError,
+    CampaignError,
+)
+
+
+def fail(exc: Exception) -> int:
+    print(f"awardbot: {exc}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 # --- invite ----------------------------------------------------------------------------------
 
 
 def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
-    region = _regions(settings).get(args.region)
+    region = regions_of(settings).get(args.region)
     role = Role(args.role)
     unit: UnitSpec | None = None
     level: Level | None = None
@@ -142,8 +150,8 @@ def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
         level = Level(args.level)
     if not 1 <= args.days <= MAX_DAYS:
         raise AdminError(f"--days: give 1 to {MAX_DAYS}, got {args.days}")
-    now = _now(settings)
-    with _transaction(settings) as conn:
+    now = now_of(settings)
+    with transaction(settings) as conn:
         issued = create_invite(
             conn,
             role=role,
@@ -154,7 +162,7 @@ def _invite_create(args: argparse.Namespace, settings: Settings) -> int:
             ttl=dt.timedelta(days=args.days),
         )
     detail = unit.name if unit is not None else str(level)
-    expires = _local(issued.expires_at, settings)
+    expires = local_time(issued.expires_at, settings)
     print(f"邀请码 {issued.code}（{role}，{region.full_name}，{detail}，有效至 {expires}）")
     return 0
 
@@ -172,25 +180,25 @@ BINDING_NAMES = {
 def _invite_list(settings: Settings) -> int:
     """Every code by its hint; a used one with who used it (member number, chat identity
     masked where personal) and whether that binding is still theirs."""
-    regions = _regions(settings)
-    with _reading(settings) as conn:
-        records = list_invites(conn, now=_now(settings))
+    regions = regions_of(settings)
+    with reading(settings) as conn:
+        records = list_invites(conn, now=now_of(settings))
     rows = []
     for r in records:
         detail = r.unit_name if r.unit_name is not None else str(r.level or "-")
         when, who = "-", "-"
         if r.used_at is not None:
-            when = _local(r.used_at, settings)
+            when = local_time(r.used_at, settings)
             if r.used_by_channel is not None and r.used_by_external_id is not None:
                 identity = shown_identity(r.used_by_channel, r.used_by_external_id)
                 who = f"编号{r.used_by_user_id} {identity}"
             if r.binding is not None:
                 who += f"（{BINDING_NAMES[r.binding]}）"
         elif r.revoked_at is not None:
-            when = _local(r.revoked_at, settings)
+            when = local_time(r.revoked_at, settings)
         rows.append(
             [format_hint(r.hint), r.role, regions.full_name(r.region_code), detail, r.status,
-             _local(r.expires_at, settings), when, who]
+             local_time(r.expires_at, settings), when, who]
         )  # fmt: skip
     if rows:
         print(render_table(INVITE_HEADINGS, rows), end="")
@@ -198,9 +206,9 @@ def _invite_list(settings: Settings) -> int:
 
 
 def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    regions = _regions(settings)
-    with _transaction(settings) as conn:
-        record = revoke_invite(conn, args.code, now=_now(settings))
+    regions = regions_of(settings)
+    with transaction(settings) as conn:
+        record = revoke_invite(conn, args.code, now=now_of(settings))
     detail = record.unit_name if record.unit_name is not None else str(record.level)
     print(
         f"已作废 {format_hint(record.hint)}（{record.role}，"
@@ -214,7 +222,7 @@ def _invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def _quota_set(args: argparse.Namespace, settings: Settings) -> int:
     campaign = _check_campaign(settings, args.campaign, args.category)
-    region = _regions(settings).get(args.region)
+    region = regions_of(settings).get(args.region)
     if args.places < 0:
         raise AdminError(f"--places: must be 0 or more, got {args.places}")
     category = next(c for c in campaign.categories if c.id == args.category)
@@ -223,14 +231,14 @@ def _quota_set(args: argparse.Namespace, settings: Settings) -> int:
             f"--places: {args.places} 超过「{category.name}」的评选总数 {category.places} 名 "
             f"(places {args.places} exceed the category's total of {category.places})"
         )
-    with _transaction(settings) as conn:
+    with transaction(settings) as conn:
         set_quota(
             conn,
             campaign=args.campaign,
             category=args.category,
             region=region,
             places=args.places,
-            now=_now(settings),
+            now=now_of(settings),
         )
     print(
         f"名额 {args.campaign} {args.category} {region.full_name}（{region.code}）：{args.places}"
@@ -246,9 +254,9 @@ def _quota_list(args: argparse.Namespace, settings: Settings) -> int:
     place) and the band the notice asks for (按照名额的150%-200%推荐); regions that nominated
     in a category without a quota follow, with 名额 `-`."""
     campaign = _check_campaign(settings, args.campaign, args.category)
-    regions = _regions(settings)
+    regions = regions_of(settings)
     limits = limits_for(campaign)
-    with _reading(settings) as conn:
+    with reading(settings) as conn:
         records = quotas(conn, args.campaign, args.category)
         used = put_forward(
             conn, args.campaign, regions, not_places=limits.not_places, category=args.category
@@ -298,14 +306,19 @@ def _check_campaign(settings: Settings, campaign_id: str, category: str | None) 
 MASKED_CHANNELS = frozenset({Channel.TELEGRAM.value, Channel.WECHAT.value, Channel.WECOM.value})
 
 
-def shown_identity(channel: str, external_id: str) -> str:
-    """`telegram:12*****89`: a chat identity as lists show it, its id masked where personal."""
+def masked_id(channel: str, external_id: str) -> str:
+    """`12*****89`: a platform user id as lists show it, masked where it is personal."""
     if channel not in MASKED_CHANNELS:
-        return f"{channel}:{external_id}"
+        return external_id
     keep = 2 if len(external_id) >= 8 else 1 if len(external_id) >= 3 else 0
     head, tail = external_id[:keep], external_id[len(external_id) - keep :]
     stars = min(max(len(external_id) - 2 * keep, 1), 6)  # a long openid: six are enough
-    return f"{channel}:{head}{'*' * stars}{tail}"
+    return f"{head}{'*' * stars}{tail}"
+
+
+def shown_identity(channel: str, external_id: str) -> str:
+    """`telegram:12*****89`: a chat identity as lists show it."""
+    return f"{channel}:{masked_id(channel, external_id)}"
 
 
 def display_width(text: str) -> int:
@@ -333,41 +346,37 @@ def render_table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # --- plumbing --------------------------------------------------------------------------------
 
 
-def _now(settings: Settings) -> dt.datetime:
+def now_of(settings: Settings) -> dt.datetime:
     """The bot's clock (AWARDBOT_NOW's demo clock too): an invitation made for a demo timeline
     is valid on that timeline."""
     return clock_for(settings)()
 
 
-def _regions(settings: Settings) -> Regions:
+def regions_of(settings: Settings) -> Regions:
     return load_regions(settings.campaigns_dir / REGIONS_FILE)
 
 
-def _local(when: dt.datetime, settings: Settings) -> str:
+def local_time(when: dt.datetime, settings: Settings) -> str:
     return when.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M")
 
 
 @contextmanager
-def _transaction(settings: Settings) -> Iterator[Connection]:
+def store_of(settings: Settings) -> Iterator[Store]:
     from bot.keys import sealer_for
-    from storage.store import Store
 
-    with (
-        Store(settings.database_url, sealer=sealer_for(settings)) as store,
-        store.transaction() as conn,
-    ):
+    with Store(settings.database_url, sealer=sealer_for(settings)) as store:
+        yield store
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[Connection]:
+    with store_of(settings) as store, store.transaction() as conn:
         yield conn
 
 
 @contextmanager
-def _reading(settings: Settings) -> Iterator[Connection]:
-    from bot.keys import sealer_for
-    from storage.store import Store
-
-    with (
-        Store(settings.database_url, sealer=sealer_for(settings)) as store,
-        store.reading() as conn,
-    ):
+def reading(settings: Settings) -> Iterator[Connection]:
+    with store_of(settings) as store, store.reading() as conn:
         yield conn
 
 

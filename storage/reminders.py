@@ -61,6 +61,9 @@ SUPERSEDED = (
 TURNED_OFF = "用户已退订该类提醒 (the user turned these reminders off)"
 NOTHING_TO_SAY = "今日无事项，未发送汇总 (nothing to report today: digest not sent)"
 NO_USER = "用户已不存在 (the user no longer exists)"
+# `awardbot member remove` (storage.members): never sent to the identity it unbound; planned
+# again, like a superseded one, if a new binding calls for it.
+UNBOUND = "管理员已解除该用户的绑定，不再发送 (an admin removed the user's binding; not sent)"
 
 
 def missed(deadline: dt.datetime) -> str:
@@ -316,8 +319,11 @@ def apply_plan(
                          "kind": r.kind, "user_id": r.user_id, "nomination_id": r.nomination,
                          "created_at": now, **values})  # fmt: skip
             added += 1
-        elif row.status == ReminderStatus.SKIPPED and row.reason in (SUPERSEDED, TURNED_OFF):
-            # Never sent, and the state calls for it again (a window moved back, turned on).
+        elif row.status == ReminderStatus.SKIPPED and row.reason in (
+            SUPERSEDED, TURNED_OFF, UNBOUND
+        ):  # fmt: skip
+            # Never sent, and the state calls for it again (a window moved back, turned on,
+            # the user bound again).
             conn.execute(sa.update(reminders).where(reminders.c.key == r.key).values(values))
             added += 1
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
