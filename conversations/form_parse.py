@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from conversations import answers
+from conversations import answers, vocab
 from conversations.forms import FieldType, Form, FormField
 from conversations.idnumber import IdNumberError, parse_id_number
 from conversations.validators import ValidationError, parse_mobile, parse_uscc
@@ -62,7 +62,7 @@ def parse_field(
     word = answers.normalise(raw)
     # 无 is a yes/no answer for bool fields, and may be a real answer for required text (职务：无)
     skip_words = SKIP - {"无"} if field.type is FieldType.BOOL else SKIP
-    if word.lower() in skip_words:
+    if word.lower() in skip_words and not _names_a_choice(field, word):  # 技能等级：无
         if not field.required:
             return [] if field.type is FieldType.LIST else None
         if field.type is not FieldType.TEXT:
@@ -192,6 +192,11 @@ def _parse_text(field: FormField, raw: str) -> str:
                 or f"{field.label}须原样填写“{field.must_equal}”，您填写的是“{_short(raw)}”。"
             )
         return field.must_equal  # the words as declared, whatever the width of the comma
+    if field.vocabulary is not None:  # 汉 → 汉族; 阿依古丽・买买提 → 阿依古丽·买买提
+        try:
+            raw = vocab.vocabulary(field.vocabulary).parse(raw, label=field.label)
+        except ValidationError as exc:
+            raise answers.AnswerError(str(exc)) from None
     n = len(raw)
     if field.min_length is not None and n < field.min_length:
         raise answers.AnswerError(
@@ -214,22 +219,73 @@ def _declaration(text: str) -> str:
     return "".join(folded.split()).strip(_QUOTES + "。.")
 
 
+def _names_a_choice(field: FormField, word: str) -> bool:
+    """Whether `word` is the value or whole label of one of an enum field's choices."""
+    lowered = word.lower()
+    return field.type is FieldType.ENUM and any(
+        lowered in (c.value.lower(), answers.normalise(c.label).lower()) for c in field.choices
+    )
+
+
 def _parse_choice(field: FormField, word: str) -> str:
+    """A choice by its number, label, a shorter way to say its label (answers.match_choice), or
+    — with a vocabulary — a code or short form of a term it covers (民盟 → 民主党派)."""
     if word.isdigit():
-        index = int(word)
-        if 1 <= index <= len(field.choices):
-            return field.choices[index - 1].value
-    for choice in field.choices:
-        if answers.matches_label(word, choice.value, choice.label):
-            return choice.value
+        return _choice_by_number(field, word)
+    value = answers.match_choice(word, field.choices)
+    if value is not None:
+        return value
+    if field.vocabulary is not None:
+        found = vocab.vocabulary(field.vocabulary)
+        assert isinstance(found, vocab.Vocabulary)  # the field checked it at load
+        term = found.lookup(word)
+        if term is not None:
+            return _choice_of_term(field, found, term, word)
     raise answers.AnswerError(f"无法识别“{_short(word)}”。{_expected(field)}")
+
+
+def _choice_by_number(field: FormField, word: str) -> str:
+    """A number is the choice's position as listed (1 … n). With a vocabulary a code written as
+    the standard writes it (05), or a number past the list (13), is a code; a number that could
+    be both and means two choices is asked again."""
+    n = len(field.choices)
+    index = int(word) if 1 <= int(word) <= n else None
+    found = vocab.vocabulary(field.vocabulary) if field.vocabulary is not None else None
+    if isinstance(found, vocab.Vocabulary) and (word.startswith("0") or index is None):
+        term = found.by_code(word)
+        if term is not None:
+            value = _choice_of_term(field, found, term, word)
+            if index is None or field.choices[index - 1].value == value:
+                return value
+            coded = next(c.label for c in field.choices if c.value == value)
+            raise answers.AnswerError(
+                f"“{word}”可能是序号 {index}（{field.choices[index - 1].label}），也可能是"
+                f"{found.title}代码 {word}（{term.label}，即“{coded}”）。请回复选项文字。"
+            )
+    if index is None:
+        raise answers.AnswerError(f"没有序号 {word}。{_expected(field)}")
+    return field.choices[index - 1].value
+
+
+def _choice_of_term(field: FormField, found: vocab.Vocabulary, term: vocab.Term, word: str) -> str:
+    labels = [c.label for c in field.choices]
+    index = vocab.choice_of(found.name, labels, term)
+    if index is None:
+        raise answers.AnswerError(
+            f"“{_short(word)}”（{term.label}）不在本题的选项中。{_expected(field)}"
+        )
+    return field.choices[index].value
 
 
 def _expected(field: FormField) -> str:
     """What a field expects, as said after a refusal."""
+    found = vocab.vocabulary(field.vocabulary) if field.vocabulary is not None else None
     if field.type is FieldType.ENUM:
         options = "；".join(f"{i}. {c.label}" for i, c in enumerate(field.choices, 1))
-        return f"请回复序号（1–{len(field.choices)}）或选项文字：{options}。"
+        hint = f"{found.hint}。" if isinstance(found, vocab.Vocabulary) else ""
+        return f"请回复序号（1–{len(field.choices)}）或选项文字：{options}。{hint}"
+    if isinstance(found, vocab.Vocabulary):
+        return found.accepted()
     return {
         FieldType.INT: "请输入一个整数，例如 8。",
         FieldType.DATE: "请按“2010-03-15”或“2010年3月15日”的格式输入日期。",

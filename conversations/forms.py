@@ -25,6 +25,8 @@ self-check answer.
              choices: [...]}               # reuse: the fact's values first, in its order
           - {key: achievements, type: text, label: 主要事迹, question: …,
              min_length: 100, max_length: 1500}
+          - {key: ethnicity, type: text, label: 民族, question: …,
+             vocabulary: ethnic_groups}        # see conversations.vocab
           - {key: declassified_note, type: text, label: 脱密声明, question: …,
              relevant: {fact: has_classified_material, eq: true},
              must_equal: 材料已脱密，可公开, must_equal_message: …}
@@ -42,6 +44,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from conversations import vocab
 from conversations.conditions import (
     Condition,
     Ordinal,
@@ -123,6 +126,7 @@ _OPTIONS: dict[str, frozenset[FieldType]] = {
     "max_items": frozenset({FieldType.LIST}),
     "item_max_length": frozenset({FieldType.LIST}),
     "derived": frozenset({FieldType.DERIVED}),
+    "vocabulary": frozenset({FieldType.TEXT, FieldType.ENUM}),
 }
 _ALWAYS_SENSITIVE = frozenset({FieldType.ID_NUMBER, FieldType.MOBILE})
 TEXT_MAX_LENGTH = 200  # a text field without max_length
@@ -158,6 +162,10 @@ class FormField(_Model):
     must_equal_message: str | None = None
     # enum
     choices: list[Choice] = Field(default_factory=list)
+    # text and enum: a vocabulary of conversations.vocab. On a text field a closed list (民族)
+    # stores its canonical label, a format (姓名, 证书编号) checks and normalises the text; on an
+    # enum field a closed list's codes and short forms name the choices (党员 → 中共党员).
+    vocabulary: str | None = None
     # list
     min_items: int | None = Field(default=None, ge=0)
     max_items: int | None = Field(default=None, ge=1)
@@ -212,7 +220,22 @@ class FormField(_Model):
             raise ValueError("le_field names the field itself")
         if self.le_field is not None and not self.le_message:
             raise ValueError("le_field needs le_message, the Chinese message shown when it fails")
+        if self.vocabulary is not None:
+            self._check_vocabulary(self.vocabulary)
         return self
+
+    def _check_vocabulary(self, name: str) -> None:
+        found = vocab.vocabulary(name)  # an unknown name is a load error
+        if self.type is FieldType.ENUM:
+            vocab.choice_index(name, tuple(c.label for c in self.choices))
+            return
+        if self.must_equal is not None:
+            raise ValueError("must_equal and vocabulary exclude each other")
+        if isinstance(found, vocab.Vocabulary) and (self.min_length or self.max_length):
+            raise ValueError(
+                f"vocabulary '{name}' is a closed list: its terms decide the length, so the"
+                " field takes no min_length or max_length"
+            )
 
     # --- effective limits (defaults for options a field leaves out) ---
 

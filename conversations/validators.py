@@ -1,4 +1,5 @@
-"""Identifiers people type on nomination forms: unified social credit codes and mobile numbers.
+"""Identifiers and names people type on nomination forms: unified social credit codes, mobile
+numbers, names of people and work units, certificate numbers.
 
 Each parser returns the normalised value or raises `ValidationError` whose message (Chinese) says
 what is wrong and what is expected, ready to show before re-asking.
@@ -6,6 +7,7 @@ what is wrong and what is expected, ready to show before re-asking.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import phonenumbers
@@ -71,3 +73,96 @@ def mask_mobile(value: str) -> str:
     if len(value) <= 7:
         return "*" * len(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+# --- names, work units, certificate numbers (issue 11) ---------------------------------------
+
+NAME_DOT = "·"  # U+00B7, the 间隔号 between the parts of a minority name (阿依古丽·买买提)
+# What people type for it: katakana middle dot (Japanese IME), bullet, hyphenation point, the
+# half-width katakana one, bullet and dot operators. All look alike on a phone.
+NAME_DOT_VARIANTS = "·・•‧･∙⋅"
+PERSON_NAME_MIN = 2  # Han characters: a full name, not a surname alone
+UNIT_NAME_MIN = 4  # characters: 灵活就业 is the shortest answer the employment form asks for
+CERTIFICATE_MIN, CERTIFICATE_MAX = 6, 40
+_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−ー", "-"))
+_CERTIFICATE = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
+
+
+def is_han(ch: str) -> bool:
+    """A Chinese character (CJK unified or compatibility ideograph, any extension block)."""
+    return unicodedata.name(ch, "").startswith(
+        ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH")
+    )
+
+
+def _is_symbol(ch: str) -> bool:
+    """Emoji and other pictographs, their joiners and variation selectors."""
+    return unicodedata.category(ch) in ("So", "Sk", "Cs", "Co") or ch in "\u200d\ufe0f\ufe0e"
+
+
+def parse_person_name(text: str, *, label: str = "姓名") -> str:
+    """A person's name in Chinese characters, the parts of a minority name joined by "·".
+
+    Spaces go, a look-alike dot becomes "·"; digits, Latin letters, emoji and other symbols are
+    refused with what is wrong. Returns the name as stored (阿依古丽·买买提).
+    """
+    name = "".join(text.split()).strip("。.!！？?，,、；;")
+    name = "".join(NAME_DOT if ch in NAME_DOT_VARIANTS else ch for ch in name)
+    how = f"请用汉字填写{label}，少数民族姓名的各部分之间用“·”隔开，例如 阿依古丽·买买提。"
+    if not name:
+        raise ValidationError(f"没有收到{label}。{how}")
+    if any(ch.isdigit() for ch in name):
+        raise ValidationError(f"{label}中不能有数字。{how}")
+    if any(unicodedata.normalize("NFKC", ch).isascii() and ch.isalpha() for ch in name):
+        raise ValidationError(f"{label}中不能有拉丁字母（拼音或英文）。{how}")
+    if any(_is_symbol(ch) for ch in name):
+        raise ValidationError(f"{label}中不能有表情符号或其他符号。{how}")
+    parts = name.split(NAME_DOT)
+    if "" in parts:
+        raise ValidationError(f"{label}中的“·”只能用在两个字之间。{how}")
+    bad = sorted({ch for ch in name if ch != NAME_DOT and not is_han(ch)})
+    if bad:
+        raise ValidationError(f"{label}中不能有“{'”“'.join(bad)}”。{how}")
+    han = len(name) - name.count(NAME_DOT)
+    if han < PERSON_NAME_MIN:
+        raise ValidationError(f"{label}至少 {PERSON_NAME_MIN} 个字，请填写完整的姓名。")
+    return name
+
+
+def parse_unit_name(text: str, *, label: str = "工作单位") -> str:
+    """The full name of a work unit: at least `UNIT_NAME_MIN` characters, not only digits or
+    punctuation, no emoji. Full-width brackets and commas stay as typed."""
+    name = " ".join(text.split())
+    how = f"请填写{label}全称，与单位公章上的名称一致，例如 长春市朝阳区示例有限公司。"
+    if any(_is_symbol(ch) for ch in name):
+        raise ValidationError(f"{label}中不能有表情符号或其他符号。{how}")
+    if not any(ch.isalpha() for ch in name):
+        raise ValidationError(f"{label}不能只有数字或符号。{how}")
+    if len(name.replace(" ", "")) < UNIT_NAME_MIN:
+        raise ValidationError(f"{label}至少 {UNIT_NAME_MIN} 个字，您填写的是“{name}”。{how}")
+    return name
+
+
+def parse_certificate_number(text: str, *, label: str = "证书编号") -> str:
+    """A certificate number: letters and digits, maybe parts joined by "-", 6–40 characters.
+
+    Full width becomes half width, spaces go, dashes of any kind become "-", letters upper case.
+    Chinese words (a description instead of the number) are refused.
+    """
+    value = unicodedata.normalize("NFKC", text).translate(_DASHES)
+    value = "".join(value.split()).upper()
+    how = (
+        f"请按证书上的编号原样填写：只用字母、数字和“-”，{CERTIFICATE_MIN}–{CERTIFICATE_MAX}"
+        " 位，例如 S000022010001235000123。"
+    )
+    if any(is_han(ch) for ch in value):
+        raise ValidationError(f"{label}中不能有汉字。{how}")
+    if not _CERTIFICATE.match(value):
+        raise ValidationError(f"{label}中只能有字母、数字和“-”（不能以“-”开头或结尾）。{how}")
+    if not any(ch.isdigit() for ch in value):
+        raise ValidationError(f"{label}中应当有数字。{how}")
+    if not CERTIFICATE_MIN <= len(value) <= CERTIFICATE_MAX:
+        raise ValidationError(
+            f"{label}应为 {CERTIFICATE_MIN}–{CERTIFICATE_MAX} 位，您输入了 {len(value)} 位。{how}"
+        )
+    return value
