@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bot import admin, logs, members_cli, reminders_cli, telegram_cli, wechat_cli
+from bot import admin, audit_cli, logs, members_cli, reminders_cli, telegram_cli, wechat_cli
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.eligibility import assess
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.register(sub)  # invite, quota
     members_cli.register(sub)  # member list|remove
+    audit_cli.register(sub)  # audit --nomination|--user
     reminders_cli.register(sub)  # reminders plan|run-due|list, campaign window set|list
     wechat_cli.register(sub)  # wechat menu
     telegram_cli.register(sub)  # telegram set-webhook, delete-webhook
@@ -108,6 +109,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return admin.run(args, settings)
     if args.command in members_cli.COMMANDS:
         return members_cli.run(args, settings)
+    if args.command in audit_cli.COMMANDS:
+        return audit_cli.run(args, settings)
     if args.command in reminders_cli.COMMANDS:
         return reminders_cli.run(args, settings)
     if args.command in wechat_cli.COMMANDS:
