@@ -20,13 +20,17 @@ from conversations.campaign import Catalog
 from conversations.effects import Audit, Bind, Replan, Scope, SetReminders, Subscribe
 from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
-from conversations.identity import LEVEL_SHORT_NAMES, Actor, Level, Role
+from conversations.help import help_text, is_command
+from conversations.identity import LEVEL_SHORT_NAMES, Actor, Level, Role, bind_refusal_text
 from conversations.policy import GUESS_ATTEMPTS, guessing_refused, may_see
 from conversations.reads import Context, Env, PortRefusal, Reads, Refusal, RefusalKind
 from conversations.reminders import KIND_WINDOW
 from conversations.reminding import Reminding, in_force
 from conversations.review import ContinueDraft, Leave, Review
 from conversations.texts import render
+
+# Commands the self-check engine answers itself (conversations.engine) beyond those of /help.
+ENGINE_ONLY = frozenset({"/start", "/continue"})
 
 
 class Assistant:
@@ -100,7 +104,7 @@ class Assistant:
         action = {RefusalKind.BIND: "bind"}.get(refusal.kind, "move")
         env.add(Audit(action, False, refusal.nomination, {"why": str(refusal)}))
         if refusal.kind is RefusalKind.BIND:
-            step = self._then_ask(saved, [Reply(render(f"bind_{refusal.detail}"))], env)
+            step = self._then_ask(saved, [Reply(render(bind_refusal_text(refusal.detail)))], env)
         elif refusal.kind is RefusalKind.NOT_YOURS:
             step = self._then_ask(saved, [Reply(render("not_your_unit"))], env)
         elif _in_review(saved):
@@ -151,9 +155,7 @@ class Assistant:
             text = render("whoami", who=self._who(env.actor(), env))
             return self._then_ask(saved, [Reply(text)], env)
         if command == "/help":
-            actor = env.actor()
-            role = actor.role.value if actor else Role.APPLICANT.value
-            return self._then_ask(saved, [Reply(render("help", role=role))], env)
+            return self._then_ask(saved, [Reply(help_text(env.actor()))], env)
         if _in_review(saved):
             outcome = self.review.resume(saved or {}, inbound.text, env)
             if isinstance(outcome, Leave):
@@ -166,6 +168,13 @@ class Assistant:
             return self.filing.resume(saved or {}, inbound, env, upload)
         if upload is not None:
             return self._then_ask(saved, [Reply(render("filing_file_unexpected"))], env)
+        if command == "/cancel":
+            return self._then_ask(saved, [Reply(render("nothing_to_cancel"))], env)
+        if saved and command and not is_command(command) and command not in ENGINE_ONLY:
+            # The help after an unknown command is the person's own, as /help's is.
+            shown = command if len(command) <= 20 else command[:20] + "…"
+            text = render("unknown_command", command=shown) + "\n" + help_text(env.actor())
+            return self._then_ask(saved, [Reply(text)], env)
         return self._engine_for(saved, env).resume(saved, inbound)
 
     def _engine_for(self, saved: dict[str, Any] | None, env: Env) -> Engine:
@@ -193,7 +202,7 @@ class Assistant:
         state = invite.state if invite is not None else "invalid"
         if invite is None or state not in ("valid", "mine"):
             env.add(Audit("bind", False, detail={"why": state}))
-            return [Reply(render(f"bind_{state}"))]
+            return [Reply(render(bind_refusal_text(state)))]
         if state == "valid":
             env.add(Bind(code))
             # What a clerk or an official receives of every campaign, planned with the bind.
@@ -248,7 +257,8 @@ class Assistant:
             return render("who_applicant")
         region = env.reads.region_name(actor.region) if actor.region else ""
         if actor.role is Role.CLERK:
-            return render("who_clerk", region=region, unit_id=actor.unit_id)
+            unit = env.reads.unit_title(actor.unit_id) if actor.unit_id is not None else None
+            return render("who_clerk", region=region, unit=unit or "（单位未登记）")
         level = LEVEL_SHORT_NAMES.get(actor.level, "") if actor.level else ""
         return render("who_official", region=region, level=level)
 

@@ -33,6 +33,7 @@ from conversations.eligibility import (
     hard_failures,
     is_relevant,
 )
+from conversations.help import help_text
 from conversations.texts import VERDICT_LABELS, render
 
 Clock = Callable[[], dt.datetime]
@@ -265,13 +266,13 @@ class Engine:
         if command == "/restart":
             return self._restart()
         if command == "/help":
-            return self._step(state, [Reply(render("help"))], ask=True)
+            return self._step(state, [Reply(help_text())], ask=True)
         if command == "/status":
             return self._step(state, [Reply(self._status_text(state))], ask=True)
         if command == "/back":
             return self._back(state)
         shown = command if len(command) <= 20 else command[:20] + "…"
-        reply = Reply(render("unknown_command", command=shown) + "\n" + render("help"))
+        reply = Reply(render("unknown_command", command=shown) + "\n" + help_text())
         return self._step(state, [reply], ask=True)
 
     def _restart(self) -> Step:

@@ -83,3 +83,15 @@ class Actor:
     region: str | None = None
     level: Level | None = None
     unit_id: int | None = None
+
+
+# Why a code did not bind (storage.invites.BindRefusal, InviteView.state: invalid, expired,
+# used, revoked) -> the text that answers it, `bind_<state>`. A code someone else used is
+# answered exactly like an unknown one: the answer must not tell a guesser that the code
+# exists (README, "Roles and invitation codes").
+ANSWERED_AS: Mapping[str, str] = {"used": "invalid"}
+
+
+def bind_refusal_text(state: str) -> str:
+    """The text key (conversations.texts) answering a bind refused for `state`."""
+    return "bind_" + ANSWERED_AS.get(state, state)

@@ -160,6 +160,9 @@ class Reads(Protocol):
     def region_name(self, code: str) -> str:
         """The name of an administrative region (长春市朝阳区), or the code if unknown."""
 
+    def unit_title(self, unit_id: int) -> str | None:
+        """The registered name of a unit (吉林某某有限公司), None if there is no such unit."""
+
     def contains(self, outer: str, inner: str) -> bool:
         """Whether region `inner` lies in `outer`, following `reports_to`."""
 
@@ -233,6 +236,10 @@ class Memo:
 
     def region_name(self, code: str) -> str:
         out: str = self._get("region_name", code)
+        return out
+
+    def unit_title(self, unit_id: int) -> str | None:
+        out: str | None = self._get("unit_title", unit_id)
         return out
 
     def contains(self, outer: str, inner: str) -> bool:

@@ -55,17 +55,8 @@ TEMPLATES = {
     "after_verdict": "发送 /restart 可以重新自检，或选择其他类别。",
     "done_again": "这次自检已经完成（结论：{{ verdict_label }}）。发送 /restart 重新开始。",
     "help": """可用命令：
-/back 返回上一题
-/restart 重新开始
-/status 查看进度
-/track 跟踪码 关注一项推荐的进展（不带跟踪码：列出已关注的）
-/bind 邀请码 绑定单位经办人或评审办公室身份
-/whoami 查看当前身份
-{% if role is defined and role == 'clerk' %}/mine 本单位的推荐
-/new 填报一项推荐（/cancel 暂停，草稿保留）
-{% endif %}/reminders 查看将收到的提醒；/subscribe、/unsubscribe 开启或关闭提醒
-/help 显示本帮助
-回答选择题时，回复序号或选项文字都可以。""",
+{% for line in lines %}{{ line }}
+{% endfor %}回答选择题时，回复序号或选项文字都可以。""",
     "reminders_none": "目前没有待发送的提醒。",
     "reminders_list": """您将收到的提醒（北京时间）：
 {% for r in items %}{{ r.when }}  {{ r.title }}（{{ r.kind }}）
@@ -85,17 +76,17 @@ TEMPLATES = {
     "window_refused": "「{{ clause }}」{{ label }}时间为 {{ start }} 至 {{ end }}{% if note %}，{{ note }}{% endif %}。今天（{{ today }}）不在报送时间内，不能办理“{{ move }}”。",
     "bind_usage": "请在 /bind 后面加上邀请码，例如：/bind ABCD-EFGH",
     "bound": "绑定成功：您现在是{{ who }}。",
-    "bind_invalid": "邀请码无效，请核对 8 位邀请码（形如 ABCD-EFGH）后重新输入。(invalid invitation code)",
-    "bind_expired": "邀请码已过期，请向管理员重新申请。(invitation code expired)",
-    "bind_used": "邀请码已被使用，每个邀请码只能绑定一次，请向管理员重新申请。(invitation code already used)",
-    "bind_revoked": "邀请码已作废，请向管理员重新申请。(invitation code revoked)",
+    # A used code is answered as an unknown one (bind_invalid): nothing says a code exists.
+    "bind_invalid": "邀请码无效，请核对 8 位邀请码（形如 ABCD-EFGH）后重新输入。",
+    "bind_expired": "邀请码已过期，请向管理员重新申请。",
+    "bind_revoked": "邀请码已作废，请向管理员重新申请。",
     "guessed_bind": "邀请码错误次数过多，请 1 小时后再试（每小时最多 {{ n }} 次）。",
     "guessed_track": "跟踪码错误次数过多，请 1 小时后再试（每小时最多 {{ n }} 次）。",
     "not_your_unit": "这项推荐不属于您的单位。",
     "filing_no_entry": "这项推荐处于“{{ status }}”，现在没有可以办理的报送操作。",
     "whoami": "您当前的身份：{{ who }}。",
     "who_applicant": "申报人（未绑定单位或评审办公室）",
-    "who_clerk": "单位经办人（{{ region }}，单位编号 {{ unit_id }}）",
+    "who_clerk": "单位经办人 · {{ region }} · {{ unit }}",
     "who_official": "{{ region }}评选表彰工作领导小组办公室（{{ level }}级）",
     "track_unknown": "没有找到跟踪码“{{ code }}”，请核对后再发一次。",
     "tracking": "已关注：{{ line }}\n推荐状态有变化时会通知您。",
@@ -176,6 +167,7 @@ TEMPLATES = {
 类别：{{ category or '（未选择）' }}
 已回答 {{ answered }} 题，还剩约 {{ remaining }} 题。""",
     "unknown_command": "没有这个命令：{{ command }}。",
+    "nothing_to_cancel": "现在没有正在填报或填写理由的事项，不需要取消。",
     "restarted": "已重新开始。",
     "back_at_start": "已经是第一步了。",
     "bad_choice": "请从下列选项中选择，回复序号（1–{{ count }}）或选项文字。",

@@ -155,18 +155,18 @@ def file_routes(
         try:
             attachment_id = links.check(request.match_info["token"])
         except BadLink:
-            return web.Response(status=403, text="forbidden")
+            return web.Response(status=403, text="下载链接无效。")
         except ExpiredLink:
-            return web.Response(status=410, text="此下载链接已过期 (this link has expired)")
+            return web.Response(status=410, text="此下载链接已过期，请回到对话中重新打开附件。")
         try:
             stored = await gateway.run(attachments.read, attachment_id)
         except AttachmentMissing:
-            return web.Response(status=404, text="not found")
+            return web.Response(status=404, text="附件已不存在。")
         except Unavailable:
             raise  # the serve middleware answers 503
         except EdgeError as exc:
             log.error("file link: attachment %s cannot be read: %s", attachment_id, exc)
-            return web.Response(status=500, text="internal error")
+            return web.Response(status=500, text="暂时无法读取附件，请稍后再试。")
         name = safe_name(stored.filename, attachment_id, stored.kind)
         return web.Response(
             body=stored.data,

@@ -38,7 +38,7 @@ from storage.regions import Regions
 from storage.reminders import entries as reminder_entries
 from storage.reminders import wanted, windows_in_force
 from storage.store import ConversationTx
-from storage.tables import invites, memberships, selfcheck_results
+from storage.tables import invites, memberships, selfcheck_results, units
 
 WorkdayEnd = Callable[[dt.date, int], dt.date]
 
@@ -69,6 +69,12 @@ class StoreReads:
 
     def region_name(self, code: str) -> str:
         return self._regions.full_name(code) if code in self._regions else code
+
+    def unit_title(self, unit_id: int) -> str | None:
+        name: str | None = self._conn.execute(
+            sa.select(units.c.name).where(units.c.id == unit_id)
+        ).scalar_one_or_none()
+        return name
 
     def contains(self, outer: str, inner: str) -> bool:
         return self._regions.contains(outer, inner)

@@ -67,8 +67,9 @@ def test_bind_with_a_clerk_code_then_list_the_units_nominations(store: Store) ->
     record = nomination_of_unit(store, invite(store, Role.CLERK, "220104", unit=UNIT))
     clerk = ConsoleHarness(store, user="kim")
     clerk.open()
-    assert "绑定成功：您现在是单位经办人（长春市朝阳区" in clerk.send(f"/bind {code.lower()}")
-    assert "/mine 本单位的推荐" in clerk.send("/help")
+    bound = clerk.send(f"/bind {code.lower()}")
+    assert "绑定成功：您现在是单位经办人 · 长春市朝阳区 · 长春市朝阳区示例有限公司。" in bound
+    assert "/mine 查看本单位的推荐" in clerk.send("/help")
     out = clerk.send("/mine")
     assert f"1. 张*三 · 吉林省技术能手 · 草稿 · 跟踪码 {record.tracking_code}" in out
     assert "张小三" not in out
