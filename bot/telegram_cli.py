@@ -3,16 +3,20 @@
 Uses AWARDBOT_TELEGRAM_TOKEN, _WEBHOOK_SECRET (sent as `secret_token`: Telegram then puts it in
 the `X-Telegram-Bot-Api-Secret-Token` header the `/telegram` route checks) and _API_BASE, through
 the library chosen by AWARDBOT_TELEGRAM_LIBRARY. One line out; exit 2 after one line on error.
+Telegram delivers webhooks only to https URLs, so any other --url is refused before it is sent.
+An error never shows the bot token whole: `1234…abcd` (and `bot<token>` in a Bot API URL).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.logs import mask
 from bot.settings import Settings
 
 COMMANDS = frozenset({"telegram"})
@@ -48,8 +52,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.telegram_command == "set-webhook":
             url = args.url.strip()
             parts = urlsplit(url)
-            if parts.scheme not in ("https", "http") or not parts.netloc:
-                return _fail(f"--url: expected https://host/telegram, got {url!r}")
+            if parts.scheme != "https" or not parts.hostname:
+                return _fail(
+                    f"--url: expected https://host/telegram (Telegram sends webhooks to https"
+                    f" URLs only), got {url!r}"
+                )
             if not telegram.webhook_secret:
                 return _fail("AWARDBOT_TELEGRAM_WEBHOOK_SECRET: required for set-webhook")
             asyncio.run(library.set_webhook(telegram, url))
@@ -58,8 +65,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             asyncio.run(library.delete_webhook(telegram))
             print("Telegram webhook 已删除 (webhook deleted)")
     except DeliveryError as exc:
-        return _fail(f"telegram {args.telegram_command} failed: {exc.reason}")
-    return 0
+        reason = exc.reason
+    except Exception as exc:  # a library's own error: one line, not a traceback
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+    else:
+        return 0
+    return _fail(f"telegram {args.telegram_command} failed: {hide_token(reason, telegram.token)}")
+
+
+def masked_token(token: str) -> str:
+    """`1234…abcd`: enough of a bot token to tell which one it is (`…` alone if short)."""
+    return f"{token[:4]}…{token[-4:]}" if len(token) >= 16 else "…"
+
+
+def hide_token(text: str, token: str) -> str:
+    """`text` with `token` masked wherever it appears, in any case (python-telegram-bot
+    capitalizes an error's text, lowering the rest), and any other Bot API URL's token too."""
+    if token:
+        text = re.sub(re.escape(token), masked_token(token), text, flags=re.IGNORECASE)
+    return mask(text)
 
 
 def _fail(message: str) -> int:

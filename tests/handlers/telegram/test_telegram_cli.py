@@ -79,12 +79,18 @@ async def test_errors_are_one_line_and_exit_2(
         code, _, err = await awardbot(capsys, "telegram", "set-webhook", "--url", "bot.example")
         assert code == 2
         assert len(err.splitlines()) == 1
-        fake.error("setWebhook", 400, "Bad Request: bad webhook: HTTPS url must be provided")
         code, _, err = await awardbot(
             capsys, "telegram", "set-webhook", "--url", "http://bot.example.cn/telegram"
         )
         assert code == 2
+        assert "https" in err  # refused here: Telegram is not asked (tests/bot/test_telegram_cli)
+        assert len(err.splitlines()) == 1
+        fake.error("setWebhook", 400, "Bad Request: bad webhook: Failed to resolve host")
+        code, _, err = await awardbot(
+            capsys, "telegram", "set-webhook", "--url", "https://bot.example.cn/telegram"
+        )
+        assert code == 2
         assert err.startswith("awardbot: telegram set-webhook failed:")
-        assert "https url must be provided" in err.lower()
+        assert "failed to resolve host" in err.lower()
         assert len(err.splitlines()) == 1
         assert fake.webhook == {}
