@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from bot import admin, audit_cli, logs, members_cli, reminders_cli, telegram_cli, wechat_cli
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
+from conversations.consistency import answer_disagreements, birth_date_problem
 from conversations.eligibility import assess
 
 EXIT_USAGE = 2
@@ -166,6 +167,14 @@ def _check(args: argparse.Namespace, catalog: Catalog, tz: Any) -> int:
             answers[key] = coerce_value(fact, value, today=today)
         except AnswerError as exc:
             raise CliError(f"{args.answers}: {exc}") from None
+        problem = birth_date_problem(campaign, key, answers[key], today=today)
+        if problem is not None:
+            raise CliError(f"{args.answers}: {key}: {problem.message} ({problem.english})")
+    # Answers that cannot both be true (two birth dates, years of work beyond the age): refused
+    # as a wrong value is, not judged.
+    for found in answer_disagreements(campaign, answers, today=today):
+        keys = " / ".join(found.facts)
+        raise CliError(f"{args.answers}: {keys}: {found.message} ({found.english})")
     result = assess(campaign, args.category, answers).as_json()
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0

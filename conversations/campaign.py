@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from conversations.conditions import Condition, facts_in
+from conversations.consistency import ConsistencySpec
 from conversations.crossrules import CrossRulesSpec
 from conversations.facts import Fact, FactDerivation, FactType
 from conversations.forms import Form
@@ -115,6 +116,7 @@ class Campaign(_Model):
     lifecycle: Lifecycle | None = None  # statuses, moves and who makes them (DESIGN §3)
     cross_rules: CrossRulesSpec | None = None  # DESIGN §2.3, conversations.crossrules
     reminders: ReminderSpec | None = None  # DESIGN §4, conversations.reminders
+    consistency: ConsistencySpec | None = None  # conversations.consistency (issue 11)
 
     @model_validator(mode="after")
     def _references(self) -> Campaign:

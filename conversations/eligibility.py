@@ -10,6 +10,7 @@ from typing import Any
 
 from conversations.campaign import Campaign, Fact, FactType, Rule, RuleSeverity
 from conversations.conditions import evaluate, facts_in
+from conversations.idnumber import age_at
 
 
 class Verdict(StrEnum):
@@ -114,11 +115,6 @@ def derive(campaign: Campaign, fact: Fact, facts: Mapping[str, Any]) -> Any:
             continue
         return age_at(born, campaign.as_of)
     return None
-
-
-def age_at(born: dt.date, day: dt.date) -> int:
-    """Completed years (周岁) on `day`."""
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def judge(campaign: Campaign, rule: Rule, facts: Mapping[str, Any]) -> Reason | None:

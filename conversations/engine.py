@@ -23,7 +23,14 @@ from conversations.answers import (
     parse_answer,
 )
 from conversations.campaign import Campaign, Catalog, Fact, FactType
-from conversations.conditions import evaluate
+from conversations.conditions import evaluate, facts_in
+from conversations.consistency import (
+    Severity,
+    answer_disagreements,
+    birth_date_problem,
+    birth_sources,
+    involving,
+)
 from conversations.effects import Effect, SelfCheckCompleted
 from conversations.eligibility import (
     Assessment,
@@ -41,6 +48,15 @@ Clock = Callable[[], dt.datetime]
 CONTINUE, RESTART, FINISH, CONFIRM = "continue", "restart", "finish", "confirm"
 AGREE, DISAGREE = "agree", "disagree"
 EDIT_PREFIX = "edit:"
+# What people answer a yes/no consent question with, besides the options' numbers and labels
+# (issue 11: 是 / 好 / 可以 / 行 / 嗯 were refused). Checked after the options, so 1 and 2 stay
+# the options' numbers.
+AGREE_WORDS = frozenset(
+    {"同意", "是", "是的", "好", "好的", "可以", "行", "嗯", "嗯嗯", "对", "ok", "y", "yes"}
+)
+DISAGREE_WORDS = frozenset(
+    {"不同意", "否", "不", "不是", "不好", "不可以", "不行", "不要", "拒绝", "no", "n"}
+)
 
 
 class SelfCheckStage(StrEnum):
@@ -64,6 +80,7 @@ class SessionState(BaseModel):
     answers: dict[str, Any] = Field(default_factory=dict)
     acknowledged: list[str] = Field(default_factory=list)  # hard failures the user went past
     consented: bool = False  # to answering the sensitive questions (disciplinary, ...)
+    declined: bool = False  # consent refused: the sensitive questions are skipped, not the rest
     verdict: str | None = None
     started_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
@@ -204,32 +221,85 @@ class Engine:
 
     def _on_answer(self, state: SessionState, text: str) -> Step:
         assert state.question is not None
-        fact = self._campaign(state).question_fact(_req(state.category), state.question)
+        campaign, category = self._campaign(state), _req(state.category)
+        fact = campaign.question_fact(category, state.question)
+        today = self.clock().date()
         try:
-            value = parse_answer(fact, text, today=self.clock().date())
+            value = parse_answer(fact, text, today=today)
         except AnswerError as exc:
             return self._step(state, [Reply(str(exc))], ask=True)
+        problem = birth_date_problem(campaign, fact.key, value, today=today)
+        if problem is not None:
+            return self._step(state, [Reply(problem.message)], ask=True)
+        order = campaign.category(category).questions
+        changed = fact.key in state.answers and state.answers[fact.key] != value
+        # An answer that disagrees with an earlier one is refused (both are named); one that
+        # disagrees with a later answer kept from before a /back replaces it: that one is
+        # asked again.
+        trial = {**state.answers, fact.key: value}
+        found = involving(answer_disagreements(campaign, trial, today=today), fact=fact.key)
+        cleared: list[str] = []
+        replies = []
+        for d in found:
+            if d.severity is Severity.WARN:
+                replies.append(Reply(d.message))
+                continue
+            others = [k for k in d.facts if k != fact.key]
+            later = [k for k in others if k in order and order.index(k) > order.index(fact.key)]
+            if not others or len(later) < len(others):
+                return self._step(state, [Reply(d.message)], ask=True)
+            cleared.extend(k for k in later if k not in cleared)
         state.answers[fact.key] = value
-        failures = [
-            r
-            for r in hard_failures(self._campaign(state), _req(state.category), state.answers)
-            if r.rule.id not in state.acknowledged
-        ]
-        if failures:
+        for key in cleared:
+            shown = campaign.fact(key).label_of(state.answers.pop(key, None))
+            label = campaign.fact(key).label
+            reason = next(d.message for d in found if key in d.facts)
+            replies.append(Reply(render("answer_cleared", label=label, answer=shown,
+                                        reason=reason)))  # fmt: skip
+        relevant = self._relevant_questions(state)
+        kept = [k for k in relevant[relevant.index(fact.key) + 1 :] if k in state.answers]
+        failures = hard_failures(campaign, category, state.answers)
+        new = [r for r in failures if r.rule.id not in state.acknowledged]
+        again: list[Reason] = []
+        if changed and kept:
+            # After /back and a changed answer, the answers kept further on are not asked
+            # again: say them, and say again the hard failures they cause (issue 11).
+            again = [r for r in failures if r not in new and self._about(state, r, kept)]
+            if self._pending_questions(state):
+                items = [
+                    render("summary_item", label=campaign.fact(k).label, answer=_shown(
+                        campaign.fact(k), state)) for k in kept
+                ]  # fmt: skip
+                label = campaign.fact(fact.key).label
+                replies.append(Reply(render("kept_answers", label=label, items=items)))
+        if new or again:
             state.stage = SelfCheckStage.STOPPED
-            state.acknowledged.extend(r.rule.id for r in failures)
-            text = render("stopped", reasons=[self._reason_view(state, r) for r in failures])
-            return self._step(state, [Reply(text)], ask=True)
-        return self._advance(state, [])
+            state.acknowledged.extend(r.rule.id for r in new)
+            reasons = [self._reason_view(state, r) for r in [*new, *again]]
+            replies.append(Reply(render("stopped", reasons=reasons)))
+            return self._step(state, replies, ask=True)
+        return self._advance(state, replies)
+
+    def _about(self, state: SessionState, reason: Reason, keys: list[str]) -> bool:
+        """Whether a rule's outcome rests on one of `keys` (a derived fact on its sources)."""
+        campaign = self._campaign(state)
+        rule = reason.rule
+        used = set(facts_in(rule.require)) | (set(facts_in(rule.when)) if rule.when else set())
+        for key in list(used):
+            if campaign.has_fact(key) and (derived := campaign.fact(key).derived) is not None:
+                used.update(derived.sources)
+        return bool(used & set(keys))
 
     def _on_consent(self, state: SessionState, text: str) -> Step:
-        value = pick(text, self._consent_options())
+        value = consent_choice(text, self._consent_options())
         if value == AGREE:
-            state.consented = True
+            state.consented, state.declined = True, False
             return self._advance(state, [])
         if value == DISAGREE:
-            # Without those answers no verdict is complete: say which conditions stay open.
-            return self._finish(state, [Reply(render("consent_declined"))])
+            # Only the sensitive questions are skipped: the others (merits after them) are still
+            # asked, and the verdict names the skipped ones, to be checked by the unit.
+            state.declined = True
+            return self._advance(state, [Reply(render("consent_declined"))])
         return self._step(state, [Reply(render("bad_choice", count=2))], ask=True)
 
     def _on_stopped(self, state: SessionState, text: str) -> Step:
@@ -299,6 +369,8 @@ class Engine:
             state.stage, state.question, state.category = SelfCheckStage.CATEGORY, None, None
             return self._step(state, [], ask=True)
         state.stage, state.question, state.verdict = SelfCheckStage.QUESTION, earlier[-1], None
+        if not state.consented and self._campaign(state).fact(earlier[-1]).sensitive:
+            state.stage = SelfCheckStage.CONSENT  # declined before: ask again, do not assume
         return self._step(state, [], ask=True)
 
     # ----- moving on ----------------------------------------------------------------------
@@ -307,13 +379,20 @@ class Engine:
         """Ask the next unanswered relevant question, or show the summary when none is left."""
         pending = self._pending_questions(state)
         campaign = self._campaign(state) if pending else None
-        if campaign is not None and not state.consented and campaign.fact(pending[0]).sensitive:
+        if campaign is not None and self._needs_consent(state, pending[0]):
             state.stage, state.question = SelfCheckStage.CONSENT, pending[0]
         elif pending:
             state.stage, state.question = SelfCheckStage.QUESTION, pending[0]
         else:
             state.stage, state.question = SelfCheckStage.SUMMARY, None
         return self._step(state, replies, ask=True)
+
+    def _needs_consent(self, state: SessionState, key: str) -> bool:
+        return (
+            not state.consented
+            and not state.declined
+            and self._campaign(state).fact(key).sensitive
+        )
 
     def _finish(self, state: SessionState, before: list[Reply] | None = None) -> Step:
         campaign = self._campaign(state)
@@ -440,7 +519,23 @@ class Engine:
         ]
 
     def _pending_questions(self, state: SessionState) -> list[str]:
-        return [k for k in self._relevant_questions(state) if k not in state.answers]
+        skipped = self._skipped(state)
+        return [
+            k
+            for k in self._relevant_questions(state)
+            if k not in state.answers and k not in skipped
+        ]
+
+    def _skipped(self, state: SessionState) -> list[str]:
+        """The sensitive questions consent was refused for, unanswered, in question order."""
+        if not state.declined:
+            return []
+        campaign = self._campaign(state)
+        return [
+            k
+            for k in self._relevant_questions(state)
+            if campaign.fact(k).sensitive and k not in state.answers
+        ]
 
     # ----- texts --------------------------------------------------------------------------
 
@@ -450,7 +545,12 @@ class Engine:
         answered = remaining = 0
         if category is not None:
             answered = sum(1 for k in self._relevant_questions(state) if k in state.answers)
-            remaining = sum(1 for k in self._possible_questions(state) if k not in state.answers)
+            skipped = self._skipped(state)
+            remaining = sum(
+                1
+                for k in self._possible_questions(state)
+                if k not in state.answers and k not in skipped
+            )
         return render(
             "status",
             campaign=campaign.short_title if campaign else None,
@@ -468,6 +568,7 @@ class Engine:
 
     def _verdict_text(self, state: SessionState, result: Assessment) -> str:
         campaign = self._campaign(state)
+        skipped = self._skipped(state)
         return render(
             "verdict",
             verdict=result.verdict.value,
@@ -475,7 +576,9 @@ class Engine:
             campaign=campaign.short_title,
             category=campaign.category(result.category).name,
             reasons=[self._reason_view(state, r) for r in result.reasons],
-            missing=[campaign.fact(k).label for k in result.missing],
+            missing=[campaign.fact(k).label for k in result.missing if k not in skipped],
+            declined=[campaign.fact(k).label for k in skipped],
+            age_as_of=_age_as_of(campaign, result.category),
             declared=result.self_declared,
             materials=result.materials,
             windows=campaign.windows,
@@ -524,6 +627,30 @@ class Engine:
         if ask:
             out.append(self._question(state))
         return Step(state=state.model_dump(mode="json"), replies=out)
+
+
+def consent_choice(text: str, options: tuple[Option, ...]) -> str | None:
+    """AGREE, DISAGREE or None: an option by number or label, else a word for yes or no."""
+    value = pick(text, options)
+    if value is not None:
+        return value
+    word = normalise(text).lower()
+    if word in AGREE_WORDS:
+        return AGREE
+    if word in DISAGREE_WORDS:
+        return DISAGREE
+    return None
+
+
+def _age_as_of(campaign: Campaign, category: str) -> str | None:
+    """The day the category's age rule counts the age on (its as_of), when it has one."""
+    derived = {f.key for f in campaign.facts if f.derived is not None}
+    births = {f.key for f in birth_sources(campaign)}
+    for rule in campaign.rules_for(category):
+        used = set(facts_in(rule.require)) | (set(facts_in(rule.when)) if rule.when else set())
+        if used & derived and births:
+            return campaign.as_of.isoformat()
+    return None
 
 
 def pick(text: str, options: tuple[Option, ...]) -> str | None:

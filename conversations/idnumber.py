@@ -67,6 +67,11 @@ def parse_id_number(text: str, *, today: dt.date) -> IdNumber:
     return IdNumber(value)
 
 
+def age_at(born: dt.date, day: dt.date) -> int:
+    """Completed years (周岁) on `day`; below zero for a day before the birth."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 def mask_id_number(value: str) -> str:
     """Mask all but the first 6 and last 4 characters."""
     if len(value) <= 10:

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from conversations.campaign import Campaign, CampaignError
 from conversations.conditions import All, Any_, Compare, Condition, Not, facts_in
+from conversations.consistency import check_spec as check_consistency
 from conversations.facts import FactType
 from conversations.forms import FieldType, Form, FormField, FormKind, form_for
 from conversations.lifecycle import NOMINEE_KIND, check_lifecycle, facts_to_decide
@@ -46,6 +47,7 @@ def check_campaign(campaign: Campaign) -> None:
     check_forms(campaign)  # categories, fields and facts the forms name; see check_forms
     _check_opinion_facts(campaign)
     _check_windows(campaign)
+    check_consistency(campaign)
 
 
 def _check_windows(campaign: Campaign) -> None:

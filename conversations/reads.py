@@ -151,6 +151,18 @@ class QuotaView:
     places: int
 
 
+@dataclass(frozen=True, slots=True)
+class CodeHolder:
+    """A unit a unified social credit code already stands for (Reads.code_holders): a
+    registered unit (`campaign` None), or the nominee of a nomination of a unit form."""
+
+    name: str  # as registered, or as the nomination's form names its nominee
+    unit_id: int  # the registered unit; for a nomination, the unit that filed it
+    campaign: str | None = None
+    tracking_code: str | None = None
+    active: bool = True  # a nomination whose status still holds its nominee (lifecycle counts)
+
+
 class Reads(Protocol):
     """Read-only, on the step's transaction."""
 
@@ -196,6 +208,10 @@ class Reads(Protocol):
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
         """The answers of the caller's latest completed self-check for this category."""
+
+    def code_holders(self, code: str) -> list[CodeHolder]:
+        """Who already holds a unified social credit code: the unit registered under it, then
+        the nominations (of every campaign) whose unit form gives it, oldest first."""
 
     def campaign_facts(self, campaign: str) -> list[NominationFacts]:
         """Every nomination of a campaign as the rules across nominations see it (region: the
@@ -287,6 +303,10 @@ class Memo:
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
         out: dict[str, Any] | None = self._get("latest_selfcheck", campaign, category)
+        return out
+
+    def code_holders(self, code: str) -> list[CodeHolder]:
+        out: list[CodeHolder] = self._get("code_holders", code)
         return out
 
     def campaign_facts(self, campaign: str) -> list[NominationFacts]:

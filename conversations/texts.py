@@ -40,7 +40,9 @@ TEMPLATES = {
 {% elif verdict == 'needs_review' %}需评审认定的条件（原则上的要求，由评审决定）：
 {% else %}以下条件尚无法判断：
 {% endif %}{% for r in reasons %}• 「{{ r.clause }}」{{ r.message }}{% if r.answer %}（您的回答：{{ r.answer }}）{% endif %}
-{% endfor %}{% if missing and verdict == 'incomplete' %}尚未回答：{{ missing | join('；') }}
+{% endfor %}{% if age_as_of %}年龄按 {{ age_as_of }} 计算（周岁）。
+{% endif %}{% if missing and verdict == 'incomplete' %}尚未回答：{{ missing | join('；') }}
+{% endif %}{% if declined %}您选择不回答涉及敏感个人信息的问题，以下各项未回答，须由所在单位核实：{{ declined | join('；') }}
 {% endif %}{% if declared %}
 以下条件为自我声明，机器人无法核实，请准备证明材料：
 {% for r in declared %}• 「{{ r.clause }}」{{ r.message }}
@@ -96,7 +98,11 @@ TEMPLATES = {
     "mine_none": "本单位还没有推荐。",
     "consent_selfcheck": """接下来的问题涉及是否有违法违纪、受处分等情况，属于敏感个人信息。
 您的回答只用于本次资格自检，加密保存，不会提供给他人。您是否同意回答？""",
-    "consent_declined": "好的，不回答这些问题。没有这些回答，以下结论无法完整判断。",
+    "consent_declined": "好的，涉及敏感个人信息的问题不再询问，其余问题继续。结论会列出未回答的问题，须由所在单位核实。",
+    "kept_answers": """您修改了“{{ label }}”。后面已回答的问题保留原来的回答：
+{% for item in items %}• {{ item }}
+{% endfor %}如需修改，请在最后核对时选择该项，或发送 /back。""",
+    "answer_cleared": "{{ reason }}\n“{{ label }}”原来的回答（{{ answer }}）已清除，稍后请重新回答。",
     "consent": """申报需要收集被推荐人的个人信息，包括身份证号码、手机号码和是否受过处分等问题的回答。
 这些信息仅用于本次评选表彰的资格审核和推荐材料，加密保存，对单位经办人和申报人只显示部分号码，评审办公室查看完整号码会留下记录。
 您是否同意？""",

@@ -18,11 +18,13 @@ import sqlalchemy as sa
 
 from conversations.campaign import Catalog, Window
 from conversations.crossrules import NominationFacts
-from conversations.forms import Form
+from conversations.forms import Form, FormKind
 from conversations.identity import Actor, Level
+from conversations.lifecycle import Counts
 from conversations.policy import nomination_form, nominee_key, nominee_label
 from conversations.reads import (
     AttachmentView,
+    CodeHolder,
     InviteView,
     MoveRecord,
     NominationDetail,
@@ -161,6 +163,30 @@ class StoreReads:
             return None
         answers = json.loads(self._sealer.open(row)).get("answers")
         return dict(answers) if isinstance(answers, dict) else None
+
+    def code_holders(self, code: str) -> list[CodeHolder]:
+        out = [
+            CodeHolder(name=row.name, unit_id=row.id)
+            for row in self._conn.execute(sa.select(units).where(units.c.uscc == code))
+        ]
+        for campaign in self._catalog:
+            gone = campaign.lifecycle.not_counting(Counts.NOMINEE) if campaign.lifecycle else ()
+            for record in noms.in_campaign(self._conn, self._sealer, campaign.id):
+                form = nomination_form(self._catalog, record.campaign, record.category)
+                fields = record.payload.get("fields", {})
+                if form is None or form.kind is not FormKind.UNIT:
+                    continue
+                if nominee_key(form, fields) == code:
+                    out.append(
+                        CodeHolder(
+                            name=nominee_label(form, fields),
+                            unit_id=record.unit_id,
+                            campaign=record.campaign,
+                            tracking_code=record.tracking_code,
+                            active=record.status not in gone,
+                        )
+                    )
+        return out
 
     def campaign_facts(self, campaign: str) -> list[NominationFacts]:
         out = []
