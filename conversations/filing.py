@@ -20,11 +20,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from conversations.campaign import Campaign
+from conversations.consistency import Disagreement, Filer, Severity, form_disagreements, involving
 from conversations.crossrules import is_capped
 from conversations.effects import CreateDraft, SaveDraft, SelfCheckCompleted, StoreAttachment
-from conversations.engine import Engine, Inbound, Option, Reply, Step, pick
+from conversations.engine import Engine, Inbound, Option, Reply, Step, consent_choice, pick
 from conversations.form_display import display
-from conversations.form_files import HEAD_BYTES, AttachmentError, check_attachment
+from conversations.form_files import AttachmentError, check_attachment
 from conversations.form_parse import Done, parse_field, parse_list_item
 from conversations.forms import (
     FieldType,
@@ -62,10 +63,12 @@ class FilingStage(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """A file the user sent: its name, size and content."""
+    """A file the user sent: its name and content, and its real size when the channel read
+    only the first bytes of a file too big to take (the message then states that size)."""
 
     filename: str
     data: bytes
+    size: int | None = None  # None: len(data)
 
 
 class FilingState(BaseModel):
@@ -162,7 +165,7 @@ class Filing:
 
     def _on_consent(self, state: FilingState, inbound: Inbound, env: Env,
                     upload: Upload | None) -> Step:  # fmt: skip
-        choice = pick(inbound.text, self._consent_options())
+        choice = consent_choice(inbound.text, self._consent_options())
         if choice == DISAGREE:
             state.stage = FilingStage.REFUSED
             return self._step(state, env, [Reply(render("filing_no_consent"))], ask=False)
@@ -229,9 +232,65 @@ class Filing:
             )
         except ValueError as exc:
             return self._step(state, env, [Reply(str(exc))])
+        said = self._agree(state, env, field, value)
+        if isinstance(said, Reply):
+            return self._step(state, env, [said])
         state.values[field.key] = value
         self._save(state, env)
-        return self._advance(state, env, [])
+        return self._advance(state, env, said)
+
+    def _agree(self, state: FilingState, env: Env, field: FormField,
+               value: Any) -> Reply | list[Reply]:  # fmt: skip
+        """Check a typed value against the self-check answers, the rest of the form and the
+        records (conversations.consistency): a refusal to re-ask with, or what to say on.
+
+        A value that disagrees with a self-check answer, a field asked before it or a record is
+        refused, naming both; one that disagrees with a field further on clears that field,
+        which is asked again. Warnings are said and the value kept.
+        """
+        form = self._form(state)
+        order = [f.key for f in form.fields]
+        trial = {**state.values, field.key: value}
+        found = involving(self._disagreements(state, env, trial), field=field.key)
+        said: list[Reply] = []
+        cleared: list[str] = []
+        for d in found:
+            if d.severity is Severity.WARN:
+                said.append(Reply(d.message))
+                continue
+            others = [k for k in d.fields if k != field.key]
+            later = [k for k in others if order.index(k) > order.index(field.key)]
+            if d.facts or not others or len(later) < len(others):
+                return Reply(_with_advice(d, form, field, [k for k in others if k not in later]))
+            for key in later:
+                if key not in cleared and key in state.values:
+                    cleared.append(key)
+                    label = form.field(key).label
+                    said.append(Reply(render("filing_field_cleared", reason=d.message,
+                                             label=label)))  # fmt: skip
+        for key in cleared:
+            state.values.pop(key, None)
+        return said
+
+    def _disagreements(
+        self, state: FilingState, env: Env | None, values: dict[str, Any] | None = None
+    ) -> list[Disagreement]:
+        """What in the form disagrees, with the filing unit and the records when `env` is
+        given (the unit's region and the codes other units hold)."""
+        actor = env.actor() if env is not None else None
+        filer = None
+        if actor is not None and actor.unit_id is not None and actor.region is not None:
+            filer = Filer(actor.unit_id, actor.region, state.tracking_code)
+        today = env.ctx.today if env is not None else self.engine.clock().date()
+        return form_disagreements(
+            self._campaign(state),
+            self._form(state),
+            state.values if values is None else values,
+            state.facts,
+            today=today,
+            filer=filer,
+            reads=env.reads if env is not None else None,
+        )
 
     def _on_list_item(self, state: FilingState, inbound: Inbound, env: Env,
                       upload: Upload | None) -> Step:  # fmt: skip
@@ -271,10 +330,7 @@ class Filing:
             return self._step(state, env, [Reply(render("filing_send_a_file"))])
         try:
             kind = check_attachment(
-                material,
-                filename=upload.filename,
-                size=len(upload.data),
-                head=upload.data[:HEAD_BYTES],
+                material, filename=upload.filename, data=upload.data, size=upload.size
             )
         except AttachmentError as exc:
             return self._step(state, env, [Reply(str(exc))])
@@ -434,6 +490,16 @@ class Filing:
                     missing=[m.name for m in missing],
                     submits=sum(1 for o in options if o.value.startswith(SUBMIT)),
                 )
+                # Checked again on the whole form: a record may have changed since a field was
+                # typed, and a draft continued may hold values typed before these checks.
+                found = self._disagreements(state, env)
+                if found:
+                    note = render(
+                        "filing_disagreements",
+                        refuse=[d.message for d in found if d.severity is Severity.REFUSE],
+                        warn=[d.message for d in found if d.severity is Severity.WARN],
+                    )
+                    text = f"{note}\n{text}"
                 return Reply(text, key="summary", options=options)
             case _:
                 return None
@@ -531,6 +597,16 @@ def _field_question(field: FormField) -> Reply:
         hint="\n".join(hints) or None,
         options=options,
     )
+
+
+def _with_advice(found: Disagreement, form: Form, field: FormField, earlier: list[str]) -> str:
+    """A refusal, and how to get past it when the typed value is the right one."""
+    if found.facts:
+        return render("filing_disagrees_selfcheck", reason=found.message, label=field.label)
+    if earlier:
+        labels = "、".join(f"“{form.field(k).label}”" for k in earlier)
+        return render("filing_disagrees_earlier", reason=found.message, labels=labels)
+    return found.message
 
 
 def _req(value: str | None) -> str:

@@ -9,6 +9,7 @@ authors and scripted tests. An attachment a reviewer opens is written into the d
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -99,9 +100,10 @@ class ConsoleChannel:
         try:
             with path.open("rb") as f:
                 data = f.read(MAX_FILE + 1)  # enough for the core to refuse what is too big
+                size = os.fstat(f.fileno()).st_size  # the real size, which the refusal states
         except OSError as exc:
             return f"无法读取文件 {name}：{exc.strerror or exc}"
-        upload = Upload(filename=path.name, data=data)
+        upload = Upload(filename=path.name, data=data, size=max(size, len(data)))
         return self._render(self._handle("", upload))
 
     def run(self, stdin: TextIO | None = None) -> int:

@@ -19,11 +19,9 @@ from hypothesis import strategies as st
 from conversations.answers import AnswerError
 from conversations.campaign import Campaign, CampaignError
 from conversations.form_display import display
-from conversations.form_files import MB, AttachmentError, check_attachment
 from conversations.form_parse import DONE, cross_field_errors, parse_field, parse_list_item
 from conversations.forms import (
     FieldType,
-    FileKind,
     Form,
     FormField,
     Material,
@@ -442,60 +440,8 @@ def test_staff_count_is_at_least_one_and_hires_at_least_zero() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Attachments: detected by magic bytes, bounded in size
+# Attachments: bounded in size (what an upload is: tests/conversations/test_form_files.py)
 # --------------------------------------------------------------------------------------------
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
-JPG = b"\xff\xd8\xff\xe0" + b"\x00" * 12
-PDF = b"%PDF-1.7\n" + b"\x00" * 7
-ZIP = b"PK\x03\x04" + b"\x14\x00" * 6
-ANY = Material(key="m", name="支撑材料")
-SCANS = Material(key="id_card", name="身份证复印件", accept=["jpg", "png", "pdf"])
-
-
-@pytest.mark.parametrize(
-    ("filename", "head", "expected"),
-    [
-        ("a.jpg", JPG, FileKind.JPG),
-        ("a.png", PNG, FileKind.PNG),
-        ("a.pdf", PDF, FileKind.PDF),
-        ("a.docx", ZIP, FileKind.DOCX),
-        ("A.DOCX", ZIP, FileKind.DOCX),
-        ("scan.pdf", PNG, FileKind.PNG),  # the content decides, not the name
-        ("setup.exe", PDF, FileKind.PDF),
-        ("noname", JPG, FileKind.JPG),
-    ],
-)
-def test_attachment_type_is_detected_by_magic_bytes(
-    filename: str, head: bytes, expected: FileKind
-) -> None:
-    assert check_attachment(ANY, filename=filename, size=1000, head=head) == expected
-
-
-@pytest.mark.parametrize(
-    ("material", "filename", "size", "head", "why"),
-    [
-        (ANY, "big.pdf", 20 * MB + 1, PDF, "不能超过 20 MB"),
-        (ANY, "a.docx", 1000, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "内容不是 Word 文档"),
-        (ANY, "a.docx", 1000, b"hello world", "内容不是 Word 文档"),
-        (ANY, "a.zip", 1000, ZIP, "不接受压缩包"),
-        (ANY, "a.xlsx", 1000, ZIP, "不接受压缩包"),
-        (ANY, "a.exe", 1000, b"MZ\x90\x00", "只接受 jpg、png、pdf 或 docx"),
-        (ANY, "a.pdf", 0, b"", "文件是空的"),
-        (SCANS, "a.docx", 1000, ZIP, "身份证复印件只接受 jpg、png、pdf 格式，您上传的是Word 文档"),
-        (Material(key="m", name="表", max_mb=5), "a.pdf", 5 * MB + 1, PDF, "不能超过 5 MB"),
-    ],
-)
-def test_attachments_are_refused_naming_the_problem(
-    material: Material, filename: str, size: int, head: bytes, why: str
-) -> None:
-    with pytest.raises(AttachmentError) as info:
-        check_attachment(material, filename=filename, size=size, head=head)
-    assert why in str(info.value)
-
-
-def test_exactly_twenty_megabytes_is_accepted() -> None:
-    assert check_attachment(ANY, filename="a.pdf", size=20 * MB, head=PDF) == FileKind.PDF
 
 
 def test_a_material_may_not_allow_more_than_twenty_megabytes() -> None:
