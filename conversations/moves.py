@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conversations.campaign import Campaign, Window
+from conversations.consistency import Filer, Severity, form_disagreements
 from conversations.crossrules import CrossRuleSeverity, NominationFacts, check, limits_for
 from conversations.effects import Effect, Move, Notify, Replan, Scope
 from conversations.form_parse import cross_field_errors
@@ -74,9 +75,10 @@ def is_entry(lifecycle: Lifecycle, transition: Transition) -> bool:
 
 
 def gate(
-    campaign: Campaign, detail: NominationDetail, reads: Reads
+    campaign: Campaign, detail: NominationDetail, reads: Reads, today: dt.date
 ) -> tuple[list[str], list[str]]:
-    """(problems that block an entry move, warnings to show): materials, fields, cross rules."""
+    """(problems that block an entry move, warnings to show): materials, fields, answers that
+    disagree (conversations.consistency), cross rules."""
     form = form_for(campaign, detail.view.category)
     if form is None:
         return [], []
@@ -89,6 +91,14 @@ def gate(
     errors = cross_field_errors(form, values)
     if errors:
         return list(errors.values()), []
+    filer = Filer(detail.view.unit_id, detail.view.region, detail.view.tracking_code)
+    found = form_disagreements(
+        campaign, form, values, detail.facts, today=today, filer=filer, reads=reads
+    )
+    refused = [d.message for d in found if d.severity is Severity.REFUSE]
+    if refused:
+        return [render("filing_blocked", lines=refused)], []
+    said = [d.message for d in found if d.severity is Severity.WARN]
     inputs = rules_inputs(reads, campaign.id, detail.view.category, detail.view.region)
     findings = check(
         facts_of(campaign, detail, region=inputs.region),
@@ -100,7 +110,8 @@ def gate(
     blocks = [line for f, line in lines.items() if f.severity is CrossRuleSeverity.BLOCK]
     if blocks:
         return [render("filing_blocked", lines=blocks)], []
-    return [], [line for f, line in lines.items() if f.severity is CrossRuleSeverity.WARN]
+    warned = [line for f, line in lines.items() if f.severity is CrossRuleSeverity.WARN]
+    return [], [*said, *warned]
 
 
 def facts_of(campaign: Campaign, detail: NominationDetail, *, region: str) -> NominationFacts:
@@ -167,7 +178,7 @@ def plan(
         )  # fmt: skip
     warnings: list[str] = []
     if is_entry(lifecycle, chosen):
-        problems, warnings = gate(campaign, detail, reads)
+        problems, warnings = gate(campaign, detail, reads, today)
         if problems:
             return NotPlanned("\n".join(problems), "gate: " + problems[0][:80])
     to = lifecycle.status(decision.to)
@@ -228,7 +239,7 @@ def recheck(
         return decision.why
     if outside_window(chosen, reads.windows(campaign.id), today) is not None:
         return "window"
-    if is_entry(lifecycle, chosen) and gate(campaign, detail, reads)[0]:
+    if is_entry(lifecycle, chosen) and gate(campaign, detail, reads, today)[0]:
         return "gate"
     return None
 

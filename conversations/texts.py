@@ -124,6 +124,13 @@ TEMPLATES = {
 已上传附件：{{ uploaded | join('；') if uploaded else '无' }}
 {% if missing %}尚缺必需附件：{{ missing | join('；') }}
 {% endif %}{% if submits > 1 %}回复 1–{{ submits }} 选择报送方式；回复 {{ submits + 1 }} 上传或更换附件{% else %}回复 1 提交；回复 2 上传或更换附件{% endif %}；回复其他序号修改该项：""",
+    "filing_disagreements": """{% if refuse %}以下内容互相矛盾，改正后才能提交：
+{% for line in refuse %}• {{ line }}
+{% endfor %}{% endif %}{% for line in warn %}• {{ line }}
+{% endfor %}""",
+    "filing_field_cleared": "{{ reason }}\n“{{ label }}”原来填写的内容已清除，稍后请重新填写。",
+    "filing_disagrees_selfcheck": "{{ reason }}\n如{{ label }}无误，说明资格自检时的回答有误：请发送 /cancel 退出，再发送 /new 重新填报（资格问题按实际回答）。",
+    "filing_disagrees_earlier": "{{ reason }}\n如{{ labels }}有误，请发送 /back 返回修改。",
     "filing_submit_choice": "确认无误，提交（开始单位公示）",
     "filing_missing": "还不能提交：缺少必需的附件：{{ names }}。请先上传。",
     "filing_blocked": "还不能提交：\n{% for line in lines %}• {{ line }}\n{% endfor %}",
