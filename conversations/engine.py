@@ -257,7 +257,8 @@ class Engine:
             replies.append(Reply(render("answer_cleared", label=label, answer=shown,
                                         reason=reason)))  # fmt: skip
         relevant = self._relevant_questions(state)
-        kept = [k for k in relevant[relevant.index(fact.key) + 1 :] if k in state.answers]
+        after = relevant[relevant.index(fact.key) + 1 :] if fact.key in relevant else []
+        kept = [k for k in after if k in state.answers]
         failures = hard_failures(campaign, category, state.answers)
         new = [r for r in failures if r.rule.id not in state.acknowledged]
         again: list[Reason] = []
