@@ -19,6 +19,7 @@ it. A status without one is in the unit's hands (its clerk acts) or is finished.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -67,8 +68,16 @@ class Action(StrEnum):
     REVOKE = "revoke"  # 撤销 an award, with a reason
 
 
-# Moves that tell the clerk or the nominee something went wrong: the reason is part of the move.
-REASON_ACTIONS = frozenset({Action.RETURN, Action.REJECT, Action.REVOKE})
+# Moves that tell the clerk or the nominee something went wrong, or that the unit gives up: the
+# reason is part of the move, and shown in its notification (issue 11: withdraw too).
+REASON_ACTIONS = frozenset({Action.RETURN, Action.REJECT, Action.REVOKE, Action.WITHDRAW})
+# Moves that end a nomination for good: never a menu's first choice (a stray "1" must not end
+# one), and withdraw, which its own unit makes, asks to be confirmed as well.
+DESTRUCTIVE_ACTIONS = frozenset({Action.WITHDRAW, Action.REJECT, Action.REVOKE})
+CONFIRM_ACTIONS = frozenset({Action.WITHDRAW})
+# A reason is a sentence: at least this many letters (汉字 count; emoji, punctuation and digits
+# do not), so 👍 or "1" is not a reason a clerk can act on.
+MIN_REASON_LETTERS = 4
 # Moves that send a nomination out of the unit: every opinion must be recorded first.
 SUBMIT_ACTIONS = frozenset({Action.SUBMIT, Action.RESUBMIT})
 
@@ -530,8 +539,12 @@ def _check(
             f"推荐单位所在地区（{ref.region}）不在您的管辖范围（{actor.region or '未设'}）内。",
             t,
         )
-    if need_reason and t.reason_required and not (reason and reason.strip()):
-        return Decision.refuse(Refusal.REASON_REQUIRED, f"“{t.label}”须填写理由。", t)
+    if need_reason and t.reason_required and not is_sentence(reason):
+        return Decision.refuse(
+            Refusal.REASON_REQUIRED,
+            f"“{t.label}”须填写理由（一句话，至少 {MIN_REASON_LETTERS} 个字）。",
+            t,
+        )
     status = lifecycle.status(ref.status)
     if t.action is Action.FINISH_PUBLICITY:
         if ref.publicity_ends is None:
@@ -557,6 +570,17 @@ def _check(
     )
 
 
+def reason_letters(text: str | None) -> int:
+    """How many letters `text` has (汉字 and other scripts' letters; not emoji, punctuation,
+    digits or spaces)."""
+    return sum(1 for c in text or "" if unicodedata.category(c).startswith("L"))
+
+
+def is_sentence(reason: str | None) -> bool:
+    """Whether `reason` says something: at least MIN_REASON_LETTERS letters."""
+    return reason_letters(reason) >= MIN_REASON_LETTERS
+
+
 def _mover_names(movers: Iterable[Mover]) -> Sequence[str]:
     names: list[str] = []
     for m in movers:
@@ -572,6 +596,9 @@ def _cn_date(day: dt.date) -> str:
 
 __all__ = [
     "ALL_COUNTS",
+    "CONFIRM_ACTIONS",
+    "DESTRUCTIVE_ACTIONS",
+    "MIN_REASON_LETTERS",
     "Action",
     "Counts",
     "Decision",
@@ -589,6 +616,7 @@ __all__ = [
     "check_lifecycle",
     "decide",
     "facts_to_decide",
+    "is_sentence",
     "missing_opinions",
     "opinion_departments",
     "opinion_facts",

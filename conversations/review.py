@@ -32,19 +32,25 @@ from conversations.form_display import display
 from conversations.forms import FieldType, form_for
 from conversations.identity import LEVEL_NAMES, Actor, Role
 from conversations.lifecycle import (
+    CONFIRM_ACTIONS,
+    DESTRUCTIVE_ACTIONS,
+    MIN_REASON_LETTERS,
     ROLE_NAMES,
+    Action,
     StatusKind,
     Transition,
     actions_for,
+    is_sentence,
     missing_opinions,
     opinion_departments,
 )
 from conversations.moves import NotPlanned, facts_of, lifecycle_of, nominee_facts, plan, ref_of
 from conversations.policy import may_edit, may_see, read_audit, rules_inputs, shows_personal_data
-from conversations.reads import Env, NominationDetail, NominationView
+from conversations.reads import Env, MoveRecord, NominationDetail, NominationView
 from conversations.texts import VERDICT_LABELS, render
 
 BACK = "back"
+CONFIRM = "confirm"
 CONTINUE = "continue_draft"
 MOVE = "move:"
 OPINION = "opinion:"
@@ -56,6 +62,7 @@ class ReviewStage(StrEnum):
     LIST = "list"
     DETAIL = "detail"
     REASON = "reason"
+    CONFIRM = "confirm"  # a move that ends the nomination, its reason given: sure?
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,7 @@ class ReviewState(BaseModel):
     nomination: int | None = None
     version: int | None = None  # of the nomination as its screen showed it
     transition: str | None = None
+    reason: str | None = None  # given for the move awaiting confirmation
     previous: dict[str, Any] | None = None  # the conversation to go back to
 
 
@@ -133,8 +141,8 @@ class Review:
     def resume(self, saved: dict[str, Any], text: str, env: Env) -> Step | Leave | ContinueDraft:
         """One message; Leave means: back to `previous` (the caller re-asks it)."""
         state = ReviewState.model_validate(saved)
-        if text.strip() in ("/cancel", "/back") and state.stage is ReviewStage.REASON:
-            state.stage, state.transition = ReviewStage.DETAIL, None
+        if text.strip() in ("/cancel", "/back") and state.stage in _ASKING_MOVE:
+            state.stage, state.transition, state.reason = ReviewStage.DETAIL, None, None
             return self._step(state, [], env)
         if state.stage is not ReviewStage.LIST:
             detail = self._detail(state, env)
@@ -144,6 +152,8 @@ class Review:
                 return self._stale(state, detail, env)
         if state.stage is ReviewStage.REASON:
             return self._on_reason(state, text, env)
+        if state.stage is ReviewStage.CONFIRM:
+            return self._on_confirm(state, text, env)
         options = self._options(state, env)
         value = pick(text, options)
         if value == BACK or text.strip() in ("/cancel", "/back"):
@@ -203,6 +213,7 @@ class Review:
             else detail.view.status
         )
         state.stage, state.transition, state.version = ReviewStage.DETAIL, None, None
+        state.reason = None
         return self._step(state, [Reply(render("move_stale", status=label))], env)
 
     def _on_reason(self, state: ReviewState, text: str, env: Env) -> Step | Leave:
@@ -214,7 +225,28 @@ class Review:
         if detail is None:
             return Leave(state.previous, [Reply(render("nomination_gone"))])
         move = self._transition(detail, _req(state.transition))
+        if not is_sentence(reason):
+            # 👍 or "1" tells the clerk nothing: say what is wanted, ask again.
+            short = render("reason_too_short", move=move.label, n=MIN_REASON_LETTERS)
+            return self._step(state, [Reply(short)], env)
+        if move.action in CONFIRM_ACTIONS:
+            state.stage, state.reason = ReviewStage.CONFIRM, reason
+            return self._step(state, [], env)
         return self._move(state, detail, move, reason, env)
+
+    def _on_confirm(self, state: ReviewState, text: str, env: Env) -> Step | Leave:
+        detail = self._detail(state, env)
+        if detail is None:
+            return Leave(state.previous, [Reply(render("nomination_gone"))])
+        move = self._transition(detail, _req(state.transition))
+        options = _confirm_options(move)
+        value = pick(text, options)
+        if value == CONFIRM:
+            return self._move(state, detail, move, _req(state.reason), env)
+        if value == BACK or normalise(text) in ("返回", "取消", "否", "不"):
+            state.stage, state.transition, state.reason = ReviewStage.DETAIL, None, None
+            return self._step(state, [Reply(render("move_not_made", move=move.label))], env)
+        return self._step(state, [Reply(render("bad_choice", count=len(options)))], env)
 
     def _move(
         self,
@@ -229,7 +261,7 @@ class Review:
         planned = plan(campaign, detail, actor, move, reason, env.reads, env.ctx.today)
         if isinstance(planned, NotPlanned):
             env.add(Audit(move.action.value, False, detail.view.id, {"why": planned.audit_why}))
-            state.stage, state.transition = ReviewStage.DETAIL, None
+            state.stage, state.transition, state.reason = ReviewStage.DETAIL, None, None
             return self._step(state, [Reply(planned.why)], env)
         env.add(*planned.effects)
         return Leave(state.previous, [Reply(planned.done)])
@@ -271,10 +303,25 @@ class Review:
         views: list[NominationView] | None,
         ticked: str | None = None,
     ) -> Reply:
-        if state.stage is ReviewStage.REASON:
+        if state.stage in _ASKING_MOVE:
             detail = self._detail(state, env)
-            label = self._transition(detail, _req(state.transition)).label if detail else ""
-            return Reply(render("move_reason", move=label), key="reason")
+            if detail is None:
+                return Reply(
+                    render("nomination_gone"), key="nomination", options=(Option("返回", BACK),)
+                )
+            move = self._transition(detail, _req(state.transition))
+            if state.stage is ReviewStage.CONFIRM:
+                lifecycle = lifecycle_of(self.catalog.get(detail.view.campaign))
+                text = render(
+                    "move_confirm", move=move.label, line=self.line(detail.view),
+                    reason=state.reason, status=lifecycle.status(move.to).label,
+                )  # fmt: skip
+                return Reply(text, key="confirm", options=_confirm_options(move))
+            # An office's move is read by the unit; the unit's own (withdraw) by its followers.
+            actor = env.actor()
+            official = actor is not None and actor.role is Role.OFFICIAL
+            told = "单位经办人" if official else "关注这项推荐的人"
+            return Reply(render("move_reason", move=move.label, told=told), key="reason")
         if state.stage is ReviewStage.LIST:
             listed = views if views is not None else self._views(state, env)
             options = tuple(Option(self.line(v), OPEN + str(v.id)) for v in listed)
@@ -310,19 +357,22 @@ class Review:
         if ticked is not None:
             done = not missing_opinions(lifecycle, nominee_facts(detail), opinions)
             ref = replace(ref, opinions_done=done)
-        out = [
-            Option(t.label, MOVE + t.id)
-            for t in actions_for(lifecycle, ref, actor, today=env.ctx.today)
-        ]
+        moves = actions_for(lifecycle, ref, actor, today=env.ctx.today)
+        # The order keeps numbers where they were when a choice comes or goes (issue 11): what
+        # a status always offers first, then the moves (one appears when the opinions are all
+        # ticked, or on a publicity's last day: nothing above it moves), the attachments, 返回;
+        # and the moves that end a nomination last of all, so that no stray "1" ends one.
+        out: list[Option] = []
         status = lifecycle.status(detail.view.status)
         editable = detail.view.status == lifecycle.initial or status.kind is StatusKind.SIDE
         if editable and may_edit(actor, detail.view):
             key = "continue_draft" if detail.view.status == lifecycle.initial else "edit_returned"
-            out.insert(0, Option(render(key), CONTINUE))
+            out.append(Option(render(key), CONTINUE))
         if status.opinions and may_edit(actor, detail.view):
             for department in opinion_departments(lifecycle, nominee_facts(detail)):
                 mark = "✓" if department in opinions else "未记录"
                 out.append(Option(f"已征求{department}意见（{mark}）", OPINION + department))
+        out += [Option(t.label, MOVE + t.id) for t in moves if not _ends(t)]
         if actor.role is Role.OFFICIAL or may_edit(actor, detail.view):
             form = form_for(campaign, detail.view.category)
             names = {m.key: m.name for m in form.materials} if form else {}
@@ -330,6 +380,7 @@ class Review:
                 name = names.get(a.material, a.material)
                 out.append(Option(f"查看附件：{name}（{a.filename}）", FILE + str(a.id)))
         out.append(Option("返回", BACK))
+        out += [Option(t.label, MOVE + t.id) for t in moves if _ends(t)]
         return tuple(out)
 
     def _detail_text(self, detail: NominationDetail, env: Env, ticked: str | None) -> str:
@@ -358,6 +409,7 @@ class Review:
             if back.from_status and lifecycle.has_status(back.from_status):
                 level = lifecycle.status(back.from_status).queue_level
             returned = {
+                "what": _what(lifecycle.transitions, back),
                 "by": (LEVEL_NAMES[level] if level else "") + _who(back.role),
                 "at": back.at.date().isoformat(),
                 "reason": back.reason,
@@ -468,11 +520,38 @@ class Review:
         raise KeyError(transition_id)
 
 
+_ASKING_MOVE = (ReviewStage.REASON, ReviewStage.CONFIRM)
+
+
+def _ends(transition: Transition) -> bool:
+    """Whether a move ends the nomination (withdraw, reject, revoke)."""
+    return transition.action in DESTRUCTIVE_ACTIONS
+
+
+def _confirm_options(move: Transition) -> tuple[Option, ...]:
+    return (
+        Option(render("move_confirm_yes", move=move.label), CONFIRM),
+        Option(render("move_confirm_no", move=move.label), BACK),
+    )
+
+
 def _ticked(opinions: list[str], ticked: str | None) -> list[str]:
     """The opinions as they will be once this step's tick is applied."""
     if ticked is None:
         return opinions
     return [o for o in opinions if o != ticked] if ticked in opinions else [*opinions, ticked]
+
+
+# How a detail names the move that brought a nomination where it stands, with its reason.
+_SHORT_VERBS = {Action.RETURN: "退回", Action.WITHDRAW: "撤回"}
+
+
+def _what(transitions: list[Transition], move: MoveRecord) -> str:
+    """退回, 撤回, or the campaign's name of the move (不予推荐, 撤销称号)."""
+    for t in transitions:
+        if t.action.value == move.action and t.to == move.to_status:
+            return _SHORT_VERBS.get(t.action, t.label)
+    return move.action
 
 
 def _who(role: str) -> str:

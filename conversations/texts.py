@@ -152,7 +152,7 @@ TEMPLATES = {
     "nomination_detail": """{{ line }}
 状态：{{ status }}　地区：{{ region }}
 {% if publicity %}公示期：{{ publicity[0] }} 至 {{ publicity[1] }}
-{% endif %}{% if returned %}退回：{{ returned.by }}于 {{ returned.at }} 退回，理由：{{ returned.reason }}
+{% endif %}{% if returned %}{{ returned.what }}：{{ returned.by }}于 {{ returned.at }} {{ returned.what }}，理由：{{ returned.reason }}
 {% endif %}{% for f in fields %}{{ f }}
 {% endfor %}{% if files %}附件：{{ files | join('；') }}
 {% endif %}{% if selfcheck %}资格自检：{{ selfcheck.verdict }}
@@ -161,7 +161,14 @@ TEMPLATES = {
 {% endif %}{% if findings %}规则提示：
 {% for f in findings %}• {{ f }}
 {% endfor %}{% endif %}请选择操作：""",
-    "move_reason": "请说明{{ move }}的理由（会告知单位经办人）；发送 /cancel 放弃。",
+    "move_reason": "请说明{{ move }}的理由（会告知{{ told }}）；发送 /cancel 放弃。",
+    "reason_too_short": "理由请写成一句话，说明为什么{{ move }}（至少 {{ n }} 个字；表情、标点和数字不算）。",
+    "move_confirm": """您将{{ move }}：{{ line }}
+理由：{{ reason }}
+办理后状态将变为“{{ status }}”，不能恢复，也不能再报送。确定{{ move }}吗？""",
+    "move_confirm_yes": "确定{{ move }}",
+    "move_confirm_no": "不{{ move }}，返回",
+    "move_not_made": "没有{{ move }}，推荐保持原状。",
     "move_stale": "该推荐已由他人办理，当前状态：{{ status }}。您的选择未执行，请按最新情况重新选择。",
     "move_refused_stale": "该推荐已由他人办理，您的操作未执行。",
     "edit_returned": "修改推荐内容（字段或附件）",

@@ -211,17 +211,20 @@ def test_an_official_without_a_region_is_refused() -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.t.reason_required], ids=str)
 def test_a_move_that_needs_a_reason_is_refused_without_one(case: Case) -> None:
     actor = actor_for(case.t.by[0])
-    for reason in (None, "", "  "):
+    # A reason is a sentence (issue 11): 👍, digits or a word of three letters are refused.
+    for reason in (None, "", "  ", "👍", "👍👍👍👍👍", "1234", "……！！", "不同意", "ok!"):
         decision = case.decide(actor, reason=reason)
         assert (decision.allowed, decision.refusal) == (False, Refusal.REASON_REQUIRED)
-        assert decision.why == f"“{case.t.label}”须填写理由。"
+        assert decision.why == f"“{case.t.label}”须填写理由（一句话，至少 4 个字）。"
+    for reason in ("材料不全", "photo is blurred", "身份证复印件不清晰，请重新上传👍"):
+        assert case.decide(actor, reason=reason).allowed, reason
     # the menu offers it: the reason is asked for after the choice
     assert case.t in actions_for(case.lc, case.ref(), actor, today=TODAY)
 
 
-def test_returns_rejections_and_revocations_all_need_a_reason() -> None:
+def test_returns_rejections_revocations_and_withdrawals_all_need_a_reason() -> None:
     for case in CASES:
-        if case.t.action in (Action.RETURN, Action.REJECT, Action.REVOKE):
+        if case.t.action in (Action.RETURN, Action.REJECT, Action.REVOKE, Action.WITHDRAW):
             assert case.t.reason_required, case
 
 

@@ -159,6 +159,8 @@ def attempt(
         out = console.send(f"move:{move.id}")
         if console.asking() == "reason":
             out = console.send("材料需要补充完善")
+        if console.asking() == "confirm":  # a withdrawal is confirmed (issue 11)
+            out = console.send("confirm")
         return out
     return console.send(move.label)
 

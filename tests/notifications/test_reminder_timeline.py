@@ -196,6 +196,8 @@ def test_a_stage_change_supersedes_the_old_stages_reminders(lite: Store) -> None
     unit.send("/mine")
     unit.send("1")
     unit.send("撤回推荐")
+    unit.send("公示期间收到异议，单位决定撤回")  # the reason, then the confirmation (issue 11)
+    unit.send("确定撤回推荐")
     assert status_of(lite, nomination) == "withdrawn"
     line.run(until=local(2022, 10, 12, 12, 0))
     assert [d for d in line.of("clerk") if "公示" in d.text] == []
