@@ -203,7 +203,7 @@ def _said(e: AuditEntry, catalog: Catalog, regions: Regions, subjects: Mapping[i
         subject = detail.get("subject")
         whose = subjects.get(subject, "?") if isinstance(subject, int) else "?"
         where = regions.full_name(str(binding.get("region", "")))
-        what = binding.get("unit_name") or binding.get("level") or "-"
+        what = binding.get("unit") or binding.get("level") or "-"
         parts.append(
             f"解除 编号{subject} {whose} 的绑定（{binding.get('role')}，{where}，{what}）"
         )

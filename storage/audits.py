@@ -125,12 +125,12 @@ def _history(conn: Connection, sealer: Sealer, user_ids: set[int]) -> dict[int, 
         return {}
     events: dict[int, list[tuple[datetime, int, Held | None]]] = {}
     bound = (
-        sa.select(invites, units.c.name.label("unit_name"))
+        sa.select(invites, units.c.name.label("unit_title"))
         .join(units, units.c.id == invites.c.unit_id, isouter=True)
         .where(invites.c.used_by_user_id.in_(sorted(user_ids)))
     )
     for r in conn.execute(bound).mappings():
-        held = Held(r["role"], r["region_code"], r["level"], r["unit_name"])
+        held = Held(r["role"], r["region_code"], r["level"], r["unit_title"])
         events.setdefault(r["used_by_user_id"], []).append((r["used_at"], 0, held))
     removals = sa.select(audit_log.c.at, audit_log.c.detail).where(
         audit_log.c.action == REMOVE_ACTION

@@ -248,7 +248,7 @@ def test_member_remove_unbinds_cancels_what_waits_and_audits_it(
     assert audit.detail["subject"] == clerk_id
     assert audit.detail["reason"] == "调离经办岗位"
     assert audit.detail["operator"] == "省人社厅 王五"
-    assert audit.detail["binding"]["unit_name"] == UNIT.name
+    assert audit.detail["binding"]["unit"] == UNIT.name
     assert audit.detail["cancelled"] == {"notices": 2, "reminders": 5, "in_flight": 0}
 
     # Not sent later: neither the ticker on the window's first reminder day nor a re-plan of
