@@ -37,8 +37,14 @@ from conversations.forms import (
     pending_fields,
     prefill,
 )
-from conversations.identity import Role
+from conversations.identity import Level, Role
 from conversations.lifecycle import Transition, actions_for
+from conversations.material_stages import (
+    filing_missing,
+    in_unit_after_filing,
+    later_missing,
+    stage_note,
+)
 from conversations.moves import NotPlanned, is_entry, lifecycle_of, plan, ref_of
 from conversations.reads import Env, NominationDetail
 from conversations.texts import render
@@ -86,6 +92,9 @@ class FilingState(BaseModel):
     nomination_id: int | None = None  # None for a draft this conversation created: its code
     tracking_code: str | None = None
     returned: bool = False  # editing a returned nomination (submit = the resubmit moves)
+    # Attaching a later stage's materials to a nomination already filed, still in the unit's
+    # hands (conversations.material_stages): the checklist only, no form, no submit.
+    late: bool = False
     verdict: str | None = None
     consented: bool = False
     editing: bool = False  # a field chosen from the summary: go back there after it
@@ -126,6 +135,10 @@ class Filing:
             consented=True,
             returned=detail.view.status != lifecycle_of(campaign).initial,
         )
+        if in_unit_after_filing(lifecycle_of(campaign), detail.view.status):
+            # Filed and in its publicity or 征求意见: only the later stages' materials are open.
+            state.stage, state.returned, state.late = FilingStage.ATTACH, False, True
+            return self._step(state, env, [intro])
         if state.returned:
             # A returned nomination: everything is filled in; the summary is where to change it.
             state.stage = FilingStage.SUMMARY
@@ -309,14 +322,18 @@ class Filing:
 
     def _on_attach(self, state: FilingState, inbound: Inbound, env: Env,
                    upload: Upload | None) -> Step:  # fmt: skip
-        choice = pick(inbound.text, self._attach_options(state))
+        choice = pick(inbound.text, self._attach_options(state, env))
+        if choice == FINISH_ATTACH and state.late:
+            state.stage = FilingStage.SUBMITTED
+            done = render("filing_late_done", later=self._later(state, env))
+            return self._step(state, env, [Reply(done)], ask=False)
         if choice == FINISH_ATTACH:
             state.stage = FilingStage.SUMMARY
             return self._step(state, env, [])
         if choice is not None and choice.startswith(UPLOAD):
             state.stage, state.material = FilingStage.WAIT_FILE, choice.removeprefix(UPLOAD)
             return self._step(state, env, [])
-        count = len(self._attach_options(state))
+        count = len(self._attach_options(state, env))
         return self._step(state, env, [Reply(render("bad_choice", count=count))])
 
     def _on_file(self, state: FilingState, inbound: Inbound, env: Env,
@@ -400,6 +417,7 @@ class Filing:
             end=planned.publicity[1].isoformat() if planned.publicity else None,
             days=planned.workdays,
             warnings=planned.warnings,
+            later=self._later(state, env),
         )
         return self._step(state, env, [Reply(text)], ask=False)
 
@@ -463,9 +481,9 @@ class Filing:
                 return Reply(render("filing_list_more"), key=field.key)
             case FilingStage.ATTACH:
                 return Reply(
-                    render("filing_attach_question"),
+                    render("filing_late_question" if state.late else "filing_attach_question"),
                     key="attach",
-                    options=self._attach_options(state),
+                    options=self._attach_options(state, env),
                 )
             case FilingStage.WAIT_FILE:
                 material = next(m for m in self._form(state).materials if m.key == state.material)
@@ -479,15 +497,15 @@ class Filing:
                 return Reply(text, key="file", hint=material.note)
             case FilingStage.SUMMARY:
                 form, campaign = self._form(state), self._campaign(state)
-                missing = missing_materials(
-                    form, set(state.uploaded), state.values, facts=state.facts,
-                    ordinal=campaign.ordinal,
-                )  # fmt: skip
+                missing = filing_missing(
+                    campaign, form, set(state.uploaded), state.values, state.facts
+                )
                 options = self._summary_options(state, env)
                 text = render(
                     "filing_summary_question",
                     uploaded=[m.name for m in form.materials if m.key in state.uploaded],
                     missing=[m.name for m in missing],
+                    later=self._later(state, env),
                     submits=sum(1 for o in options if o.value.startswith(SUBMIT)),
                 )
                 # Checked again on the whole form: a record may have changed since a field was
@@ -508,19 +526,48 @@ class Filing:
     def _consent_options() -> tuple[Option, ...]:
         return (Option("同意", AGREE), Option("不同意", DISAGREE))
 
-    def _attach_options(self, state: FilingState) -> tuple[Option, ...]:
+    def _attach_options(self, state: FilingState, env: Env | None) -> tuple[Option, ...]:
+        """The checklist: each material with ✓ once attached, else 必需 or 可选 — and a later
+        stage's with when it is due (「单位公示结束后、报送县级前提交」) while filing; once
+        filed (`late`), only the later stages' materials."""
         form, campaign = self._form(state), self._campaign(state)
+        lifecycle = campaign.lifecycle
         missing = {
             m.key
             for m in missing_materials(form, set(), state.values, facts=state.facts,
                                        ordinal=campaign.ordinal)
         }  # fmt: skip
+        level = self._entry_level(env)
         out = []
         for m in form.materials:
+            if state.late and m.required_by is None:
+                continue
+            note = stage_note(lifecycle, m, level) if lifecycle and not state.late else None
             mark = "✓" if m.key in state.uploaded else ("必需" if m.key in missing else "可选")
+            if note is not None and m.key not in state.uploaded:
+                mark = note if m.key in missing else f"可选，{note}"
             out.append(Option(f"{m.name}（{mark}）", UPLOAD + m.key))
-        out.append(Option(render("filing_attach_done"), FINISH_ATTACH))
+        done = "filing_late_attach_done" if state.late else "filing_attach_done"
+        out.append(Option(render(done), FINISH_ATTACH))
         return tuple(out)
+
+    def _later(self, state: FilingState, env: Env | None) -> list[str]:
+        """The required materials of a later stage not attached yet, each with when it is due."""
+        form, campaign = self._form(state), self._campaign(state)
+        lifecycle, level = campaign.lifecycle, self._entry_level(env)
+        out = []
+        for m in later_missing(campaign, form, set(state.uploaded), state.values, state.facts):
+            note = stage_note(lifecycle, m, level) if lifecycle else None
+            out.append(f"{m.name}（{note}）" if note else m.name)
+        return out
+
+    @staticmethod
+    def _entry_level(env: Env | None) -> Level | None:
+        """The level of the office the clerk's unit reports to: its move is the one named."""
+        actor = env.actor() if env is not None else None
+        if actor is None or actor.region is None:
+            return None
+        return env.reads.entry_level(actor.region) if env is not None else None
 
     def _summary_options(self, state: FilingState, env: Env | None) -> tuple[Option, ...]:
         form = self._form(state)

@@ -33,6 +33,8 @@ self-check answer.
         materials:
           - {key: secrecy_review, name: 保密审核意见, accept: [pdf, jpg, png], max_mb: 20,
              required_when: {fact: has_classified_material, eq: true}}
+          - {key: opinions, name: 推荐对象征求意见表, accept: [pdf, jpg, png],
+             required_by: opinions}   # 征求意见 produces it; see conversations.material_stages
 """
 
 from __future__ import annotations
@@ -273,6 +275,11 @@ class Material(_Model):
     required_when: Condition | None = None  # required exactly when this holds
     accept: list[FileKind] = Field(default_factory=lambda: list(FileKind), min_length=1)
     max_mb: int = Field(default=20, ge=1, le=20)  # Telegram bots download files ≤ 20 MB
+    # The stage that produces it, when that is after the filing: a lifecycle status (the moves
+    # that take the nomination on out of it) or a move (transition id). The filing does not ask
+    # for it; the clerk attaches it while the nomination is in the unit's hands, and those
+    # moves are refused without it. See conversations.material_stages.
+    required_by: str | None = Field(default=None, pattern=_KEY)
 
     @model_validator(mode="before")
     @classmethod

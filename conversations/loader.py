@@ -22,6 +22,7 @@ from conversations.consistency import check_spec as check_consistency
 from conversations.facts import FactType
 from conversations.forms import FieldType, Form, FormField, FormKind, form_for
 from conversations.lifecycle import NOMINEE_KIND, check_lifecycle, facts_to_decide
+from conversations.material_stages import check_stages
 from conversations.reminder_spec import COMMON_VARIABLES, TOPIC_VARIABLES
 from conversations.texts import text_variables
 
@@ -152,7 +153,9 @@ def check_forms(campaign: Campaign) -> None:
     - a field named like a fact must reuse that fact, so that a condition on that name means the
       same thing whether it reads the form or the self-check;
     - exactly one field `identifies` the nominee and one `names` it (the code finds them by
-      these flags, never by their keys), each required and asked of every nominee.
+      these flags, never by their keys), each required and asked of every nominee;
+    - a material's `required_by` names a stage of the lifecycle the unit's clerk can attach it
+      in (conversations.material_stages.check_stages).
     """
     if not campaign.forms:
         return
@@ -190,6 +193,7 @@ def check_forms(campaign: Campaign) -> None:
             if m.required_when is not None:
                 where = f"{at}.materials[{j}] ({m.key}).required_when"
                 _check_condition(m.required_when, form, facts, where, before=None)
+        check_stages(form, campaign.lifecycle, at)  # required_by names a stage of the lifecycle
     for i, category in enumerate(campaign.categories):
         if category.id not in owner:
             raise ValueError(f"categories[{i}] ({category.id}): no form serves this category")

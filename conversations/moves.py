@@ -8,13 +8,19 @@ row's status and version against what the core saw.
 
 The gate: every move out of the unit's desk (starting the unit publicity, submitting,
 resubmitting — whatever path leads there: the filing summary, `/mine`, a returned nomination)
-checks the stage's required materials, the rules between fields, and the rules across
+checks the filing's required materials, the rules between fields, and the rules across
 nominations. One function, so no path skips it.
+
+The requirements: beyond the lifecycle and the gate, any move may need more, each a
+`Requirement` of `REQUIREMENTS` that `plan` and `recheck` both run — the materials of a later
+stage, which the moves out of the unit need (conversations.material_stages). A refusal names
+what is missing; a new condition of a move is one more entry there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +29,7 @@ from conversations.consistency import Filer, Severity, form_disagreements
 from conversations.crossrules import CrossRuleSeverity, NominationFacts, check, limits_for
 from conversations.effects import Effect, Move, Notify, Replan, Scope
 from conversations.form_parse import cross_field_errors
-from conversations.forms import form_for, missing_materials
+from conversations.forms import form_for
 from conversations.identity import Actor, Role
 from conversations.lifecycle import (
     Action,
@@ -35,6 +41,7 @@ from conversations.lifecycle import (
     missing_opinions,
     opinion_facts,
 )
+from conversations.material_stages import filing_missing, missing_for
 from conversations.policy import filed_audience, move_audience, nominee_key, rules_inputs
 from conversations.reads import NominationDetail, Reads
 from conversations.texts import render
@@ -83,9 +90,8 @@ def gate(
     if form is None:
         return [], []
     values = dict(detail.fields)
-    missing = missing_materials(
-        form, set(detail.uploaded), values, facts=detail.facts, ordinal=campaign.ordinal
-    )
+    # The filing's own materials: a later stage's are a requirement of that stage's moves.
+    missing = filing_missing(campaign, form, set(detail.uploaded), values, detail.facts)
     if missing:
         return [render("filing_missing", names="、".join(m.name for m in missing))], []
     errors = cross_field_errors(form, values)
@@ -129,6 +135,41 @@ def facts_of(campaign: Campaign, detail: NominationDetail, *, region: str) -> No
         capped=detail.county_division,
         status=detail.view.status,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """Something a move needs besides what the lifecycle decides (who, from where, the
+    opinions recorded, the publicity over) and the entry gate: `unmet` says in Chinese what is
+    missing, naming it, or None. `tag` names it in the audit trail and the writer's refusal."""
+
+    tag: str
+    unmet: Callable[[Campaign, NominationDetail, Transition], str | None]
+
+
+def stage_materials(
+    campaign: Campaign, detail: NominationDetail, transition: Transition
+) -> str | None:
+    """The materials of a later stage that this move ends (conversations.material_stages):
+    the publicity proof and the opinions, which the move out of the unit needs."""
+    missing = missing_for(campaign, detail, transition)
+    if not missing:
+        return None
+    names = "、".join(m.name for m in missing)
+    return render("stage_missing", move=transition.label, names=names)
+
+
+# What `plan` checks on every move and the writer's `recheck` again, in this order; a new
+# condition of a move is one more entry here, and both sides follow.
+REQUIREMENTS: tuple[Requirement, ...] = (Requirement("materials", stage_materials),)
+
+
+def unmet(
+    campaign: Campaign, detail: NominationDetail, transition: Transition
+) -> list[tuple[str, str]]:
+    """(tag, what is missing) of each requirement `transition` does not meet, in order."""
+    found = ((r.tag, r.unmet(campaign, detail, transition)) for r in REQUIREMENTS)
+    return [(tag, why) for tag, why in found if why is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +218,12 @@ def plan(
             f"window: {closed.key} {closed.start}..{closed.end}",
         )  # fmt: skip
     warnings: list[str] = []
+    problems: list[str] = []
     if is_entry(lifecycle, chosen):
         problems, warnings = gate(campaign, detail, reads, today)
-        if problems:
-            return NotPlanned("\n".join(problems), "gate: " + problems[0][:80])
+    problems += [why for _, why in unmet(campaign, detail, chosen)]
+    if problems:
+        return NotPlanned("\n".join(problems), "gate: " + problems[0][:80])
     to = lifecycle.status(decision.to)
     publicity = None
     if to.publicity_workdays:
@@ -241,6 +284,8 @@ def recheck(
         return "window"
     if is_entry(lifecycle, chosen) and gate(campaign, detail, reads, today)[0]:
         return "gate"
+    if lacking := unmet(campaign, detail, chosen):
+        return lacking[0][0]
     return None
 
 

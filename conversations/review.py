@@ -44,6 +44,7 @@ from conversations.lifecycle import (
     missing_opinions,
     opinion_departments,
 )
+from conversations.material_stages import later_materials, later_missing
 from conversations.moves import NotPlanned, facts_of, lifecycle_of, nominee_facts, plan, ref_of
 from conversations.policy import may_edit, may_see, read_audit, rules_inputs, shows_personal_data
 from conversations.reads import Env, MoveRecord, NominationDetail, NominationView
@@ -368,6 +369,12 @@ class Review:
         if editable and may_edit(actor, detail.view):
             key = "continue_draft" if detail.view.status == lifecycle.initial else "edit_returned"
             out.append(Option(render(key), CONTINUE))
+        form = form_for(campaign, detail.view.category)
+        if form and may_edit(actor, detail.view) and later_materials(lifecycle, form, status.key):
+            # Filed, still in the unit: the publicity proof and the opinions are attached now
+            # (conversations.material_stages); the filing flow takes the upload.
+            due = later_missing(campaign, form, set(detail.uploaded), detail.fields, detail.facts)
+            out.append(Option(render("attach_later", n=len(due)), CONTINUE))
         if status.opinions and may_edit(actor, detail.view):
             for department in opinion_departments(lifecycle, nominee_facts(detail)):
                 mark = "✓" if department in opinions else "未记录"

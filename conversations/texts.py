@@ -123,6 +123,7 @@ TEMPLATES = {
     "filing_summary_question": """请核对推荐审批表和附件。
 已上传附件：{{ uploaded | join('；') if uploaded else '无' }}
 {% if missing %}尚缺必需附件：{{ missing | join('；') }}
+{% endif %}{% if later %}以后阶段提交，不影响现在提交：{{ later | join('；') }}
 {% endif %}{% if submits > 1 %}回复 1–{{ submits }} 选择报送方式；回复 {{ submits + 1 }} 上传或更换附件{% else %}回复 1 提交；回复 2 上传或更换附件{% endif %}；回复其他序号修改该项：""",
     "filing_disagreements": """{% if refuse %}以下内容互相矛盾，改正后才能提交：
 {% for line in refuse %}• {{ line }}
@@ -133,10 +134,16 @@ TEMPLATES = {
     "filing_disagrees_earlier": "{{ reason }}\n如{{ labels }}有误，请发送 /back 返回修改。",
     "filing_submit_choice": "确认无误，提交（开始单位公示）",
     "filing_missing": "还不能提交：缺少必需的附件：{{ names }}。请先上传。",
+    "stage_missing": "还不能“{{ move }}”：缺少这一步须提交的附件：{{ names }}。请在这项推荐中选择“补充附件”上传后再办理。",
+    "attach_later": "补充附件{% if n %}（尚缺 {{ n }} 项）{% endif %}",
+    "filing_late_question": "补充附件：选择要上传的材料（✓ 已上传）；传完后选最后一项。",
+    "filing_late_attach_done": "附件已传完",
+    "filing_late_done": "附件已保存。{% if later %}报送前还须上传：{{ later | join('；') }}。{% endif %}发送 /mine 打开这项推荐继续办理。",
     "filing_blocked": "还不能提交：\n{% for line in lines %}• {{ line }}\n{% endfor %}",
     "filing_no_lifecycle": "本活动尚未配置评选流程，暂不能提交，请联系管理员。",
     "filing_submitted": """已提交，当前状态：{{ status }}。跟踪码：{{ code }}
 {% if start %}公示期：{{ start }} 至 {{ end }}（{{ days }} 个工作日）。公示期满且无异议后，请在 /mine 中继续下一步。
+{% endif %}{% if later %}报送前还须上传：{{ later | join('；') }}。届时在 /mine 中打开这项推荐，选择“补充附件”上传。
 {% endif %}{% if warnings %}请注意：
 {% for w in warnings %}• {{ w }}
 {% endfor %}{% endif %}""",

@@ -34,8 +34,10 @@ from conversations.effects import (
     StoreAttachment,
     Subscribe,
 )
+from conversations.forms import form_for
 from conversations.identity import Actor, Role
 from conversations.lifecycle import StatusKind
+from conversations.material_stages import attachable_later
 from conversations.moves import lifecycle_of, recheck
 from conversations.policy import may_edit, may_see
 from conversations.reads import Refusal, RefusalKind
@@ -87,7 +89,7 @@ class Writer:
                         county_division=effect.county_division, now=self._now,
                     )  # fmt: skip
                 case StoreAttachment():
-                    record = self._editable(effect.nomination)
+                    record = self._attachable(effect.nomination, effect.material)
                     noms.add_attachment(
                         self._conn, self._sealer, nomination_id=record.id,
                         material_key=effect.material, file_ref=self._files.put(effect.data),
@@ -201,6 +203,22 @@ class Writer:
             record.status != lifecycle.initial and status.kind is not StatusKind.SIDE
         ):
             raise Refusal(RefusalKind.STALE, nomination=record.id, detail="no longer editable")
+        return record
+
+    def _attachable(self, key: int | str, material: str) -> noms.NominationRecord:
+        """The nomination, if the caller's unit may attach `material` to it now: any material
+        while it is editable; a later stage's (the publicity proof, the opinions) while it is
+        filed and still in the unit's hands (conversations.material_stages, issue 11)."""
+        record = self._record(key)
+        campaign = self._catalog.get(record.campaign)
+        form = form_for(campaign, record.category)
+        found = next((m for m in form.materials if m.key == material), None) if form else None
+        if found is None or not attachable_later(lifecycle_of(campaign), record.status, found):
+            return self._editable(key)
+        view = self._reads.nomination(record.id)
+        assert view is not None
+        if not may_edit(self._reads.actor(), view.view):
+            raise Refusal(RefusalKind.NOT_YOURS, nomination=record.id, detail="not of this unit")
         return record
 
     def _opinion(self, effect: RecordOpinion) -> None:

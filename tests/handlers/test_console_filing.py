@@ -49,20 +49,29 @@ def test_a_whole_filing_with_refusals_an_edit_and_submit(
     fan.open()
     fan.send(f"/track {code}")
 
-    for material in REQUIRED[:-1]:  # all but the opinions form
-        assert "已收到" in attach(clerk, material, pdf)
+    # All but the diploma and the opinions form, which the 征求意见 stage after the publicity
+    # produces: the filing shows when it is due and does not wait for it (issue 11).
+    assert "推荐对象征求意见表（单位公示结束后、报送县级前提交） [upload:opinions]" in clerk.last
+    assert "毕业证书复印件（必需） [upload:diploma]" in clerk.last
+    for material in REQUIRED:
+        if material not in ("diploma", "opinions"):
+            assert "已收到" in attach(clerk, material, pdf)
     choose(clerk, "done")
     assert clerk.asking() == "summary"
     assert "身份证号：220104********0028" in clerk.last
     assert ID_NUMBER not in clerk.last
     assert "联系电话：139****5678" in clerk.last or "手机号码：139****5678" in clerk.last
 
-    assert "尚缺必需附件：推荐对象征求意见表" in clerk.last
+    assert "尚缺必需附件：毕业证书复印件\n" in clerk.last
+    assert (
+        "以后阶段提交，不影响现在提交：推荐对象征求意见表（单位公示结束后、报送县级前提交）"
+        in clerk.last
+    )
     assert "已上传附件：吉林技能大奖（吉林省技术能手）推荐审批表；身份证复印件" in clerk.last
     refused = choose(clerk, "submit")
-    assert "缺少必需的附件：推荐对象征求意见表" in refused
+    assert "缺少必需的附件：毕业证书复印件。" in refused
     choose(clerk, "attach")
-    attach(clerk, "opinions", pdf)
+    attach(clerk, "diploma", pdf)
     choose(clerk, "done")
 
     choose(clerk, "edit:position")  # change one field without redoing the rest
@@ -76,6 +85,10 @@ def test_a_whole_filing_with_refusals_an_edit_and_submit(
     done = choose(clerk, "submit")
     assert "已提交，当前状态：单位公示" in done
     assert "公示期：2022-10-20 至 2022-10-26（5 个工作日）" in done
+    assert (
+        "报送前还须上传：推荐对象征求意见表（单位公示结束后、报送县级前提交）。"
+        "届时在 /mine 中打开这项推荐，选择“补充附件”上传。"
+    ) in done
 
     with store.reading() as conn:
         record = noms.by_tracking_code(conn, store.sealer, code)
@@ -85,7 +98,7 @@ def test_a_whole_filing_with_refusals_an_edit_and_submit(
     assert (record.status, record.publicity_ends_on) == ("unit_publicity", date(2022, 10, 26))
     assert record.payload["fields"]["position"] == "数控车工班组长"
     assert record.payload["fields"]["birth_month"] == "1990-01"
-    assert sorted(f.material_key for f in files) == sorted(REQUIRED)
+    assert sorted(f.material_key for f in files) == sorted(set(REQUIRED) - {"opinions"})
     assert [(a.from_status, a.to_status, a.allowed) for a in trail] == [
         ("draft", "unit_publicity", True)
     ]

@@ -41,7 +41,9 @@ def test_a_file_too_big_is_refused_with_its_real_size(store: Store, tmp_path: Pa
 
     said = attach(clerk, "id_card", big)
 
-    assert "文件太大：21.3 MB，身份证复印件每个文件不能超过 20 MB。请压缩或拆分后重新上传。" in said
+    assert (
+        "文件太大：21.3 MB，身份证复印件每个文件不能超过 20 MB。请压缩或拆分后重新上传。" in said
+    )
     assert "20.00 MB" not in said
     assert clerk.asking() == "file"  # asked again for the file
     assert stored_kinds(store) == []
