@@ -45,6 +45,7 @@ from handlers.telegram.render import (
     command_text,
     render_notification,
     render_reply,
+    too_big,
 )
 from notifications.senders import DeliveryError
 
@@ -381,7 +382,7 @@ class TelegramAdapter:
     async def _on_file(self, update: Incoming, chat: int) -> list[Reply] | None:
         """The step with the file; None when a note was sent instead (the step did not run)."""
         if update.file_size is not None and update.file_size > MAX_FILE:
-            self._note(update.update_id, chat, TOO_BIG)
+            self._note(update.update_id, chat, too_big(update.file_size))
             return None
         try:
             data = await self.client.download(update.file_id or "", MAX_FILE)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from conversations.engine import Option, Reply
+from conversations.form_files import format_mb
 from handlers.base import split_text, utf8_len
 
 MAX_TEXT = 4096  # characters (UTF-16 code units) of one message
@@ -22,6 +23,15 @@ MAX_CALLBACK_DATA = 64  # bytes
 SHORT_LABEL = 8  # labels this short go two to a row
 
 TOO_BIG = "文件超过 20 MB，无法接收。请压缩后重新发送，或分成几个文件。"
+
+
+def too_big(size: int | None) -> str:
+    """The refusal of a file over 20 MB, with its real size when Telegram told it."""
+    if size is None:
+        return TOO_BIG
+    return f"文件太大：{format_mb(size)}，超过 20 MB，无法接收。请压缩后重新发送，或分成几个文件。"
+
+
 UNSUPPORTED = "抱歉，目前只能识别文字、图片和文件。请用文字回答，或点选下方按钮。"
 PRIVATE_ONLY = "请在与本机器人的私聊中使用。"
 STALE_BUTTON = "这个按钮已过期，请使用最新消息中的按钮。"

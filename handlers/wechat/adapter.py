@@ -44,6 +44,7 @@ from wechatpy.replies import TextReply
 
 from conversations.engine import FileOut, Reply
 from conversations.filing import Upload
+from conversations.form_files import format_mb
 from conversations.keys import Channel
 from handlers.base import (
     MAX_FILE,
@@ -78,6 +79,15 @@ SUCCESS = "success"  # tells WeChat to stop retrying, shows nothing to the user
 
 UNSUPPORTED = "暂不支持语音、视频、位置和链接消息。请发送文字回答问题；提交材料请发送图片或文件。"
 TOO_LARGE = "文件超过 20 MB，无法接收。请压缩或拆分后重新发送。"
+
+
+def too_large(size: int | None) -> str:
+    """The refusal of a file over 20 MB, with its real size when the API declared it."""
+    if size is None:
+        return TOO_LARGE
+    return f"文件太大：{format_mb(size)}，超过 20 MB，无法接收。请压缩或拆分后重新发送。"
+
+
 DOWNLOAD_FAILED = "文件接收失败，请重新发送。"  # the step records nothing (issue 8)
 NOTE_TYPES = MEMBER_MESSAGES - {"image", "file"}  # a person wrote, but nothing we can read
 WINDOW_EVENTS = frozenset({"click", "view", "scan", "scancode_push", "scancode_waitmsg"})
@@ -300,8 +310,10 @@ class WechatAdapter:
             served, data = await self.gateway.run(
                 functools.partial(self.client.download, media_id, limit=MAX_FILE)
             )
-        except MediaTooLarge:
-            return await self._note(openid, TOO_LARGE, WindowOpener.MESSAGE, "media_too_large")
+        except MediaTooLarge as exc:
+            return await self._note(
+                openid, too_large(exc.size), WindowOpener.MESSAGE, "media_too_large"
+            )
         except WechatApiError as exc:
             self._error("media")
             log.warning("wechat media download failed: errcode %s", exc.errcode)

@@ -44,7 +44,13 @@ class WechatApiError(Exception):
 
 
 class MediaTooLarge(Exception):
-    """A media file is larger than we accept; nothing more was read."""
+    """A media file is larger than we accept; nothing more was read.
+
+    `size` is its real size when the API declared it (Content-Length), else None."""
+
+    def __init__(self, message: str, size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class WechatClient(WeChatClient):  # type: ignore[misc]
@@ -183,7 +189,7 @@ class WechatClient(WeChatClient):  # type: ignore[misc]
                 response.raise_for_status()
                 declared = response.headers.get("Content-Length")
                 if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise MediaTooLarge(f"{declared} bytes")
+                    raise MediaTooLarge(f"{declared} bytes", int(declared))
                 kind = response.headers.get("Content-Type", "")
                 chunks: list[bytes] = []
                 size = 0

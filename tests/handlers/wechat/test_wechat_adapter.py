@@ -375,12 +375,12 @@ async def test_images_and_files_become_attachments_through_media_get(
 async def test_a_file_over_20_mb_is_refused_politely(store: Store) -> None:
     made, wrap = recording()
     async with wechat_stack(store, wrap_steps=wrap) as stack, stack.driver() as user:
-        big = b"\0" * (20 * 1024 * 1024 + 1)
+        big = b"\0" * (21 * 1024 * 1024 + 300 * 1024)  # 21.3 MB: the reply says so
         stack.fake.add_media("BIG", big, filename="big.zip")
 
         shown = await user.exchange(user.pusher.file(user.openid, "BIG", "big.zip", len(big)))
 
-        assert "20 MB" in shown
+        assert "文件太大：21.3 MB，超过 20 MB" in shown
         assert made[0].calls == []
 
 
