@@ -280,6 +280,9 @@ class Material(_Model):
     # for it; the clerk attaches it while the nomination is in the unit's hands, and those
     # moves are refused without it. See conversations.material_stages.
     required_by: str | None = Field(default=None, pattern=_KEY)
+    # The nominee's signed consent form (PIPL): asked for by the move out of the unit only when
+    # the nominee has not consented in chat (conversations.consent), so never `required`.
+    consent: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -293,6 +296,11 @@ class Material(_Model):
     @model_validator(mode="after")
     def _check(self) -> Material:
         _unique("accept", (k.value for k in self.accept))
+        if self.consent and (self.required or self.required_when is not None):
+            raise ValueError(
+                "consent: the signed consent form replaces the nominee's consent in chat;"
+                " it is never required (required: false)"
+            )
         return self
 
 
@@ -310,6 +318,8 @@ class Form(_Model):
     def _check(self) -> Form:
         _unique("fields", (f.key for f in self.fields))
         _unique("materials", (m.key for m in self.materials))
+        if sum(m.consent for m in self.materials) > 1:
+            raise ValueError("materials: only one may be the consent form (consent: true)")
         by_key = {f.key: f for f in self.fields}
         for i, f in enumerate(self.fields):
             where = f"fields[{i}] ({f.key})"
@@ -332,6 +342,10 @@ class Form(_Model):
         """The field whose value tells one nominee from another (`identifies: true`; a campaign's
         forms have exactly one, see conversations.loader.check_forms)."""
         return next((f for f in self.fields if f.identifies), None)
+
+    def consent_material(self) -> Material | None:
+        """The nominee's signed consent form (`consent: true`), if the form takes one."""
+        return next((m for m in self.materials if m.consent), None)
 
     def name_field(self) -> FormField | None:
         """The field that names the nominee (`names: true`; one per form of a campaign)."""
