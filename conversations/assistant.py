@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 from conversations.campaign import Catalog
+from conversations.consent import DEFAULT_RETENTION_DAYS, Consent
 from conversations.effects import Audit, Bind, Replan, Scope, SetReminders, Subscribe
 from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
@@ -36,8 +37,11 @@ ENGINE_ONLY = frozenset({"/start", "/continue"})
 class Assistant:
     """Routes one inbound message: identity and tracking commands here, the rest to the flow."""
 
-    def __init__(self, catalog: Catalog, engine: Engine) -> None:
+    def __init__(
+        self, catalog: Catalog, engine: Engine, *, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> None:
         self.catalog = catalog
+        self.consent = Consent(catalog, retention_days)  # the nominee's consent, /forget
         self.engine = engine
         self.filing = Filing(engine)
         self.review = Review(catalog)
@@ -140,7 +144,10 @@ class Assistant:
         if command == "/bind":
             return self._then_ask(saved, self._bind(argument, env), env)
         if command == "/track":
-            return self._then_ask(saved, self._track(argument, env), env)
+            step = self._then_ask(saved, self._track(argument, env), env)
+            return self.consent.tracked(step, argument, env)
+        if command == "/forget":
+            return self.consent.forget(saved, env, self._then_ask)
         if command == "/mine":
             return self._listing(saved, self.review.mine(_outside_review(saved), env), env)
         if command == "/queue":
@@ -156,6 +163,10 @@ class Assistant:
             return self._then_ask(saved, [Reply(text)], env)
         if command == "/help":
             return self._then_ask(saved, [Reply(help_text(env.actor()))], env)
+        if command is None and (
+            said := self.consent.answer(saved, inbound.text, env, self._then_ask)
+        ):
+            return said  # 同意 / 撤回同意 after /track CODE, 确认删除 after /forget
         if _in_review(saved):
             outcome = self.review.resume(saved or {}, inbound.text, env)
             if isinstance(outcome, Leave):

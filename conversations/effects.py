@@ -135,9 +135,12 @@ class Audience:
     followers: bool = False  # everyone who follows it (/track)
     officials_at: str | None = None  # the officials of this level over the nomination's region
     not_the_caller: bool = True  # the caller reads the reply instead
+    caller: bool = False  # the caller too, as a receipt (with not_the_caller=False)
 
     def summary(self) -> str:
         who = [w for w, on in (("clerk", self.unit), ("followers", self.followers)) if on]
+        if self.caller:
+            who.append("caller")
         if self.officials_at:
             who.append(f"officials@{self.officials_at}")
         return ", ".join(who)
@@ -212,6 +215,28 @@ class SetReminders:
         return f"SetReminders({self.campaign or '*'}, {self.kind}, {'on' if self.on else 'off'})"
 
 
+@dataclass(frozen=True, slots=True)
+class RecordConsent:
+    """The caller, holding the tracking code, gives (or revokes) the nominee's consent to the
+    processing of their personal information (PIPL; conversations.consent). The writer
+    re-checks it (conversations.consent.consent_refusal) and audits it."""
+
+    nomination: int
+    given: bool
+
+    def summary(self) -> str:
+        return f"RecordConsent({'given' if self.given else 'taken back'})"
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """Delete the caller's own self-check results, reminder settings and tracking
+    subscriptions (`/forget`); their bindings and the nominations they filed stay."""
+
+    def summary(self) -> str:
+        return "Forget()"
+
+
 Effect = (
     CreateDraft
     | SaveDraft
@@ -225,6 +250,8 @@ Effect = (
     | SelfCheckCompleted
     | Replan
     | SetReminders
+    | RecordConsent
+    | Forget
 )
 
 

@@ -43,6 +43,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("/bind", "/bind 邀请码 绑定单位经办人或评审办公室身份", UNBOUND),
     Command("/bind", "/bind 邀请码 用新的邀请码更换身份", BOUND),
     Command("/whoami", "/whoami 查看当前身份", EVERYONE),
+    Command("/forget", "/forget 删除您的自检记录、提醒设置和关注（先确认）", EVERYONE),
     Command("/help", "/help 显示本帮助", EVERYONE),
 )
 

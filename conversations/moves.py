@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conversations.campaign import Campaign, Window
+from conversations.consent import consent_missing
 from conversations.consistency import Filer, Severity, form_disagreements
 from conversations.crossrules import CrossRuleSeverity, NominationFacts, check, limits_for
 from conversations.effects import Effect, Move, Notify, Replan, Scope
@@ -32,6 +33,7 @@ from conversations.form_parse import cross_field_errors
 from conversations.forms import form_for
 from conversations.identity import Actor, Role
 from conversations.lifecycle import (
+    SUBMIT_ACTIONS,
     Action,
     Lifecycle,
     NominationRef,
@@ -159,9 +161,20 @@ def stage_materials(
     return render("stage_missing", move=transition.label, names=names)
 
 
+def nominee_consent(
+    campaign: Campaign, detail: NominationDetail, transition: Transition
+) -> str | None:
+    """Out of the unit only with the nominee's own consent, in chat or signed (PIPL, issue 11;
+    conversations.consent)."""
+    return consent_missing(campaign, detail) if transition.action in SUBMIT_ACTIONS else None
+
+
 # What `plan` checks on every move and the writer's `recheck` again, in this order; a new
 # condition of a move is one more entry here, and both sides follow.
-REQUIREMENTS: tuple[Requirement, ...] = (Requirement("materials", stage_materials),)
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("materials", stage_materials),
+    Requirement("consent", nominee_consent),
+)
 
 
 def unmet(

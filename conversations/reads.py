@@ -111,6 +111,7 @@ class NominationDetail:
     publicity: tuple[dt.date, dt.date] | None
     county_division: bool = False
     moves: list[MoveRecord] = field(default_factory=list)  # oldest first
+    consent_at: dt.datetime | None = None  # when the nominee consented in chat (PIPL), if so
 
     @property
     def uploaded(self) -> list[str]:
@@ -143,6 +144,15 @@ class ReminderView:
     title: str
     kind: str  # window | deadline | digest
     campaign: str
+
+
+@dataclass(frozen=True, slots=True)
+class MyDataView:
+    """What the caller has told the bot that `/forget` deletes, counted."""
+
+    selfchecks: int  # completed self-check results
+    reminder_settings: int  # reminder preferences they set
+    tracked: int  # nominations they follow
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +241,9 @@ class Reads(Protocol):
 
     def reminder_settings(self, campaign: str) -> dict[str, bool]:
         """What the caller receives of a campaign, by kind (window, deadline, digest)."""
+
+    def my_data(self) -> MyDataView:
+        """The caller's own data that `/forget` deletes, counted."""
 
 
 class Memo:
@@ -331,6 +344,10 @@ class Memo:
 
     def reminder_settings(self, campaign: str) -> dict[str, bool]:
         out: dict[str, bool] = self._get("reminder_settings", campaign)
+        return out
+
+    def my_data(self) -> MyDataView:
+        out: MyDataView = self._get("my_data")
         return out
 
 

@@ -27,12 +27,14 @@ from conversations.reads import (
     CodeHolder,
     InviteView,
     MoveRecord,
+    MyDataView,
     NominationDetail,
     NominationView,
     QuotaView,
     ReminderView,
 )
 from storage import nominations as noms
+from storage import privacy
 from storage.crypto import Sealer
 from storage.invites import actor_of, code_hash, normalize_code
 from storage.quotas import quotas as stored_quotas
@@ -234,6 +236,9 @@ class StoreReads:
     def reminder_settings(self, campaign: str) -> dict[str, bool]:
         return wanted(self._conn, campaign, [self._tx.user_id])[self._tx.user_id]
 
+    def my_data(self) -> MyDataView:
+        return privacy.my_data(self._conn, self._tx.user_id)
+
     def _detail(self, record: noms.NominationRecord) -> NominationDetail:
         files = noms.attachments_of(self._conn, self._sealer, record.id)
         publicity = None
@@ -265,6 +270,7 @@ class StoreReads:
             publicity=publicity,
             county_division=record.county_division,
             moves=moves,
+            consent_at=privacy.consent_at(self._conn, record.id),
         )
 
     def _view(self, record: noms.NominationRecord) -> NominationView:

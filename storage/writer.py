@@ -17,14 +17,17 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from conversations.campaign import Catalog
+from conversations.consent import consent_refusal
 from conversations.effects import (
     Audience,
     Audit,
     Bind,
     CreateDraft,
     Effect,
+    Forget,
     Move,
     Notify,
+    RecordConsent,
     RecordOpinion,
     Replan,
     SaveDraft,
@@ -42,7 +45,7 @@ from conversations.moves import lifecycle_of, recheck
 from conversations.policy import may_edit, may_see
 from conversations.reads import Refusal, RefusalKind
 from storage import nominations as noms
-from storage import outbox
+from storage import outbox, privacy
 from storage.crypto import Sealer
 from storage.files import FileStore
 from storage.invites import BindError, bind
@@ -124,6 +127,10 @@ class Writer:
                     )  # fmt: skip
                 case Replan():
                     replans.append(effect)  # on the state the other effects leave
+                case RecordConsent():
+                    self._consent(effect)
+                case Forget():
+                    privacy.forget(self._conn, self._tx.user_id, now=self._now)
         for effect in dict.fromkeys(replans):
             self._replan(effect)
 
@@ -278,6 +285,23 @@ class Writer:
                 RefusalKind.STALE, nomination=record.id, detail="moved meanwhile"
             ) from None
 
+    def _consent(self, effect: RecordConsent) -> None:
+        """The nominee's consent (PIPL), re-checked on the row as it is now."""
+        record = self._record(effect.nomination)
+        detail = self._reads.nomination(record.id)
+        assert detail is not None
+        actor = self._reads.actor()
+        campaign = self._catalog.get(record.campaign)
+        follows = self._reads.follows(record.id)
+        why = consent_refusal(campaign, detail, actor, follows, given=effect.given)
+        if why is not None:
+            raise Refusal(RefusalKind.NOT_ALLOWED, nomination=record.id, detail=why)
+        privacy.set_consent(
+            self._conn, self._sealer, nomination_id=record.id, user_id=self._tx.user_id,
+            role=(actor.role if actor else Role.APPLICANT).value, given=effect.given,
+            now=self._now,
+        )  # fmt: skip
+
     def _bind(self, effect: Bind) -> None:
         try:
             bind(self._conn, self._tx.user_id, effect.code, now=self._now)
@@ -331,6 +355,8 @@ class Writer:
             found |= {
                 o.user_id for o in officials if self._reads.contains(o.region_code, record.region)
             }
+        if audience.caller:
+            found.add(self._tx.user_id)
         if audience.not_the_caller:
             found.discard(self._tx.user_id)
         return found

@@ -18,7 +18,7 @@ ROUTERS = ("conversations/assistant.py", "conversations/engine.py")
 
 EVERYONE = {
     "/back", "/restart", "/status", "/track", "/reminders", "/subscribe", "/unsubscribe",
-    "/bind", "/whoami", "/help",
+    "/bind", "/whoami", "/help", "/forget",
 }  # fmt: skip
 EXPECTED = {
     Role.APPLICANT: EVERYONE,

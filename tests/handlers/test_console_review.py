@@ -48,7 +48,8 @@ def submitted(store: Store, tmp_path: Path, clock: Clock) -> tuple[ConsoleHarnes
     file_to_attachments(clerk)
     pdf = tmp_path / "scan.pdf"
     pdf.write_bytes(b"%PDF-1.7\n%%EOF")
-    for material in REQUIRED:
+    # With the nominee's signed consent form, so it may leave the unit (issue 11).
+    for material in [*REQUIRED, "nominee_consent"]:
         choose(clerk, f"upload:{material}")
         clerk.send(f"/file {pdf}")
     choose(clerk, "done")

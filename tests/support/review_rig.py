@@ -86,9 +86,10 @@ def place(
     materials: bool = True,
     kind: str = "individual",
     region: str = "220104",
+    signed_consent: bool = True,
 ) -> int:
     """A nomination of the unit in `status`, every opinion recorded; with every material of its
-    form unless not."""
+    form unless not (the nominee's signed consent form unless `signed_consent` is False)."""
     fields = fields or {"name": "张小三"}
     lifecycle = catalog().get(campaign).lifecycle
     assert lifecycle is not None
@@ -116,6 +117,8 @@ def place(
         )
         form = form_for(catalog().get(campaign), category)
         for material in form.materials if form is not None and materials else []:
+            if material.consent and not signed_consent:
+                continue
             noms.add_attachment(
                 conn, store.sealer, nomination_id=record.id, material_key=material.key,
                 file_ref="0" * 64, media_type="pdf", size=1, filename="材料.pdf", now=FIXED_NOW,
