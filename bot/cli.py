@@ -13,7 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bot import admin, audit_cli, logs, members_cli, reminders_cli, telegram_cli, wechat_cli
+from bot import (
+    admin,
+    audit_cli,
+    logs,
+    members_cli,
+    privacy_cli,
+    reminders_cli,
+    telegram_cli,
+    wechat_cli,
+)
 from conversations.answers import AnswerError, coerce_value
 from conversations.campaign import Campaign, CampaignError, Catalog
 from conversations.consistency import answer_disagreements, birth_date_problem
@@ -66,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     members_cli.register(sub)  # member list|remove
     audit_cli.register(sub)  # audit --nomination|--user
     reminders_cli.register(sub)  # reminders plan|run-due|list, campaign window set|list
+    privacy_cli.register(sub)  # privacy purge
     wechat_cli.register(sub)  # wechat menu
     telegram_cli.register(sub)  # telegram set-webhook, delete-webhook
     return parser
@@ -114,6 +124,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return audit_cli.run(args, settings)
     if args.command in reminders_cli.COMMANDS:
         return reminders_cli.run(args, settings)
+    if args.command in privacy_cli.COMMANDS:
+        return privacy_cli.run(args, settings)
     if args.command in wechat_cli.COMMANDS:
         return wechat_cli.run(args, settings)
     if args.command in telegram_cli.COMMANDS:

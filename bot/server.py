@@ -9,7 +9,8 @@ aiohttp answers 413 before reading more, so a 1 MB body is refused unread).
 An APScheduler `AsyncIOScheduler` runs the outbox dispatcher every few seconds (on a worker
 thread: the store is synchronous), the reminder ticker every AWARDBOT_REMINDER_TICK_SECONDS (it
 hands due reminders to the outbox; with several workers on one PostgreSQL only the one holding
-the advisory lock does, notifications.ticker) and prunes old delivery ids hourly.
+the advisory lock does, notifications.ticker), prunes old delivery ids hourly, and at 03:30
+deletes the personal data past retention (issue 11, storage.privacy; the ticker's leader only).
 
 Graceful shutdown (SIGTERM or SIGINT), in this order, so nothing a user sent is lost:
 1. the scheduler stops starting jobs;
@@ -54,6 +55,7 @@ from notifications.ticker import Ticker
 from storage import outbox
 from storage.channels import prune_deliveries, prune_pushes
 from storage.invites import bound_count
+from storage.privacy import purge_due
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -291,6 +293,10 @@ class Server:
         self.scheduler.add_job(
             self._prune, "interval", hours=1, id="prune-deliveries", max_instances=1
         )
+        # Personal data past retention (issue 11), nightly, on the reminder ticker's leader.
+        self.scheduler.add_job(
+            self._purge, "cron", hour=3, minute=30, id="privacy-purge", max_instances=1
+        )
         self.scheduler.start()
         return self.url
 
@@ -335,6 +341,31 @@ class Server:
         await self.gateway.run(lambda: prune_deliveries(self.store, before=now - DELIVERIES_KEPT))
         # A nonce older than any timestamp still accepted can never be replayed.
         await self.gateway.run(lambda: prune_pushes(self.store, before=now - NONCES_KEPT))
+
+    async def _purge(self) -> None:
+        """Delete what the retention no longer keeps (storage.privacy.purge_due). Only the
+        worker that leads the ticker (storage.leader) does: its lock, not a second one."""
+        if self.gateway.closing or (self.ticker is not None and not self.ticker.leading):
+            return
+        now = self.clock()
+        try:
+            reports = await self.gateway.run(
+                lambda: purge_due(
+                    self.store,
+                    self.runtime.assistant.catalog,
+                    days=self.settings.retention_days,
+                    now=now,
+                    today=now.date(),
+                    files=self.runtime.files,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - tomorrow's round tries again
+            self.metrics.inc("awardbot_errors_total", channel="privacy", kind="purge")
+            log.error("privacy purge failed: %s", type(exc).__name__)
+            return
+        for report in reports:
+            if report.deleted:
+                log.info("privacy purge of %s: %s", report.campaign, dict(report.counts.items()))
 
     async def stop(self) -> None:
         """Graceful shutdown (see the module docstring); safe to call twice."""

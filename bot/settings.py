@@ -74,6 +74,7 @@ class Settings:
     now: dt.datetime | None = None  # AWARDBOT_NOW: the demo clock starts here (never production)
     alert_waiting_workdays: int = 5  # officials are alerted past this many working days waiting
     reminder_tick_seconds: int = 10  # how often the ticker hands due reminders to the outbox
+    retention_days: int = 180  # drafts, self-checks, subscriptions go this long after a campaign
 
 
 # --- one value each: parsed from the text of the environment or .env ------------------------
@@ -187,6 +188,7 @@ AesKey = Annotated[
     SecretStr, _matching(r"[A-Za-z0-9]{43}", "an EncodingAESKey is 43 letters and digits")
 ]
 AgentId = Annotated[int, _parsed(_agent_id)]
+RetentionDays = Annotated[int, _whole(0, 3650, "a number of days")]
 
 
 def _setting(name: str, default: Any = None) -> Any:
@@ -253,6 +255,10 @@ class _Env(BaseSettings):
     wecom_aes_key: AesKey | None = _setting("AWARDBOT_WECOM_AES_KEY")
     wecom_api_base: BaseUrl = _setting("AWARDBOT_WECOM_API_BASE", WECOM_PUBLIC_API)
     wecom_notice_url: BaseUrl | None = _setting("AWARDBOT_WECOM_NOTICE_URL")  # None: public_url
+
+    # Personal data (issue 11): days after a campaign's last stage before its drafts never
+    # submitted, self-check answers and subscriptions are deleted (storage.privacy).
+    retention_days: RetentionDays = _setting("AWARDBOT_RETENTION_DAYS", 180)
 
 
 class _GivenEnv(_Env):
@@ -341,6 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         now=now,
         alert_waiting_workdays=values.alert_waiting_workdays,
         reminder_tick_seconds=values.reminder_tick_seconds,
+        retention_days=values.retention_days,
     )
 
 

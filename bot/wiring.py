@@ -83,7 +83,7 @@ def build_runtime(
     files = FileStore(Path(settings.attachments_dir), store.sealer)
     upgrade_file_names(store, files)  # once: names by plain SHA-256 (before issue 8) go
     return Runtime(
-        Assistant(catalog, engine),
+        Assistant(catalog, engine, retention_days=settings.retention_days),
         store,
         regions,
         files=files,
