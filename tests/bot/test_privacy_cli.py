@@ -162,3 +162,8 @@ async def test_serve_purges_every_night_on_the_leader_only(store: Store) -> None
         server.ticker.leading = True
         await server._purge()
         assert nominations(store) == {submitted}
+
+
+async def test_the_consent_notice_says_the_configured_retention(store: Store) -> None:
+    async with serving(store, {"AWARDBOT_RETENTION_DAYS": "30"}) as server:
+        assert server.runtime.assistant.consent.retention_days == 30
