@@ -57,7 +57,7 @@ ThenAsk = Callable[[dict[str, Any] | None, list[Reply], Env], Step]
 
 MISSING = (
     "被推荐人尚未确认同意（/track 跟踪码 后回复“同意”），或上传签字的个人信息处理同意书"
-    "（{{ name }}）。"
+    "（附件“{{ name }}”：在这项推荐中选择“补充附件”上传）。"
 )
 NOTICE = (
     "【个人信息处理告知】{{ nominee }} · {{ category }}（跟踪码 {{ code }}）\n"

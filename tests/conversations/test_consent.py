@@ -30,7 +30,7 @@ EMPLOYMENT = catalog().get("jl-employment-2022")
 AT = dt.datetime(2022, 10, 20, 1, 30, tzinfo=dt.UTC)
 MISSING = (
     "被推荐人尚未确认同意（/track 跟踪码 后回复“同意”），或上传签字的个人信息处理同意书"
-    "（被推荐人个人信息处理同意书）。"
+    "（附件“被推荐人个人信息处理同意书”：在这项推荐中选择“补充附件”上传）。"
 )
 CLERK = Actor(role=Role.CLERK, region="220104", unit_id=1)
 

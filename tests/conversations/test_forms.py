@@ -761,13 +761,13 @@ def _enum_reuse_other_order() -> Data:
 
 def _material_condition_unknown() -> Data:
     data = _skills()
-    data["forms"][0]["materials"][-1]["required_when"] = {"fact": "nope", "eq": True}
+    data["forms"][0]["materials"][8]["required_when"] = {"fact": "nope", "eq": True}
     return data
 
 
 def _required_and_required_when() -> Data:
     data = _skills()
-    data["forms"][0]["materials"][-1]["required"] = True
+    data["forms"][0]["materials"][8]["required"] = True
     return data
 
 
@@ -924,12 +924,12 @@ LOAD_ERRORS: list[tuple[str, Callable[[], Data], str]] = [
     (
         "material accepts an unknown type",
         lambda: _with_material({"key": "x", "name": "x", "accept": ["exe"]}),
-        "forms[0].materials[9].accept[0]: Input should be 'jpg', 'png', 'pdf' or 'docx'",
+        "forms[0].materials[10].accept[0]: Input should be 'jpg', 'png', 'pdf' or 'docx'",
     ),
     (
         "material over 20 MB",
         lambda: _with_material({"key": "x", "name": "x", "max_mb": 50}),
-        "forms[0].materials[9].max_mb: Input should be less than or equal to 20",
+        "forms[0].materials[10].max_mb: Input should be less than or equal to 20",
     ),
 ]
 
@@ -965,8 +965,9 @@ def test_the_indices_above_are_the_skills_form() -> None:
         "years_in_occupation",
         "declassified_note",
     ]
-    assert [m["key"] for m in data["forms"][0]["materials"]][8] == "secrecy_review"
-    assert len(data["forms"][0]["materials"]) == 9
+    assert [m["key"] for m in data["forms"][0]["materials"]][8:] == [
+        "secrecy_review", "nominee_consent",
+    ]  # fmt: skip
     employment = _employment()
     assert [f["key"] for f in employment["forms"][1]["fields"]][2] == "unit_type"
     assert [f["key"] for f in employment["forms"][1]["fields"]][6] == "key_group_hires"

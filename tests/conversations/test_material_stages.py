@@ -139,7 +139,8 @@ def test_the_draft_enters_its_publicity_without_the_later_materials() -> None:
 
 def test_the_move_out_of_the_unit_is_refused_naming_what_is_missing() -> None:
     campaign, lc = loaded(SKILLS), lifecycle()
-    waiting = detail("opinions", FILING)
+    signed = [*FILING, "nominee_consent"]  # the nominee's consent, which these moves need too
+    waiting = detail("opinions", signed)
     for transition in ("submit_to_county", "submit_to_city", "resubmit_to_county"):
         assert [m.key for m in missing_for(campaign, waiting, move(lc, transition))] == [
             "opinions"
@@ -151,7 +152,7 @@ def test_the_move_out_of_the_unit_is_refused_naming_what_is_missing() -> None:
             "请在这项推荐中选择“补充附件”上传后再办理。",
         )
     ]
-    done = detail("opinions", [*FILING, "opinions"])
+    done = detail("opinions", [*signed, "opinions"])
     assert unmet(campaign, done, move(lc, "submit_to_county")) == []
     assert unmet(campaign, waiting, move(lc, "withdraw")) == []  # giving up needs no opinions
 
@@ -185,7 +186,10 @@ def test_later_materials_are_attached_while_the_nomination_is_in_the_units_hands
         assert not attachable_later(lc, status, id_card)  # the filing's is fixed by now
     for status in ("draft", "returned", "county_review", "awarded", "withdrawn"):
         assert not attachable_later(lc, status, opinions)  # a draft takes any; then too late
-    assert [m.key for m in later_materials(lc, skills, "opinions")] == ["opinions"]
+    # The nominee's signed consent form too (issue 11: until the nomination leaves the unit).
+    assert [m.key for m in later_materials(lc, skills, "opinions")] == [
+        "opinions", "nominee_consent",
+    ]  # fmt: skip
     assert later_materials(lc, skills, "county_review") == []
 
 

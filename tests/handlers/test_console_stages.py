@@ -95,7 +95,9 @@ def test_the_opinions_form_is_attached_in_its_stage_and_gates_the_move_out(
     choose(clerk, "continue_draft")
     assert clerk.asking() == "attach"
     assert "补充附件：选择要上传的材料" in clerk.last
-    assert [v for _, v in clerk.options()] == ["upload:opinions", "done"]
+    assert [v for _, v in clerk.options()] == [
+        "upload:opinions", "upload:nominee_consent", "done",  # the signed consent form too
+    ]  # fmt: skip
     assert "推荐对象征求意见表（必需） [upload:opinions]" in clerk.last
     assert "已收到“推荐对象征求意见表”（pdf）" in attach(clerk, "opinions", pdf)
     assert "推荐对象征求意见表（✓） [upload:opinions]" in clerk.last

@@ -8,9 +8,12 @@ the attachments; 撤回同意 before it leaves puts it back to waiting.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from support.console_harness import FIXED_NOW, ConsoleHarness, catalog
+from support.filing import attach, choose
 from support.review_rig import IN_WINDOW, audit_rows, clerk, place, status_of
 
 from conversations.identity import Level
@@ -143,6 +146,21 @@ def test_the_signed_consent_form_lets_it_leave_without_the_nominee_in_chat(
     submit(person)
     assert status_of(store, nomination) == "county_review"
     assert consents(store) == 0
+
+
+def test_the_clerk_attaches_the_signed_form_after_a_refusal_and_it_leaves(
+    store: Store, tmp_path: Path
+) -> None:
+    person = clerk(store)
+    nomination = place(store, status="opinions", signed_consent=False)
+    assert MISSING in submit(person)
+    pdf = tmp_path / "consent.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n%%EOF")
+    choose(person, "continue_draft")  # 补充附件, while it is in the unit's hands
+    assert "已收到“被推荐人个人信息处理同意书”" in attach(person, "nominee_consent", pdf)
+    choose(person, "done")
+    submit(person)
+    assert status_of(store, nomination) == "county_review"
 
 
 def test_the_clerk_cannot_consent_for_the_nominee(store: Store) -> None:
