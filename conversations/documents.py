@@ -157,6 +157,7 @@ class Entry:
     opinions: tuple[str, ...]  # the departments to consult about this nominee
     opinions_recorded: tuple[str, ...]
     publicity: tuple[dt.date, dt.date] | None
+    nominee: str = ""  # the person's name, or the unit's name (the form's `names:` field)
 
     def value(self, key: str) -> str:
         """The display text of field `key` ("" when the form has no such field or it is empty)."""
@@ -168,7 +169,7 @@ class Entry:
     @property
     def name(self) -> str:
         """The nominee as the documents name them: the person's name or the unit's name."""
-        return self.value("name") or self.value("unit_name") or self.unit
+        return self.nominee or self.unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +258,7 @@ def entry_of(
         opinions=consulted,
         opinions_recorded=tuple(opinions_recorded),
         publicity=publicity,
+        nominee=next((str(fields.get(f.key) or "") for f in form.fields if f.names), ""),
     )
 
 

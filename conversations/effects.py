@@ -237,6 +237,32 @@ class Forget:
         return "Forget()"
 
 
+@dataclass(frozen=True, slots=True)
+class RequestDocuments:
+    """Produce the official documents `kinds` (conversations.documents.DocKind values) of
+    `campaign` for the caller's scope — their unit, or their office's region and level — and
+    send them into this chat. The writer records a job (the caller's binding is re-read, never
+    taken from here); a worker renders it outside the step and delivers the files as a reply."""
+
+    campaign: str
+    kinds: tuple[str, ...]
+
+    def summary(self) -> str:
+        return f"RequestDocuments({self.campaign}: {', '.join(self.kinds)})"
+
+
+@dataclass(frozen=True, slots=True)
+class SetRanking:
+    """The caller's ranking (推荐排序) of the nominations of their scope in `campaign`, best
+    first: ids. The writer keeps only those of the caller's unit (clerk) or region (official)."""
+
+    campaign: str
+    order: tuple[int, ...]
+
+    def summary(self) -> str:
+        return f"SetRanking({self.campaign}, {len(self.order)})"
+
+
 Effect = (
     CreateDraft
     | SaveDraft
@@ -252,6 +278,8 @@ Effect = (
     | SetReminders
     | RecordConsent
     | Forget
+    | RequestDocuments
+    | SetRanking
 )
 
 

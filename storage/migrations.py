@@ -436,6 +436,69 @@ def _step_9(conn: Connection) -> None:
     md.tables["nominee_consents"].create(conn, checkfirst=False)
 
 
+def _step_10(conn: Connection) -> None:
+    # Official documents (issue 12): the ranking a clerk or an office sets with /rank, the
+    # /documents jobs, and the files they produced. Frozen here like step 1.
+    ts = sa.DateTime(timezone=False)
+    md = sa.MetaData()
+    sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("nominations", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "rankings",
+        md,
+        sa.Column("campaign", sa.String, primary_key=True),
+        sa.Column("scope", sa.String, primary_key=True),
+        sa.Column(
+            "nomination_id",
+            sa.Integer,
+            sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("set_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("set_at", ts, nullable=False),
+    )
+    sa.Table(
+        "document_jobs",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("channel", sa.String, nullable=False),
+        sa.Column("recipient_id", sa.String, nullable=False),
+        sa.Column("campaign", sa.String, nullable=False),
+        sa.Column("kinds", sa.String, nullable=False),
+        sa.Column("status", sa.String, nullable=False, index=True),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("claimed_by", sa.String, nullable=True),
+        sa.Column("claimed_until", ts, nullable=True),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("finished_at", ts, nullable=True),
+    )
+    sa.Table(
+        "generated_files",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "job_id", sa.Integer, sa.ForeignKey("document_jobs.id"), nullable=True, index=True
+        ),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("doc_kind", sa.String, nullable=False),
+        sa.Column("audience", sa.String, nullable=False),
+        sa.Column("file_ref", sa.String(64), nullable=False),
+        sa.Column("media_type", sa.String, nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("filename", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    md.create_all(
+        conn,
+        checkfirst=False,
+        tables=[t for n, t in md.tables.items() if n not in ("users", "nominations")],
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "users, conversation_sessions, selfcheck_results", _step_1),
     Step(2, "outbox", _step_2),
@@ -446,6 +509,7 @@ STEPS: tuple[Step, ...] = (
     Step(7, "conversation_sessions.last_sequence, outbox.kind", _step_7),
     Step(8, "reminders, reminder_prefs, campaign_windows", _step_8),
     Step(9, "nominee_consents", _step_9),
+    Step(10, "rankings, document_jobs, generated_files", _step_10),
 )
 LATEST = STEPS[-1].number
 

@@ -284,6 +284,64 @@ nominee_consents = sa.Table(
     sa.Column("given_at", UTCDateTime, nullable=False),
 )
 
+# --- official documents (issue 12): rankings, document jobs, generated files ---------------------
+
+# The order a clerk (scope "unit:<id>") or an office (scope "region:<code>:<level>") sets with
+# /rank: position 1 is the best. One row per nomination ranked in that scope.
+rankings = sa.Table(
+    "rankings",
+    metadata,
+    sa.Column("campaign", sa.String, primary_key=True),
+    sa.Column("scope", sa.String, primary_key=True),
+    sa.Column(
+        "nomination_id",
+        sa.Integer,
+        sa.ForeignKey("nominations.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("set_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("set_at", UTCDateTime, nullable=False),
+)
+
+# One /documents request: who asked (their binding is read when the job runs), where to send the
+# files, which documents. pending -> running (claimed, with a lease) -> done | failed (error kept).
+document_jobs = sa.Table(
+    "document_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("recipient_id", sa.String, nullable=False),
+    sa.Column("campaign", sa.String, nullable=False),
+    sa.Column("kinds", sa.String, nullable=False),  # comma-separated DocKind values
+    sa.Column("status", sa.String, nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claimed_by", sa.String, nullable=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+)
+
+# A file the bot generated (a document of a job, a chart): sealed name, content in the FileStore.
+# Replies name one as FileOut(attachment_id=-id): negative ids are generated files (bot.edges).
+generated_files = sa.Table(
+    "generated_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("document_jobs.id"), nullable=True, index=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("doc_kind", sa.String, nullable=False),
+    sa.Column("audience", sa.String, nullable=False),
+    sa.Column("file_ref", sa.String(64), nullable=False),
+    sa.Column("media_type", sa.String, nullable=False),  # docx | xlsx | pdf | png
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),  # sealed
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 # --- the notification outbox (storage.outbox) ----------------------------------------------------
 
 outbox = sa.Table(

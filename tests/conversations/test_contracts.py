@@ -198,6 +198,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     # the nomination payload's own structure: the departments whose opinion is recorded
     ("storage/reads.py", "opinions"): "payload['opinions']",
     ("storage/writer.py", "opinions"): "payload['opinions']",
+    # the official documents (issue 12): a document's name and a ranking's column
+    ("conversations/documents.py", "opinions"): "DocKind.OPINIONS, the 征求意见表 (a document)",
+    ("storage/tables.py", "position"): "rankings.position",
+    ("storage/migrations.py", "position"): "rankings.position, as first created",
 }
 
 
