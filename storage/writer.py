@@ -30,9 +30,11 @@ from conversations.effects import (
     RecordConsent,
     RecordOpinion,
     Replan,
+    RequestDocuments,
     SaveDraft,
     Scope,
     SelfCheckCompleted,
+    SetRanking,
     SetReminders,
     StoreAttachment,
     Subscribe,
@@ -50,6 +52,7 @@ from storage.crypto import Sealer
 from storage.files import FileStore
 from storage.invites import BindError, bind
 from storage.planning import Planning
+from storage.rankings import scope_of, set_ranking
 from storage.reads import StoreReads
 from storage.reminders import set_pref
 from storage.store import ConversationTx
@@ -131,8 +134,39 @@ class Writer:
                     self._consent(effect)
                 case Forget():
                     privacy.forget(self._conn, self._tx.user_id, now=self._now)
+                case SetRanking():
+                    self._rank(effect)
+                case RequestDocuments():
+                    # No worker renders documents yet (issue 12 in progress): refuse rather than
+                    # drop the request silently.
+                    raise NotImplementedError("RequestDocuments is not applied yet")
         for effect in dict.fromkeys(replans):
             self._replan(effect)
+
+    def _rank(self, effect: SetRanking) -> None:
+        """The caller's order of their scope's nominations: every id must be of the campaign and
+        of the caller's unit (clerk) or lie in their office's region (official)."""
+        actor = self._reads.actor()
+        scope = scope_of(actor) if actor is not None else None
+        if actor is None or scope is None:
+            raise Refusal(RefusalKind.NOT_YOURS, detail="only a clerk or an official ranks")
+        for nomination_id in effect.order:
+            record = noms.get(self._conn, self._sealer, nomination_id)
+            if record is None or record.campaign != effect.campaign:
+                raise Refusal(RefusalKind.NOT_YOURS, detail="no such nomination")
+            mine = (
+                record.unit_id == actor.unit_id
+                if actor.role is Role.CLERK
+                else self._reads.contains(actor.region or "", record.region)
+            )
+            if not mine:
+                raise Refusal(
+                    RefusalKind.NOT_YOURS, nomination=record.id, detail="not in the caller's scope"
+                )
+        set_ranking(
+            self._conn, campaign=effect.campaign, scope=scope, order=effect.order,
+            user_id=self._tx.user_id, now=self._now,
+        )  # fmt: skip
 
     def _replan(self, effect: Replan) -> None:
         if self._planning is None:
