@@ -22,7 +22,7 @@ from typing import Any
 
 from conversations.campaign import Campaign
 from conversations.form_display import display
-from conversations.forms import FieldType, Form, FormKind
+from conversations.forms import FieldType, Form, FormKind, derive_fields
 from conversations.identity import Actor, Level, Role
 from conversations.lifecycle import opinion_departments, opinion_facts
 
@@ -213,9 +213,10 @@ def entry_of(
     material key. Sensitive values are masked unless `shows_in_full(audience, doc)`.
     """
     full = shows_in_full(audience, doc)
+    stored = {**fields, **derive_fields(form, fields)}  # 性别, 出生年月 from the ID number
     values = []
     for f in form.fields:
-        raw = fields.get(f.key)
+        raw = stored.get(f.key)
         if raw is None or raw == "" or raw == []:
             text = ""
         elif f.sensitive and not full and f.type not in (FieldType.ID_NUMBER, FieldType.MOBILE):

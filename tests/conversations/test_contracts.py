@@ -202,6 +202,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("conversations/documents.py", "opinions"): "DocKind.OPINIONS, the 征求意见表 (a document)",
     ("storage/tables.py", "position"): "rankings.position",
     ("storage/migrations.py", "position"): "rankings.position, as first created",
+    ("storage/rankings.py", "position"): "rankings.position",
 }
 
 
