@@ -150,6 +150,8 @@ class Writer:
         scope = scope_of(actor) if actor is not None else None
         if actor is None or scope is None:
             raise Refusal(RefusalKind.NOT_YOURS, detail="only a clerk or an official ranks")
+        if len(set(effect.order)) != len(effect.order):
+            raise Refusal(RefusalKind.NOT_ALLOWED, detail="a nomination ranked twice")
         for nomination_id in effect.order:
             record = noms.get(self._conn, self._sealer, nomination_id)
             if record is None or record.campaign != effect.campaign:

@@ -83,6 +83,15 @@ def test_ranking_a_nomination_outside_ones_scope_is_refused_and_nothing_changes(
     assert order(store, scope) == [a, b]
 
 
+def test_a_nomination_ranked_twice_is_refused(store: Store, tmp_path: Path) -> None:
+    clerk(store)
+    a, b = place(store), place(store)
+    with pytest.raises(Refusal) as info:
+        apply(store, "clerk", SetRanking(SKILLS, (a, b, a)), tmp_path)
+    assert info.value.kind is RefusalKind.NOT_ALLOWED
+    assert _scopes(store) == []
+
+
 def test_a_nomination_of_another_campaign_is_refused(store: Store, tmp_path: Path) -> None:
     clerk(store)
     a = place(store)
