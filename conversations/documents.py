@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from conversations.campaign import Campaign
@@ -181,11 +181,6 @@ class Header:
     scope: str  # the unit's name, or the region's name (with its level)
     audience: Audience
     generated_at: dt.datetime
-    region_code: str | None = None
-    unit_id: int | None = None
-    contact: str = ""  # the campaign's contact (for the report's 联系人 when none is given)
-    publicity_workdays: int = 5
-    notes: Mapping[str, Any] = field(default_factory=dict)
 
 
 def entry_of(
@@ -265,8 +260,7 @@ def entry_of(
 
 def ranked(entries: Sequence[Entry]) -> list[Entry]:
     """Entries in ranking order: ranked ones by rank, then the unranked in the order given."""
-    order = {id(e): i for i, e in enumerate(entries)}
-    return sorted(entries, key=lambda e: (e.rank is None, e.rank or 0, order[id(e)]))
+    return sorted(entries, key=lambda e: (e.rank is None, e.rank or 0))  # sorted() is stable
 
 
 def apply_order(current: Sequence[int], typed: str) -> list[int] | str:

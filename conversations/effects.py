@@ -241,8 +241,8 @@ class Forget:
 class RequestDocuments:
     """Produce the official documents `kinds` (conversations.documents.DocKind values) of
     `campaign` for the caller's scope — their unit, or their office's region and level — and
-    send them into this chat. The writer records a job (the caller's binding is re-read, never
-    taken from here); a worker renders it outside the step and delivers the files as a reply."""
+    send them into this chat. Not applied yet (issue 12 in progress): the writer raises rather
+    than drop it, and nothing in the core returns it."""
 
     campaign: str
     kinds: tuple[str, ...]

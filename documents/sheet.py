@@ -25,6 +25,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 BODY_FONT = "仿宋_GB2312"  # GB/T 9704: the names Word and WPS render on the office's machine
 TITLE_FONT = "方正小标宋简体"
 COMPUTED = frozenset({"seq", "category", "rank", "unit", "region", "code"})
+HEADER_ROWS = 3  # title, scope line, column labels: the first nomination is on row 4
 
 
 class TemplateError(Exception):
@@ -106,12 +107,11 @@ def summary_xlsx(
     sheet.append([styled(f"推荐单位（地区）：{header.scope}　　生成时间：{when}", body)])
     sheet.append([styled(c.label, bold) for c in cols])
     written = 0
-    for written, entry in enumerate(entries, 1):  # noqa: B007 - the count is returned
+    for entry in entries:
+        written += 1
         sheet.append([styled(cell_text(c, entry, written), body) for c in cols])
     book.save(out)
     return written
 
-
-HEADER_ROWS = 3  # title, scope line, column labels: the first nomination is on row 4
 
 __all__ = ["HEADER_ROWS", "Column", "TemplateError", "cell_text", "columns", "summary_xlsx"]

@@ -35,9 +35,7 @@ def set_ranking(
     user_id: int | None,
     now: datetime,
 ) -> None:
-    """Replace the scope's order: `order[0]` gets position 1."""
-    if len(set(order)) != len(order):
-        raise ValueError("a ranking names each nomination once")
+    """Replace the scope's order: `order[0]` gets position 1 (each id once: the key)."""
     conn.execute(
         sa.delete(rankings).where(rankings.c.campaign == campaign, rankings.c.scope == scope)
     )

@@ -326,7 +326,7 @@ document_jobs = sa.Table(
 )
 
 # A file the bot generated (a document of a job, a chart): sealed name, content in the FileStore.
-# Replies name one as FileOut(attachment_id=-id): negative ids are generated files (bot.edges).
+# Nothing writes it yet (issue 12 in progress); replies are to name one as FileOut(-id).
 generated_files = sa.Table(
     "generated_files",
     metadata,

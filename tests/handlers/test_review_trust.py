@@ -14,23 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.console_harness import CAMPAIGNS, FIXED_NOW, ConsoleHarness, catalog, regions
+from support.console_harness import CAMPAIGNS, ConsoleHarness, catalog
 from support.keys import TEST_SEALER
-from support.review_rig import IN_WINDOW, audit_rows, clerk, official, place, status_of
+from support.review_rig import IN_WINDOW, audit_rows, clerk, official, place, status_of, write
 from support.stores import store_url_for
 
 from bot.wiring import workday_end_from
 from conversations.effects import Move
 from conversations.identity import Level
-from conversations.keys import Channel, ConversationKey
 from conversations.lifecycle import Transition
 from conversations.moves import is_entry, lifecycle_of
 from conversations.reads import Refusal, RefusalKind
 from notifications.calendar import WorkdayCalendar
-from storage.files import FileStore
-from storage.reads import StoreReads
 from storage.store import Store
-from storage.writer import Writer
 
 
 def test_a_stale_number_is_answered_with_the_fresh_choices_and_moves_nothing(store: Store) -> None:
@@ -114,14 +110,7 @@ def test_the_writer_refuses_a_move_another_worker_committed_first(pg_store: Stor
 
 def _apply(store: Store, user: str, move: Move) -> None:
     """The writer, on `user`'s own step transaction, given one effect as a forger would."""
-    key = ConversationKey(Channel.CONSOLE.value, user)
-    with store.conversation(key) as tx:
-        reads = StoreReads(
-            tx, store.sealer, regions(), catalog=catalog(), now=FIXED_NOW,
-            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
-        )  # fmt: skip
-        files = FileStore(Path("/nonexistent"), store.sealer)
-        Writer(tx, store.sealer, reads, catalog(), files=files, now=FIXED_NOW).apply([move])
+    write(store, user, [move])
 
 
 @pytest.mark.parametrize(

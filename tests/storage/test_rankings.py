@@ -8,36 +8,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support.console_harness import CAMPAIGNS, FIXED_NOW, catalog, regions
-from support.review_rig import clerk, official, place
+from support.review_rig import clerk, official, place, write
 
-from bot.wiring import workday_end_from
-from conversations.effects import RequestDocuments, SetRanking
+from conversations.effects import Effect, RequestDocuments, SetRanking
 from conversations.identity import Level
-from conversations.keys import Channel, ConversationKey
 from conversations.reads import Refusal, RefusalKind
-from notifications.calendar import WorkdayCalendar
-from storage.files import FileStore
 from storage.rankings import ranking
-from storage.reads import StoreReads
 from storage.store import Store
 from storage.tables import rankings
-from storage.writer import Writer
 
 SKILLS = "jl-skills-2022"
 
 
-def apply(store: Store, user: str, effect: object, files: Path) -> None:
-    key = ConversationKey(Channel.CONSOLE.value, user)
-    with store.conversation(key) as tx:
-        reads = StoreReads(
-            tx, store.sealer, regions(), catalog=catalog(), now=FIXED_NOW,
-            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
-        )  # fmt: skip
-        writer = Writer(
-            tx, store.sealer, reads, catalog(), files=FileStore(files, store.sealer), now=FIXED_NOW
-        )
-        writer.apply([effect])  # type: ignore[list-item]
+def apply(store: Store, user: str, effect: Effect, files: Path) -> None:
+    write(store, user, [effect], files)
 
 
 def order(store: Store, scope: str) -> list[int]:

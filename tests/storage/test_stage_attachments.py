@@ -7,35 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.console_harness import CAMPAIGNS, FIXED_NOW, catalog, regions
-from support.review_rig import clerk, place
+from support.review_rig import clerk, place, write
 
-from bot.wiring import workday_end_from
 from conversations.effects import StoreAttachment
-from conversations.keys import Channel, ConversationKey
 from conversations.reads import Refusal, RefusalKind
-from notifications.calendar import WorkdayCalendar
 from storage import nominations as noms
-from storage.files import FileStore
-from storage.reads import StoreReads
 from storage.store import Store
-from storage.writer import Writer
 
 PDF = b"%PDF-1.7\n%%EOF"
 
 
 def apply(store: Store, user: str, effect: StoreAttachment, files: Path) -> None:
     """The writer, on `user`'s own step transaction, given one effect as a step would."""
-    key = ConversationKey(Channel.CONSOLE.value, user)
-    with store.conversation(key) as tx:
-        reads = StoreReads(
-            tx, store.sealer, regions(), catalog=catalog(), now=FIXED_NOW,
-            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
-        )  # fmt: skip
-        writer = Writer(
-            tx, store.sealer, reads, catalog(), files=FileStore(files, store.sealer), now=FIXED_NOW
-        )
-        writer.apply([effect])
+    write(store, user, [effect], files)
 
 
 def stored(store: Store, nomination: int) -> list[str]:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from bot.wiring import workday_end_from
+from conversations.effects import Effect
 from conversations.forms import form_for
 from conversations.identity import Level, Role
+from conversations.keys import Channel, ConversationKey
 from conversations.lifecycle import opinion_departments, opinion_facts
+from notifications.calendar import WorkdayCalendar
 from storage import invites, tables
 from storage import nominations as noms
+from storage.files import FileStore
+from storage.reads import StoreReads
 from storage.store import Store
-from support.console_harness import FIXED_NOW, ConsoleHarness, catalog, regions
+from storage.writer import Writer
+from support.console_harness import CAMPAIGNS, FIXED_NOW, ConsoleHarness, catalog, regions
 
 # A day inside the skills campaign's strict submission window (2022-11-03 to 11-04, 三、（三）):
 # the moves that deliver to the province are refused on any other day.
@@ -137,3 +145,20 @@ def audit_rows(store: Store, nomination_id: int | None = None) -> list[tuple[str
     with store.reading() as conn:
         trail = noms.audit_trail(conn, store.sealer, nomination_id=nomination_id)
     return [(a.action, a.allowed) for a in trail]
+
+
+def write(
+    store: Store, user: str, effects: Sequence[Effect], files: Path = Path("/nonexistent")
+) -> None:
+    """The writer, on console `user`'s own step transaction, given `effects` as a step (or a
+    forger) would: a refusal raises, and the step's transaction rolls back."""
+    key = ConversationKey(Channel.CONSOLE.value, user)
+    with store.conversation(key) as tx:
+        reads = StoreReads(
+            tx, store.sealer, regions(), catalog=catalog(), now=FIXED_NOW,
+            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
+        )  # fmt: skip
+        writer = Writer(
+            tx, store.sealer, reads, catalog(), files=FileStore(files, store.sealer), now=FIXED_NOW
+        )
+        writer.apply(effects)
