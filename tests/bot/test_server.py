@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +27,18 @@ from handlers.base import Gateway
 from notifications.senders import DeliveryError, Sender
 from storage import outbox
 from storage.store import Store
+
+
+# How long a test waits for the server's own jobs. Under pytest-xdist on two cores a job can wait
+# seconds for the CPU (CI once saw a dispatch not start within 5 s, after which shutdown took its
+# claim back); the checks after each wait still fail if the thing never happens.
+PATIENCE = 30.0
+
+
+async def until(condition: Callable[[], bool], within: float = PATIENCE) -> None:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 class EchoAdapter:
@@ -93,7 +105,8 @@ async def test_healthz_reports_database_scheduler_and_why_channels_are_off(store
 
 async def test_healthz_says_whether_this_worker_runs_the_reminder_ticker(store: Store) -> None:
     async with serving(store) as server:
-        for _ in range(100):  # its first tick runs at start
+        deadline = time.monotonic() + PATIENCE  # its first tick runs at start
+        while time.monotonic() < deadline:
             status, body = await get(f"{server.url}/healthz")
             if json.loads(body)["reminders"] == "leader":
                 break
@@ -291,10 +304,7 @@ async def test_notifications_are_dispatched_and_unsent_claims_given_back_at_shut
                 [outbox.OutboxMessage("n1", "echo", "u1", "已受理")],
                 now=datetime(2020, 1, 1, tzinfo=UTC),
             )
-        for _ in range(100):
-            if sender.sent:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: bool(sender.sent))
         assert sender.sent == ["n1"]
         found = outbox.find(store, "n1")
         assert found is not None
@@ -338,11 +348,7 @@ async def test_a_failing_sender_is_retried_not_lost(store: Store) -> None:
                 [outbox.OutboxMessage("r1", "echo", "u1", "提醒")],
                 now=datetime(2020, 1, 1, tzinfo=UTC),
             )
-        for _ in range(100):
-            found = outbox.find(store, "r1")
-            if found is not None and found.attempts:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: bool((found := outbox.find(store, "r1")) and found.attempts))
     found = outbox.find(store, "r1")
     assert found is not None
     assert found.status == outbox.OutboxStatus.PENDING
