@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from conversations.campaign import Campaign
+from conversations.crossrules import NominationFacts, limits_for, quota_band
 from conversations.form_display import display
 from conversations.forms import FieldType, Form, FormKind, derive_fields
 from conversations.identity import Actor, Level, Role
@@ -45,6 +46,7 @@ class DocKind(enum.StrEnum):
     BOOK = "book"  # 材料目录 and the attached files merged behind it: PDF
     REPORT = "report"  # 推荐报告, a draft to complete and stamp: DOCX
     PUBLICITY = "publicity"  # 公示名单: DOCX and PDF, masked
+    QUOTA = "quota"  # 名额对照图: PNG and its text twin (/quota)
 
 
 DOC_TITLES: dict[DocKind, str] = {
@@ -55,6 +57,7 @@ DOC_TITLES: dict[DocKind, str] = {
     DocKind.BOOK: "申报材料目录",
     DocKind.REPORT: "推荐报告",
     DocKind.PUBLICITY: "公示名单",
+    DocKind.QUOTA: "推荐名额对照",
 }
 
 # What `/documents` sends, in this order: a clerk's unit set; an office's region set.
@@ -288,10 +291,117 @@ def apply_order(current: Sequence[int], typed: str) -> list[int] | str:
     return [current[i - 1] for i in [*picked, *rest]]
 
 
+# ----- the quota chart's figures (/quota) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRow:
+    """One bar of the quota chart: a region's nominations of one category against its places."""
+
+    region: str  # the quota holder's region code
+    region_name: str
+    category: str
+    category_label: str
+    nominated: int  # nominations that use a place (lifecycle counts: places)
+    places: int
+    low: int  # the 150 %–200 % band (quota_band)
+    high: int
+
+    @property
+    def verdict(self) -> str:
+        """不足 below the band, 超出 above it, "" inside it."""
+        if self.nominated < self.low:
+            return "不足"
+        if self.nominated > self.high:
+            return "超出"
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaFigures:
+    """What the chart and its text twin show for one scope of one campaign."""
+
+    campaign_title: str
+    scope: str  # the region the reader looks at (长春市)
+    rows: tuple[QuotaRow, ...]
+    cap_label: str = ""  # 县处级干部 (the 20 % cap of seed 000); "" when the campaign has none
+    cap_share: float | None = None
+    capped: int = 0  # nominations in the scope the cap covers
+    total_places: int = 0  # the campaign's awards, which the cap is a share of
+
+
+def quota_figures(
+    campaign: Campaign,
+    scope: str,
+    facts: Iterable[NominationFacts],
+    quotas: Mapping[str, Sequence[tuple[str, int]]],
+    *,
+    region_name: Callable[[str], str],
+    contains: Callable[[str, str], bool],
+) -> QuotaFigures:
+    """The figures of `/quota`: per quota region and category (`quotas`: category → (region
+    code, places) of the reader's region and those under it), the nominations of `facts` whose
+    region lies in it and that use a place; the cap over all of them."""
+    limits = limits_for(campaign)
+    counting = [f for f in facts if f.status not in limits.not_places]
+    ratio = limits.quota_ratio or (1.0, 1.0)
+    labels = {c.id: c.name for c in campaign.categories}
+    rows = []
+    for category in (c.id for c in campaign.categories):
+        for region, places in quotas.get(category, ()):
+            low, high = quota_band(places, ratio)
+            mine = (f for f in counting if f.category == category)
+            used = sum(1 for f in mine if contains(region, f.region))
+            rows.append(
+                QuotaRow(
+                    region,
+                    region_name(region),
+                    category,
+                    labels[category],
+                    used,
+                    places,
+                    low,
+                    high,
+                )  # fmt: skip
+            )
+    return QuotaFigures(
+        campaign_title=campaign.title,
+        scope=scope,
+        rows=tuple(rows),
+        cap_label=limits.cap_label,
+        cap_share=limits.cap_share,
+        capped=sum(1 for f in counting if f.capped),
+        total_places=sum(limits.places.values()),
+    )
+
+
+def quota_text(figures: QuotaFigures) -> str:
+    """The chart's figures as text, line by line (the chat shows it beside the PNG)."""
+    lines = [f"{figures.scope} 推荐名额对照（{figures.campaign_title}）"]
+    if not figures.rows:
+        lines.append("本地区没有分配名额。")
+    for r in figures.rows:
+        mark = f"（{r.verdict}）" if r.verdict else ""
+        lines.append(
+            f"{r.region_name}·{r.category_label}：已推荐 {r.nominated} 名，名额 {r.places} 名，"
+            f"应推荐 {r.low}–{r.high} 名{mark}"
+        )
+    if figures.cap_share is not None and figures.cap_label:
+        limit = int(figures.total_places * figures.cap_share)
+        over = "（超出）" if figures.capped > limit else ""
+        lines.append(
+            f"{figures.cap_label}：{figures.capped} 名，应控制在评选总数 {figures.total_places} 的"
+            f" {figures.cap_share:.0%}（{limit} 名）以内{over}"
+        )
+    return "\n".join(lines)
+
+
 __all__ = [
     "CLERK_SET",
     "DOC_TITLES",
     "OFFICIAL_SET",
+    "QuotaFigures",
+    "QuotaRow",
     "Audience",
     "DocKind",
     "Entry",
@@ -303,6 +413,8 @@ __all__ = [
     "audience_for",
     "documents_for",
     "entry_of",
+    "quota_figures",
+    "quota_text",
     "ranked",
     "shows_in_full",
 ]
