@@ -1,0 +1,397 @@
+"""The PDFs (issue 12): the 推荐审批表 (附件6), the 公示名单 and the bound material book.
+
+Drawn with fpdf2 on A4 with GB/T 9704's margins (天头 37 mm, 订口 28 mm, a 156 × 225 mm text
+block) and the one CJK font of `documents.fonts`, embedded as a subset; a missing font raises
+`FontMissing` before a page is drawn, so a document never shows boxes for hanzi.
+
+The material book (申报材料册, seed 001 三（三）3) is its table of contents on page 1, then the
+推荐审批表, then every attached file in the notice's order of materials: PDFs merged page by page
+(pypdf), JPEG/PNG scans each on an A4 page of their own, scaled to fit. What cannot be merged
+(a DOCX, a corrupt or encrypted file, a file the store no longer has) is named in the table of
+contents with the reason and left out: the book is still made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import WrapMode, XPos, YPos
+from PIL import Image, ImageOps
+from pypdf import PdfReader, PdfWriter
+
+from conversations.documents import DOC_TITLES, DocKind, Entry, FileLine, Header, MaterialLine
+from documents.fonts import FAMILY, font_path
+
+# GB/T 9704-2012 5.2.1: 天头 37 mm, 订口 28 mm, 版心 156 mm × 225 mm; so 26 mm right, 35 mm below.
+LEFT, TOP, RIGHT, BOTTOM = 28.0, 37.0, 26.0, 35.0
+WIDTH = 210.0 - LEFT - RIGHT  # 156 mm
+BODY_PT, TITLE_PT, SUBTITLE_PT = 12, 18, 14
+LINE_MM = 7.0
+SCAN_MARGIN = 12.0  # an attached scan gets most of its page
+SCAN_MAX_PX = 2480  # 300 dpi across A4: larger photos are scaled down before they are embedded
+
+APPROVALS = ("推荐单位意见", "县级审核意见", "市（州）级审核意见", "省级审核意见")
+STAMP = "\n\n\n（盖章）\n年　　月　　日"
+APPROVAL_MM = 5 * (LINE_MM - 1) + 3  # one approval block: its five lines and the padding
+NOT_MERGED = "未合并（{kind} 请另附）"
+UNREADABLE = "文件无法读取"
+ENCRYPTED = "文件已加密，无法合并"
+EMPTY_FILE = "文件没有页面"
+NOT_ATTACHED = "未附"
+IMAGE_KINDS = frozenset({"jpg", "jpeg", "png"})
+
+Out = str | Path | IO[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class BookResult:
+    """What went into a material book: its pages, the files merged, those left out and why."""
+
+    pages: int
+    merged: tuple[str, ...]  # filenames, in book order
+    skipped: tuple[tuple[str, str], ...]  # (filename, reason as the table of contents says it)
+
+
+class _Page(FPDF):
+    """An A4 page set-up with the CJK font; `numbered` puts 「— n —」 below the text block."""
+
+    def __init__(self, header: Header, *, title: str, numbered: bool = True) -> None:
+        path = font_path()  # FontMissing before anything is drawn
+        super().__init__(format="A4")
+        self.numbered = numbered
+        self.add_font(FAMILY, fname=str(path))
+        self.set_margins(LEFT, TOP, RIGHT)
+        self.set_auto_page_break(True, margin=BOTTOM)
+        self.set_font(FAMILY, size=BODY_PT)
+        self.set_title(title)
+        self.set_lang("zh-CN")
+        self.set_creator("awardbot")
+        self.set_creation_date(header.generated_at)
+
+    def footer(self) -> None:
+        if not self.numbered:
+            return
+        # GB/T 9704 7.5: 4号 Arabic numerals between 一字线, 7 mm below the text block.
+        self.set_y(297.0 - BOTTOM + 7.0)
+        self.set_font(FAMILY, size=14)
+        self.cell(0, 6, f"— {self.page_no()} —", align="C")
+        self.set_font(FAMILY, size=BODY_PT)
+
+    def heading(self, *lines: tuple[str, int]) -> None:
+        """Centred title lines, each (text, size in pt), then a blank line."""
+        for text, size in lines:
+            self.set_font(FAMILY, size=size)
+            self.multi_cell(
+                WIDTH, size * 0.55, text, align="C", wrapmode=WrapMode.CHAR,
+                new_x=XPos.LMARGIN, new_y=YPos.NEXT,
+            )  # fmt: skip
+        self.set_font(FAMILY, size=BODY_PT)
+        self.ln(LINE_MM / 2)
+
+    def paragraph(self, text: str, *, align: str = "L") -> None:
+        self.multi_cell(
+            WIDTH, LINE_MM, text, align=align, wrapmode=WrapMode.CHAR,
+            new_x=XPos.LMARGIN, new_y=YPos.NEXT,
+        )  # fmt: skip
+
+
+PLAIN = FontFace(family=FAMILY, emphasis="", fill_color=(235, 235, 235))  # no bold face embedded
+
+
+def _write(data: bytes, out: Out) -> None:
+    if isinstance(out, str | Path):
+        Path(out).write_bytes(data)
+    else:
+        out.write(data)
+
+
+def _form(header: Header, entry: Entry, *, numbered: bool) -> bytes:
+    pdf = _Page(header, title=f"{entry.form_title}（{entry.name}）", numbered=numbered)
+    pdf.add_page()
+    pdf.heading((header.campaign_title, SUBTITLE_PT), (entry.form_title, TITLE_PT))
+    pdf.paragraph(f"推荐单位：{entry.unit}")
+    pdf.paragraph(f"申报类别：{entry.category_label}　　编号：{entry.code}")
+    pdf.ln(2)
+    with pdf.table(
+        col_widths=(42, WIDTH - 42), width=WIDTH, first_row_as_headings=False,
+        wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT"), line_height=LINE_MM - 1,
+        padding=1.5,
+    ) as table:  # fmt: skip
+        for value in entry.values:
+            row = table.row()
+            row.cell(value.label)
+            row.cell(value.text)
+    # The four approval blocks stay together: each office signs on the same sheet.
+    if pdf.will_page_break(len(APPROVALS) * APPROVAL_MM):
+        pdf.add_page()
+    with pdf.table(
+        col_widths=(42, WIDTH - 42), width=WIDTH, first_row_as_headings=False,
+        wrapmode=WrapMode.CHAR, text_align=("CENTER", "RIGHT"), line_height=LINE_MM - 1,
+        padding=1.5,
+    ) as table:  # fmt: skip
+        for label in APPROVALS:
+            row = table.row()
+            row.cell(label)
+            row.cell(STAMP)
+    return bytes(pdf.output())
+
+
+def form_pdf(header: Header, entry: Entry, out: Out) -> None:
+    """Write the 推荐审批表 of `entry` (its values as already masked for the audience) to `out`:
+    the titles, unit, category and tracking code, every value in form order, then the four
+    approval blocks to sign and stamp."""
+    _write(_form(header, entry, numbered=True), out)
+
+
+def period_text(period: tuple[dt.date, dt.date], workdays: int) -> str:
+    """「公示期为2022年10月10日至10月14日（5个工作日）」: the end's year only when it differs."""
+    start, end = period
+    year = f"{end.year}年" if end.year != start.year else ""
+    return (
+        f"公示期为{start.year}年{start.month}月{start.day}日至{year}{end.month}月{end.day}日"
+        f"（{workdays}个工作日）"
+    )
+
+
+def publicity_pdf(
+    header: Header,
+    entries: Iterable[Entry],
+    out: Out,
+    *,
+    period: tuple[dt.date, dt.date],
+    workdays: int,
+) -> None:
+    """Write the 公示名单 of `entries` (in the order given) to `out`: 序号、姓名、单位、申报类别
+    and nothing else of a nominee — no ID number, no phone — with the publicity period."""
+    found = list(entries)
+    title = DOC_TITLES[DocKind.PUBLICITY]
+    pdf = _Page(header, title=f"{header.scope}{title}")
+    pdf.add_page()
+    pdf.heading((header.campaign_title, SUBTITLE_PT), (f"推荐对象{title}", TITLE_PT))
+    pdf.paragraph(
+        f"　　经{header.scope}研究，拟推荐以下{len(found)}名（个）对象参加"
+        f"{header.campaign_title}，现予公示。{period_text(period, workdays)}。"
+        "公示期间如有异议，请以书面形式实名反映。"
+    )
+    pdf.ln(2)
+    with pdf.table(
+        col_widths=(14, 34, 62, WIDTH - 110), width=WIDTH, headings_style=PLAIN,
+        wrapmode=WrapMode.CHAR, text_align=("CENTER", "CENTER", "LEFT", "LEFT"),
+        line_height=LINE_MM - 1, padding=1.5,
+    ) as table:  # fmt: skip
+        heading = table.row()
+        for label in ("序号", "姓名", "单位", "申报类别"):
+            heading.cell(label, align="CENTER")
+        for seq, entry in enumerate(found, 1):
+            row = table.row()
+            for text in (str(seq), entry.name, entry.unit, entry.category_label):
+                row.cell(text)
+    pdf.ln(LINE_MM)
+    pdf.paragraph(header.scope, align="R")
+    pdf.paragraph(f"{header.generated_at:%Y}年{header.generated_at.month}月"
+                  f"{header.generated_at.day}日", align="R")  # fmt: skip
+    _write(bytes(pdf.output()), out)
+
+
+# ----- the material book -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Line:
+    """One line of the table of contents; `piece` is what it puts into the book (None: none)."""
+
+    seq: str
+    title: str
+    piece: PdfReader | None = None
+    note: str = ""  # why there is no piece, or NOT_ATTACHED
+    first: int = 0  # the book page it starts on (0: none)
+
+
+def _pdf_piece(data: bytes) -> PdfReader | str:
+    """The attached PDF, re-read after a trial write so that a file pypdf cannot copy is caught
+    here, one file at a time, and not when the whole book is written; or the reason why not."""
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            return ENCRYPTED
+        if not reader.pages:
+            return EMPTY_FILE
+        trial = PdfWriter()
+        for page in reader.pages:
+            trial.add_page(page)
+        copy = io.BytesIO()
+        trial.write(copy)
+        return PdfReader(copy)
+    except Exception:  # noqa: BLE001 - any file a person uploads: its failure is "unreadable"
+        return UNREADABLE
+
+
+def _image_piece(data: bytes) -> PdfReader | str:
+    """The scan on an A4 page of its own (landscape when the scan is), scaled to fit."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)  # a phone photo taken sideways stands up
+            fmt = opened.format
+            turned = opened.getexif().get(0x0112, 1) != 1
+            if max(image.size) > SCAN_MAX_PX or turned or fmt not in ("JPEG", "PNG"):
+                image.thumbnail((SCAN_MAX_PX, SCAN_MAX_PX))
+                if image.mode not in ("RGB", "L"):
+                    image = image.convert("RGB")
+                buffer = io.BytesIO()
+                image.save(buffer, format="JPEG", quality=88)
+                data = buffer.getvalue()
+            width_px, height_px = image.size
+        landscape = width_px > height_px
+        pdf = FPDF(orientation="L" if landscape else "P", format="A4")
+        pdf.set_auto_page_break(False)
+        pdf.add_page()
+        room_w, room_h = pdf.w - 2 * SCAN_MARGIN, pdf.h - 2 * SCAN_MARGIN
+        scale = min(room_w / width_px, room_h / height_px)
+        w, h = width_px * scale, height_px * scale
+        pdf.image(io.BytesIO(data), x=(pdf.w - w) / 2, y=(pdf.h - h) / 2, w=w, h=h)
+        return PdfReader(io.BytesIO(bytes(pdf.output())))
+    except Exception:  # noqa: BLE001 - a corrupt or truncated upload
+        return UNREADABLE
+
+
+def _file_piece(file: FileLine, read: Callable[[FileLine], bytes | None]) -> PdfReader | str:
+    kind = file.kind.lower()
+    if kind != "pdf" and kind not in IMAGE_KINDS:
+        return NOT_MERGED.format(kind=kind.upper())
+    try:
+        data = read(file)
+    except Exception:  # noqa: BLE001 - the store lost it or cannot open it: the book goes on
+        data = None
+    if not data:
+        return UNREADABLE
+    return _pdf_piece(data) if kind == "pdf" else _image_piece(data)
+
+
+def _is_form(material: MaterialLine, entry: Entry) -> bool:
+    """Whether the notice lists the 推荐审批表 itself as a material (seed 001 lists it first)."""
+    form = DOC_TITLES[DocKind.FORM]
+    return material.name == entry.form_title or material.name.endswith(form)
+
+
+def _lines(header: Header, entry: Entry, read: Callable[[FileLine], bytes | None]) -> list[_Line]:
+    """The table of contents' lines in book order: the 推荐审批表 first, then each material of
+    the notice in its order with its files under it."""
+    form = PdfReader(io.BytesIO(_form(header, entry, numbered=False)))
+    materials = list(entry.materials)
+    at = next((i for i, m in enumerate(materials) if _is_form(m, entry)), None)
+    if at is None:
+        materials.insert(0, MaterialLine("", entry.form_title, True))
+    else:
+        materials.insert(0, materials.pop(at))  # the form is the first item, whatever the order
+    lines: list[_Line] = []
+    for seq, material in enumerate(materials, 1):
+        head = _Line(str(seq), material.name)
+        lines.append(head)
+        if seq == 1:
+            head.piece = form
+        elif not material.files:
+            head.note = NOT_ATTACHED
+        for file in material.files:
+            got = _file_piece(file, read)
+            if isinstance(got, str):
+                lines.append(_Line("", file.filename, note=got))
+            else:
+                lines.append(_Line("", file.filename, piece=got))
+    return lines
+
+
+def _contents(header: Header, entry: Entry, lines: list[_Line], offset: int) -> bytes:
+    """The table of contents, the pieces numbered as if it had `offset` pages."""
+    page = offset + 1
+    for line in lines:
+        line.first = page if line.piece is not None else 0
+        page += len(line.piece.pages) if line.piece is not None else 0
+    for i, line in enumerate(lines):  # a material without its own piece starts at its first file
+        if line.seq and not line.first:
+            line.first = next((f.first for f in _files_of(lines, i) if f.first), 0)
+    pdf = _Page(header, title=f"{DOC_TITLES[DocKind.BOOK]}（{entry.name}）", numbered=False)
+    pdf.add_page()
+    pdf.heading((DOC_TITLES[DocKind.BOOK], TITLE_PT))
+    pdf.paragraph(f"推荐对象：{entry.name}　　申报类别：{entry.category_label}")
+    pdf.paragraph(f"推荐单位：{entry.unit}　　编号：{entry.code}")
+    pdf.ln(2)
+    with pdf.table(
+        col_widths=(14, WIDTH - 62, 48), width=WIDTH, headings_style=PLAIN,
+        wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT", "CENTER"),
+        line_height=LINE_MM - 1, padding=1.5,
+    ) as table:  # fmt: skip
+        heading = table.row()
+        for label in ("序号", "材料名称", "页码"):
+            heading.cell(label, align="CENTER")
+        for line in lines:
+            row = table.row()
+            row.cell(line.seq)
+            row.cell(line.title if line.seq else f"　　{line.title}")
+            row.cell(str(line.first) if line.first else (line.note or "—"))
+    return bytes(pdf.output())
+
+
+def _files_of(lines: list[_Line], at: int) -> list[_Line]:
+    """The file lines under the material line at index `at`."""
+    found = []
+    for line in lines[at + 1 :]:
+        if line.seq:
+            break
+        found.append(line)
+    return found
+
+
+def book_pdf(
+    header: Header,
+    entry: Entry,
+    read: Callable[[FileLine], bytes | None],
+    out: Out,
+) -> BookResult:
+    """Write the material book of `entry` to `out`: the table of contents (申报材料目录) with the
+    page each item starts on, the 推荐审批表, then the attached files; `read` gives a file's
+    bytes (None: not available). Returns what was merged and what was left out, and why."""
+    lines = _lines(header, entry, read)
+    offset = 1
+    for _ in range(3):  # a long list may need a second page of contents: number again
+        contents = PdfReader(io.BytesIO(_contents(header, entry, lines, offset)))
+        if len(contents.pages) == offset:
+            break
+        offset = len(contents.pages)
+    writer = PdfWriter()
+    writer.append(contents, import_outline=False)
+    for line in lines:
+        if line.piece is not None:
+            writer.append(line.piece, import_outline=False)
+    for line in lines:  # bookmarks: one per material, at the page it starts on
+        if line.seq and line.first:
+            writer.add_outline_item(title=line.title, page_number=line.first - 1)
+    writer.add_metadata({"/Title": f"{DOC_TITLES[DocKind.BOOK]}（{entry.name}）"})
+    if isinstance(out, str | Path):
+        with Path(out).open("wb") as stream:
+            writer.write(stream)
+    else:
+        writer.write(out)
+    return BookResult(
+        pages=len(writer.pages),
+        merged=tuple(line.title for line in lines if not line.seq and line.piece is not None),
+        skipped=tuple((line.title, line.note) for line in lines if not line.seq and line.note),
+    )
+
+
+__all__ = [
+    "APPROVALS",
+    "BookResult",
+    "NOT_MERGED",
+    "UNREADABLE",
+    "book_pdf",
+    "form_pdf",
+    "period_text",
+    "publicity_pdf",
+]
