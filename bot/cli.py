@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from bot import (
     admin,
     audit_cli,
+    export_cli,
     logs,
     members_cli,
     privacy_cli,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register(sub)  # audit --nomination|--user
     reminders_cli.register(sub)  # reminders plan|run-due|list, campaign window set|list
     privacy_cli.register(sub)  # privacy purge
+    export_cli.register(sub)  # export summary|forms|cover|opinions|publicity|book|report|quota
     wechat_cli.register(sub)  # wechat menu
     telegram_cli.register(sub)  # telegram set-webhook, delete-webhook
     return parser
@@ -126,6 +128,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return reminders_cli.run(args, settings)
     if args.command in privacy_cli.COMMANDS:
         return privacy_cli.run(args, settings)
+    if args.command in export_cli.COMMANDS:
+        return export_cli.run(args, settings)
     if args.command in wechat_cli.COMMANDS:
         return wechat_cli.run(args, settings)
     if args.command in telegram_cli.COMMANDS:
@@ -266,6 +270,7 @@ def _runtime(catalog: Catalog, settings: Any) -> Iterator[tuple[Any, Any]]:
 
 def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
     from bot.channels import attachments_for
+    from bot.exports import document_worker
     from bot.wiring import console_notifier
     from conversations.keys import Channel, ConversationKey
     from handlers.console import ConsoleChannel
@@ -280,7 +285,12 @@ def _console(args: argparse.Namespace, catalog: Catalog, settings: Any) -> int:
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=args.show_keys,
             notifications=console_notifier(
-                store, user, runtime.assistant.engine.clock, ticker=_console_ticker(store, runtime)
+                store,
+                user,
+                runtime.assistant.engine.clock,
+                ticker=_console_ticker(store, runtime),
+                documents=document_worker(runtime, f"console-{os.getpid()}").run_due,
+                replies=lambda payload: channel.render_stored(payload),
             ),
             attachments=attachments_for(settings, store),
             downloads=settings.downloads_dir,

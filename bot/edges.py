@@ -32,6 +32,7 @@ from storage import nominations as noms
 from storage.crypto import Sealer, SealError
 from storage.files import FileStore, FileStoreError
 from storage.store import Store, StoreError, StoreUnavailable
+from storage.tables import generated_files
 from storage.tables import outbox as outbox_table
 
 
@@ -138,7 +139,9 @@ class StoreAttachments:
         self._files = files
 
     def _row(self, attachment_id: int) -> sa.RowMapping:
-        table = noms.attachments
+        # A negative id names a file the bot generated (bot.exports: a document, a chart).
+        table = noms.attachments if attachment_id > 0 else generated_files
+        attachment_id = abs(attachment_id)
         with _edge_errors(), self._store.reading() as conn:
             row = (
                 conn.execute(

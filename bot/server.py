@@ -38,6 +38,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.channels import attachments_for, build_adapters, file_links
+from bot.exports import document_worker
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.base import (
@@ -135,6 +136,8 @@ class Server:
         self.ticker = (
             Ticker(store, runtime.planning, clock=clock) if runtime.planning is not None else None
         )
+        # Documents (/documents, /quota): every worker renders; a job is claimed by one.
+        self.documents = document_worker(runtime, self.worker_id)
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
         self._channel_names = {adapter.channel for adapter in self.adapters}
         self.app = self._build_app()
@@ -291,6 +294,14 @@ class Server:
                 next_run_time=dt.datetime.now(self.settings.timezone),
             )
         self.scheduler.add_job(
+            self._render_documents,
+            "interval",
+            seconds=self.settings.document_tick_seconds,
+            id="documents",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
             self._prune, "interval", hours=1, id="prune-deliveries", max_instances=1
         )
         # Personal data past retention (issue 11), nightly, on the reminder ticker's leader.
@@ -335,6 +346,22 @@ class Server:
             self.scheduler.modify_job(
                 "outbox", next_run_time=dt.datetime.now(self.settings.timezone)
             )
+
+    async def _render_documents(self) -> None:
+        if self.gateway.closing:
+            return
+        try:
+            ran = await self.gateway.run(self.documents.run_due)
+        except Exception as exc:  # noqa: BLE001 - the job stays claimed until its lease ends
+            self.metrics.inc("awardbot_errors_total", channel="documents", kind="render")
+            log.error("document round failed: %s", type(exc).__name__)
+            return
+        if ran:
+            self.metrics.inc("awardbot_document_jobs_total", ran)
+            if self.dispatcher is not None and self.scheduler.running:
+                self.scheduler.modify_job(
+                    "outbox", next_run_time=dt.datetime.now(self.settings.timezone)
+                )
 
     async def _prune(self) -> None:
         now = self.clock().astimezone(dt.UTC)

@@ -74,6 +74,7 @@ class Settings:
     now: dt.datetime | None = None  # AWARDBOT_NOW: the demo clock starts here (never production)
     alert_waiting_workdays: int = 5  # officials are alerted past this many working days waiting
     reminder_tick_seconds: int = 10  # how often the ticker hands due reminders to the outbox
+    document_tick_seconds: int = 2  # how often `serve` looks for /documents jobs (bot.exports)
     retention_days: int = 180  # drafts, self-checks, subscriptions go this long after a campaign
 
 
@@ -218,6 +219,7 @@ class _Env(BaseSettings):
     now: DemoMoment | None = _setting("AWARDBOT_NOW")
     alert_waiting_workdays: Workdays = _setting("AWARDBOT_ALERT_WAITING_WORKDAYS", 5)
     reminder_tick_seconds: TickSeconds = _setting("AWARDBOT_REMINDER_TICK_SECONDS", 10)
+    document_tick_seconds: TickSeconds = _setting("AWARDBOT_DOCUMENT_TICK_SECONDS", 2)
     secret_key: SecretStr | None = _setting("AWARDBOT_SECRET_KEY")
     secret_key_file: Path = _setting("AWARDBOT_SECRET_KEY_FILE", Path("data/secret.key"))
     attachments_dir: Path = _setting("AWARDBOT_ATTACHMENTS_DIR", Path("data/attachments"))
@@ -347,6 +349,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         now=now,
         alert_waiting_workdays=values.alert_waiting_workdays,
         reminder_tick_seconds=values.reminder_tick_seconds,
+        document_tick_seconds=values.document_tick_seconds,
         retention_days=values.retention_days,
     )
 

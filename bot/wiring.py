@@ -103,18 +103,22 @@ def console_notifier(
     clock: Callable[[], dt.datetime],
     *,
     ticker: Ticker | None = None,
+    documents: Callable[[], object] | None = None,
+    replies: Callable[[str], str] | None = None,
 ) -> Callable[[], str]:
     """Deliver what waits for this console user; returns the printed `【通知】…` lines.
 
     One console process serves one person: it delivers their notifications when they are
     there (after each step); other people's wait in the outbox for their own channel. With a
     `ticker` (the console's, on SQLite: one process) due reminders are handed over first, so a
-    console user walking a timeline with AWARDBOT_NOW sees theirs.
+    console user walking a timeline with AWARDBOT_NOW sees theirs. `documents` runs the
+    document jobs that wait (bot.exports.DocumentWorker.run_due) and `replies` prints the
+    replies they leave in the outbox (the files saved to the downloads folder).
     """
     buffer = io.StringIO()
     dispatcher = Dispatcher(
         store,
-        {Channel.CONSOLE.value: ConsoleSender(buffer)},
+        {Channel.CONSOLE.value: ConsoleSender(buffer, replies)},
         clock=lambda: clock().astimezone(dt.UTC),
         worker_id=f"console-{os.getpid()}-{secrets.token_hex(4)}",
         recipient=(Channel.CONSOLE.value, user),
@@ -124,6 +128,8 @@ def console_notifier(
         try:
             if ticker is not None:
                 ticker.tick()
+            if documents is not None:
+                documents()
             while dispatcher.run_once().delivered:
                 pass
         except StoreError:

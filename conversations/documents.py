@@ -25,7 +25,7 @@ from conversations.crossrules import NominationFacts, limits_for, quota_band
 from conversations.form_display import display
 from conversations.forms import FieldType, Form, FormKind, derive_fields
 from conversations.identity import Actor, Level, Role
-from conversations.lifecycle import opinion_departments, opinion_facts
+from conversations.lifecycle import Counts, opinion_departments, opinion_facts
 
 
 class Audience(enum.StrEnum):
@@ -99,6 +99,16 @@ def documents_for(actor: Actor | None) -> tuple[DocKind, ...]:
     if audience is None:
         return ()
     return CLERK_SET if audience is Audience.UNIT else OFFICIAL_SET
+
+
+def in_documents(campaign: Campaign, status: str) -> bool:
+    """Whether a nomination at `status` belongs in the documents: filed (not the draft) and still
+    holding its nominee (not withdrawn, rejected or revoked: lifecycle `counts:`). A returned
+    one stays: it is still the unit's nomination, being corrected."""
+    lifecycle = campaign.lifecycle
+    if lifecycle is None:
+        return False
+    return status != lifecycle.initial and status not in lifecycle.not_counting(Counts.NOMINEE)
 
 
 def shows_in_full(audience: Audience, kind: DocKind) -> bool:
@@ -413,6 +423,7 @@ __all__ = [
     "audience_for",
     "documents_for",
     "entry_of",
+    "in_documents",
     "quota_figures",
     "quota_text",
     "ranked",

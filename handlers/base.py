@@ -156,6 +156,7 @@ class Metrics:
                 " so the rest are delivered."
             ),
             "awardbot_reminders_sent_total": "Due reminders handed to the outbox.",
+            "awardbot_document_jobs_total": "Document jobs (/documents, /quota) run.",
             "awardbot_reminders_skipped_total": (
                 "Due reminders not sent: deadline passed while down, turned off, empty digest."
             ),

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from conversations.engine import FileOut, Reply
 from conversations.filing import Upload
-from handlers.base import MAX_FILE, Unavailable, render_text
+from handlers.base import MAX_FILE, Unavailable, load_replies, render_text
 from handlers.files import READ_FAILED, SAVED_TO, save_file
 from handlers.ports import Attachments, EdgeError
 
@@ -74,6 +74,11 @@ class ConsoleChannel:
             lines = [self._save(file) for file in reply.files]
             parts.append("\n".join([text, *lines]))
         return "\n\n".join(parts)
+
+    def render_stored(self, payload: str) -> str:
+        """Replies kept in the outbox (JSON, handlers.base.dump_replies), printed like a step's:
+        what comes later than its step, e.g. the documents a job made."""
+        return self._render(load_replies(payload))
 
     def _save(self, file: FileOut) -> str:
         if self._attachments is None:

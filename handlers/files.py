@@ -40,6 +40,9 @@ MEDIA_TYPES = {
     "png": "image/png",
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    # the documents the bot generates (bot.exports) besides PDF, DOCX and PNG
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "zip": "application/zip",
 }
 IMAGES = frozenset({"jpg", "png"})
 ROUTE = "/files/{token}"
@@ -134,7 +137,7 @@ class FileLinks:
 
     def check(self, token: str) -> int:
         """The attachment id a token names; BadLink, or ExpiredLink once it expired."""
-        match = re.fullmatch(r"([1-9][0-9]{0,18})\.([0-9]{1,12})\.([0-9a-f]{64})", token)
+        match = re.fullmatch(r"(-?[1-9][0-9]{0,18})\.([0-9]{1,12})\.([0-9a-f]{64})", token)
         if match is None:
             raise BadLink("not a file link")
         ident, expires, given = match.groups()

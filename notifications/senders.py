@@ -28,6 +28,7 @@ loop (`asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)`) inside `se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol, TextIO
 
@@ -82,12 +83,24 @@ class ConsoleSender:
     channel: str = Channel.CONSOLE
     idempotent: bool = False
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, replies: Callable[[str], str] | None = None) -> None:
         self._out = out
+        self._replies = replies  # stored replies (JSON) as the console prints them, files saved
 
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
+        self._print(f"【通知】{text}")
+
+    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
+        """Replies that came later than their step (the documents a job made)."""
+        if self._replies is None:
+            raise DeliveryError(
+                "控制台不能显示这条回复 (console has no reply renderer)", retryable=False
+            )
+        self._print(self._replies(payload))
+
+    def _print(self, text: str) -> None:
         try:
-            print(f"【通知】{text}", file=self._out, flush=True)
+            print(text, file=self._out, flush=True)
         except (OSError, ValueError) as exc:  # closed or broken stream
             raise DeliveryError(
                 f"控制台不可写 (console not writable: {type(exc).__name__})", retryable=False

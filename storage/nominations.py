@@ -376,6 +376,11 @@ def subscribers(conn: Connection, nomination_id: int) -> list[int]:
     )
 
 
+def record_of(row: Any, sealer: Sealer) -> NominationRecord:
+    """A `nominations` row (selected with any extra columns) as a record, its payload opened."""
+    return _record(row, sealer)
+
+
 def _insert_ignore(conn: Connection) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 

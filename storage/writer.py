@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from conversations.campaign import Catalog
 from conversations.consent import consent_refusal
+from conversations.documents import DocKind, documents_for
 from conversations.effects import (
     Audience,
     Audit,
@@ -46,8 +47,8 @@ from conversations.material_stages import attachable_later
 from conversations.moves import lifecycle_of, recheck
 from conversations.policy import may_edit, may_see
 from conversations.reads import Refusal, RefusalKind
+from storage import exports, outbox, privacy
 from storage import nominations as noms
-from storage import outbox, privacy
 from storage.crypto import Sealer
 from storage.files import FileStore
 from storage.invites import BindError, bind
@@ -137,9 +138,7 @@ class Writer:
                 case SetRanking():
                     self._rank(effect)
                 case RequestDocuments():
-                    # No worker renders documents yet (issue 12 in progress): refuse rather than
-                    # drop the request silently.
-                    raise NotImplementedError("RequestDocuments is not applied yet")
+                    self._documents(effect)
         for effect in dict.fromkeys(replans):
             self._replan(effect)
 
@@ -168,6 +167,23 @@ class Writer:
         set_ranking(
             self._conn, campaign=effect.campaign, scope=scope, order=effect.order,
             user_id=self._tx.user_id, now=self._now,
+        )  # fmt: skip
+
+    def _documents(self, effect: RequestDocuments) -> None:
+        """A job for the document worker (bot.exports): only a clerk or an official, only the
+        documents of their role, only a campaign the bot runs. The same request still waiting
+        is not queued twice."""
+        actor = self._reads.actor()
+        allowed = {k.value for k in documents_for(actor)}
+        if actor is not None and actor.role is Role.OFFICIAL:
+            allowed.add(DocKind.QUOTA.value)
+        if not effect.kinds or not set(effect.kinds) <= allowed:
+            raise Refusal(RefusalKind.NOT_YOURS, detail="documents not of the caller's role")
+        if effect.campaign not in self._catalog:
+            raise Refusal(RefusalKind.NOT_ALLOWED, detail="no such campaign")
+        exports.request(
+            self._conn, user_id=self._tx.user_id, campaign=effect.campaign,
+            kinds=effect.kinds, now=self._now,
         )  # fmt: skip
 
     def _replan(self, effect: Replan) -> None:

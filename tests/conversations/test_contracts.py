@@ -198,6 +198,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     # the nomination payload's own structure: the departments whose opinion is recorded
     ("storage/reads.py", "opinions"): "payload['opinions']",
     ("storage/writer.py", "opinions"): "payload['opinions']",
+    ("storage/exports.py", "opinions"): "payload['opinions'] (the departments recorded)",
     # the official documents (issue 12): a document's name and a ranking's column
     ("conversations/documents.py", "opinions"): "DocKind.OPINIONS, the 征求意见表 (a document)",
     ("storage/tables.py", "position"): "rankings.position",

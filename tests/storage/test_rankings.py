@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from support.review_rig import clerk, official, place, write
 
-from conversations.effects import Effect, RequestDocuments, SetRanking
+from conversations.effects import Effect, SetRanking
 from conversations.identity import Level
 from conversations.reads import Refusal, RefusalKind
 from storage.rankings import ranking
@@ -81,15 +81,6 @@ def test_a_nomination_of_another_campaign_is_refused(store: Store, tmp_path: Pat
     a = place(store)
     with pytest.raises(Refusal):
         apply(store, "clerk", SetRanking("jl-employment-2022", (a,)), tmp_path)
-
-
-def test_a_documents_request_is_refused_until_a_worker_renders_it(
-    store: Store, tmp_path: Path
-) -> None:
-    # Never dropped silently: the step fails and its effects roll back.
-    clerk(store)
-    with pytest.raises(NotImplementedError):
-        apply(store, "clerk", RequestDocuments(SKILLS, ("summary",)), tmp_path)
 
 
 def _scopes(store: Store) -> list[str]:
