@@ -33,6 +33,7 @@ VERDICT_LABELS = {
 BAND_COLOUR = "#90caf9"
 BAND_GID = "band"  # the band rectangles carry gid band-0, band-1, … (row order)
 PLACES_GID = "places"
+CAP_GID = "cap"
 EMPTY = "本地区没有分配名额"
 
 
@@ -122,7 +123,7 @@ def quota_chart(figures: QuotaFigures) -> Figure:
     fig.legend(handles=handles, prop=_font(9), loc="outside lower center", ncols=3)
     if cap:
         colour = COLOURS["超出"] if over else "#212121"
-        ax.set_title(cap, loc="left", fontproperties=_font(10), color=colour)
+        ax.set_title(cap, loc="left", fontproperties=_font(10), color=colour).set_gid(CAP_GID)
     return fig
 
 
@@ -132,4 +133,4 @@ def quota_png(figures: QuotaFigures, out: str | Path | IO[bytes], *, dpi: int = 
     fig.savefig(out, format="png", dpi=dpi)
 
 
-__all__ = ["BAND_GID", "COLOURS", "EMPTY", "PLACES_GID", "quota_chart", "quota_png"]
+__all__ = ["BAND_GID", "CAP_GID", "COLOURS", "EMPTY", "PLACES_GID", "quota_chart", "quota_png"]
