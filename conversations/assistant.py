@@ -23,6 +23,7 @@ from conversations.engine import Engine, Inbound, Reply, Step
 from conversations.filing import Filing, Upload
 from conversations.help import help_text, is_command
 from conversations.identity import LEVEL_SHORT_NAMES, Actor, Level, Role, bind_refusal_text
+from conversations.overview import Overview, in_overview
 from conversations.policy import GUESS_ATTEMPTS, guessing_refused, may_see
 from conversations.reads import Context, Env, PortRefusal, Reads, Refusal, RefusalKind
 from conversations.reminders import KIND_WINDOW
@@ -45,6 +46,7 @@ class Assistant:
         self.engine = engine
         self.filing = Filing(engine)
         self.review = Review(catalog)
+        self.overview = Overview(catalog, self.review)  # /documents /rank /region /quota
         self.reminding = Reminding(catalog)
 
     def start(self, saved: dict[str, Any] | None, reads: Reads, ctx: Context) -> Step:
@@ -109,6 +111,9 @@ class Assistant:
         env.add(Audit(action, False, refusal.nomination, {"why": str(refusal)}))
         if refusal.kind is RefusalKind.BIND:
             step = self._then_ask(saved, [Reply(render(bind_refusal_text(refusal.detail)))], env)
+        elif in_overview(saved):
+            previous, replies = self.overview.refused(saved or {})
+            step = self._then_ask(previous, replies, env)
         elif refusal.kind is RefusalKind.NOT_YOURS:
             step = self._then_ask(saved, [Reply(render("not_your_unit"))], env)
         elif _in_review(saved):
@@ -163,6 +168,14 @@ class Assistant:
             return self._then_ask(saved, [Reply(text)], env)
         if command == "/help":
             return self._then_ask(saved, [Reply(help_text(env.actor()))], env)
+        if command in ("/documents", "/rank", "/region", "/quota"):
+            outer = _outside_review(saved)
+            opened = self.overview.start(command, argument, outer, env, _campaign_of(outer))
+            return self._left(opened, env)
+        if in_overview(saved):
+            if command is None or command in ("/cancel", "/back"):
+                return self._left(self.overview.resume(saved or {}, inbound.text, env), env)
+            saved = _outside_review(saved)  # another command leaves the overview
         if command is None and (
             said := self.consent.answer(saved, inbound.text, env, self._then_ask)
         ):
@@ -253,6 +266,12 @@ class Assistant:
                 replies.append(Reply(render("reminders_tracking")))
         return replies
 
+    def _left(self, outcome: Step | Leave, env: Env) -> Step:
+        """An overview's next question, or (it is over) its replies and the question before."""
+        if isinstance(outcome, Leave):
+            return self._then_ask(outcome.previous, outcome.replies, env)
+        return outcome
+
     def _listing(
         self, saved: dict[str, Any] | None, outcome: Step | list[Reply], env: Env
     ) -> Step:
@@ -304,8 +323,8 @@ def _in_review(saved: dict[str, Any] | None) -> bool:
 
 
 def _outside_review(saved: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The conversation under a review listing (a new listing replaces the old one)."""
-    while _in_review(saved):
+    """The conversation under a review listing or an overview (a new one replaces the old)."""
+    while _in_review(saved) or in_overview(saved):
         saved = (saved or {}).get("previous")
     return saved
 

@@ -2,8 +2,9 @@
 
 One table names every command once with the roles that may use it; `/help` (and the help
 after an unknown command) shows a person exactly the lines of their role. An applicant does
-not see `/mine` or `/queue`, an official sees `/queue` and not `/new`. Admins work on the
-command line; in the chat they have what everyone has.
+not see `/mine` or `/queue`, an official sees `/queue` and not `/new`; `/documents` and
+`/rank` are for clerks and officials, `/region` and `/quota` for officials (issue 12). Admins
+work on the command line; in the chat they have what everyone has.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("/mine", "/mine 查看本单位的推荐，回复序号办理", CLERKS),
     Command("/new", "/new 填报一项推荐", CLERKS),
     Command("/queue", "/queue 查看等待您审核的推荐，回复序号办理", OFFICIALS),
+    Command(
+        "/region",
+        "/region 查看本地区的全部推荐和统计（可加姓名、单位或跟踪码搜索）",
+        OFFICIALS,
+    ),
+    Command("/quota", "/quota 查看本地区各类别的推荐名额对照（文字和图表）", OFFICIALS),
+    Command("/rank", "/rank 设定本单位推荐的排序（推荐汇总表按此排列）", CLERKS),
+    Command("/rank", "/rank 设定本地区推荐的综合排序（推荐汇总表按此排列）", OFFICIALS),
+    Command("/documents", "/documents 生成本单位的推荐审批表、汇总表等申报文件", CLERKS),
+    Command("/documents", "/documents 生成本地区的推荐汇总表、公示名单等文件", OFFICIALS),
     Command("/cancel", "/cancel 暂停填报（草稿保留），或放弃正在填写的理由", CLERKS),
     Command("/cancel", "/cancel 放弃正在填写的理由", OFFICIALS),
     Command("/track", "/track 跟踪码 关注一项推荐的进展；不带跟踪码：列出已关注的", EVERYONE),

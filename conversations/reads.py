@@ -156,6 +156,15 @@ class MyDataView:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionEntry:
+    """A nomination as an office's overview (`/region`) lists and searches it."""
+
+    view: NominationView  # what the list shows (the name masked, as every list shows it)
+    name: str  # the nominee's name in full, or the unit's for a collective: matched, not shown
+    unit: str  # the nominating unit's registered name
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaView:
     region: str
     places: int
@@ -215,6 +224,14 @@ class Reads(Protocol):
     def in_statuses(self, statuses: tuple[str, ...], region: str) -> list[NominationView]:
         """Nominations in `statuses` whose region code shares `region`'s province, oldest move
         first (the core keeps those of the official's region)."""
+
+    def region_nominations(self, campaign: str, region: str) -> list[RegionEntry]:
+        """Every nomination of `campaign` (every status) from `region` and the regions under
+        it, oldest first."""
+
+    def ranking(self, campaign: str) -> dict[int, int]:
+        """The order the caller's scope keeps for `campaign` (/rank): nomination id -> position,
+        1 the best; empty when nothing is ranked or the caller ranks nothing (an applicant)."""
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
         """The answers of the caller's latest completed self-check for this category."""
@@ -312,6 +329,14 @@ class Memo:
 
     def in_statuses(self, statuses: tuple[str, ...], region: str) -> list[NominationView]:
         out: list[NominationView] = self._get("in_statuses", statuses, region)
+        return out
+
+    def region_nominations(self, campaign: str, region: str) -> list[RegionEntry]:
+        out: list[RegionEntry] = self._get("region_nominations", campaign, region)
+        return out
+
+    def ranking(self, campaign: str) -> dict[int, int]:
+        out: dict[int, int] = self._get("ranking", campaign)
         return out
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:

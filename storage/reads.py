@@ -31,6 +31,7 @@ from conversations.reads import (
     NominationDetail,
     NominationView,
     QuotaView,
+    RegionEntry,
     ReminderView,
 )
 from storage import nominations as noms
@@ -38,11 +39,13 @@ from storage import privacy
 from storage.crypto import Sealer
 from storage.invites import actor_of, code_hash, normalize_code
 from storage.quotas import quotas as stored_quotas
+from storage.rankings import ranking as stored_ranking
+from storage.rankings import scope_of
 from storage.regions import Regions
 from storage.reminders import entries as reminder_entries
 from storage.reminders import wanted, windows_in_force
 from storage.store import ConversationTx
-from storage.tables import invites, memberships, selfcheck_results, units
+from storage.tables import invites, memberships, nominations, selfcheck_results, units
 
 WorkdayEnd = Callable[[dt.date, int], dt.date]
 
@@ -149,6 +152,31 @@ class StoreReads:
     def in_statuses(self, statuses: tuple[str, ...], region: str) -> list[NominationView]:
         records = noms.in_statuses(self._conn, self._sealer, statuses, region_prefix=region[:2])
         return [self._view(r) for r in records]
+
+    def region_nominations(self, campaign: str, region: str) -> list[RegionEntry]:
+        inside = sorted(r.code for r in self._regions if self._regions.contains(region, r.code))
+        rows = self._conn.execute(
+            sa.select(nominations, units.c.name.label("registered_unit"))
+            .join(units, units.c.id == nominations.c.unit_id)
+            .where(nominations.c.campaign == campaign, nominations.c.region_code.in_(inside))
+            .order_by(nominations.c.id)
+        ).all()
+        out = []
+        for row in rows:
+            record = noms.record_of(row, self._sealer)
+            form = nomination_form(self._catalog, record.campaign, record.category)
+            fields = record.payload.get("fields", {})
+            field = form.name_field() if form is not None else None
+            name = str(fields.get(field.key) or "") if field is not None else ""
+            out.append(RegionEntry(view_of(record, form), name, row.registered_unit))
+        return out
+
+    def ranking(self, campaign: str) -> dict[int, int]:
+        actor = self.actor()
+        scope = scope_of(actor) if actor is not None else None
+        if scope is None:
+            return {}
+        return stored_ranking(self._conn, campaign=campaign, scope=scope)
 
     def latest_selfcheck(self, campaign: str, category: str) -> dict[str, Any] | None:
         row = self._conn.execute(

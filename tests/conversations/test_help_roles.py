@@ -22,8 +22,9 @@ EVERYONE = {
 }  # fmt: skip
 EXPECTED = {
     Role.APPLICANT: EVERYONE,
-    Role.CLERK: EVERYONE | {"/mine", "/new", "/cancel"},
-    Role.OFFICIAL: EVERYONE | {"/queue", "/cancel"},
+    Role.CLERK: EVERYONE | {"/mine", "/new", "/cancel", "/documents", "/rank"},
+    # issue 12: the documents and the ranking for both; the region's overview for offices
+    Role.OFFICIAL: EVERYONE | {"/queue", "/cancel", "/documents", "/rank", "/region", "/quota"},
     Role.ADMIN: EVERYONE,  # admins work on the command line; in the chat, as everyone
 }
 ACTORS = {
@@ -60,7 +61,14 @@ def test_the_roles_differ_where_they_should() -> None:
     assert "/new" not in official
     assert "/queue" not in clerk
     assert "/mine 查看本单位的推荐" in clerk
-    assert not any(c in applicant for c in ("/mine", "/new", "/queue", "/cancel"))
+    assert not any(
+        c in applicant
+        for c in ("/mine", "/new", "/queue", "/cancel", "/documents", "/rank", "/region", "/quota")
+    )
+    assert "/region" not in clerk
+    assert "/quota" not in clerk
+    assert "/rank 设定本单位推荐的排序" in clerk
+    assert "/rank 设定本地区推荐的综合排序" in official
     assert "/bind 邀请码 绑定单位经办人或评审办公室身份" in applicant
     assert "/bind 邀请码 用新的邀请码更换身份" in clerk
 
