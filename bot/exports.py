@@ -121,7 +121,14 @@ def produce(
     """Render documents `kinds` of `scope` into `out_dir`, reading through `conn` (one
     snapshot). `progress` is called with the number of nominations rendered since its last
     call; `bundle_over` None never bundles (the command line writes a folder)."""
-    from documents import chart, pdf, sheet, word  # the renderers load fonts: only when used
+    from documents import sheet
+
+    # The other renderers load fonts and matplotlib: imported only for what is asked.
+    kinds = list(kinds)
+    if any(k is not DocKind.SUMMARY for k in kinds):
+        from documents import pdf, word
+    if DocKind.QUOTA in kinds:
+        from documents import chart
 
     campaign = catalog.get(scope.campaign)
     header = Header(campaign.id, campaign.title, scope.name, scope.audience, now)

@@ -334,7 +334,7 @@ def kinds_in(conn: Connection, campaign: Campaign, scope: ExportScope) -> list[s
     """The nomination kinds (individual, collective) the scope has, in that order."""
     found = set(
         conn.execute(
-            sa.select(sa.distinct(nominations.c.kind)).where(*_where(campaign, scope, None))
+            sa.select(nominations.c.kind).distinct().where(*_where(campaign, scope, None))
         ).scalars()
     )
     return [k for k in ("individual", "collective") if k in found]
