@@ -27,6 +27,8 @@ from pypdf import PdfReader, PdfWriter
 
 from conversations.documents import DOC_TITLES, DocKind, Entry, FileLine, Header, MaterialLine
 from documents.fonts import FAMILY, font_path
+from documents.layouts import layout_for
+from documents.word import TO_FILL, date_text, name_label, period_text, shown
 
 # GB/T 9704-2012 5.2.1: 天头 37 mm, 订口 28 mm, 版心 156 mm × 225 mm; so 26 mm right, 35 mm below.
 LEFT, TOP, RIGHT, BOTTOM = 28.0, 37.0, 26.0, 35.0
@@ -36,7 +38,6 @@ LINE_MM = 7.0
 SCAN_MARGIN = 12.0  # an attached scan gets most of its page
 SCAN_MAX_PX = 2480  # 300 dpi across A4: larger photos are scaled down before they are embedded
 
-APPROVALS = ("推荐单位意见", "县级审核意见", "市（州）级审核意见", "省级审核意见")
 STAMP = "\n\n\n（盖章）\n年　　月　　日"
 APPROVAL_MM = 5 * (LINE_MM - 1) + 3  # one approval block: its five lines and the padding
 NOT_MERGED = "未合并（{kind} 请另附）"
@@ -101,7 +102,9 @@ class _Page(FPDF):
         )  # fmt: skip
 
 
-PLAIN = FontFace(family=FAMILY, emphasis="", fill_color=(235, 235, 235))  # no bold face embedded
+# One face is embedded (no bold): headings are set apart by a grey fill instead.
+PLAIN = FontFace(family=FAMILY, emphasis="", fill_color=(235, 235, 235))
+LABEL = FontFace(family=FAMILY, emphasis="", fill_color=(245, 245, 245))
 
 
 def _write(data: bytes, out: Out) -> None:
@@ -111,52 +114,68 @@ def _write(data: bytes, out: Out) -> None:
         out.write(data)
 
 
+def _pairs(pdf: _Page, pairs: list[tuple[str, str]]) -> None:
+    """A label | value | label | value table (the form's tracking code, category, unit, region)."""
+    with pdf.table(
+        col_widths=(24, 54, 24, 54), width=WIDTH, first_row_as_headings=False,
+        wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT", "CENTER", "LEFT"),
+        line_height=LINE_MM - 1, padding=1.5,
+    ) as table:  # fmt: skip
+        for at in range(0, len(pairs), 2):
+            row = table.row()
+            for label, text in pairs[at : at + 2]:
+                row.cell(label, style=LABEL)
+                row.cell(text)
+
+
 def _form(header: Header, entry: Entry, *, numbered: bool) -> bytes:
+    layout = layout_for(entry.campaign, entry.kind)
     pdf = _Page(header, title=f"{entry.form_title}（{entry.name}）", numbered=numbered)
     pdf.add_page()
     pdf.heading((header.campaign_title, SUBTITLE_PT), (entry.form_title, TITLE_PT))
-    pdf.paragraph(f"推荐单位：{entry.unit}")
-    pdf.paragraph(f"申报类别：{entry.category_label}　　编号：{entry.code}")
+    _pairs(
+        pdf,
+        [
+            ("跟踪编号", entry.code),
+            ("申报类别", entry.category_label),
+            ("推荐单位", entry.unit),
+            ("所在地区", entry.region),
+        ],
+    )
     pdf.ln(2)
+    pdf.paragraph(layout.heading)
     with pdf.table(
-        col_widths=(42, WIDTH - 42), width=WIDTH, first_row_as_headings=False,
+        col_widths=(40, WIDTH - 40), width=WIDTH, first_row_as_headings=False,
         wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT"), line_height=LINE_MM - 1,
         padding=1.5,
     ) as table:  # fmt: skip
         for value in entry.values:
             row = table.row()
-            row.cell(value.label)
-            row.cell(value.text)
-    # The four approval blocks stay together: each office signs on the same sheet.
-    if pdf.will_page_break(len(APPROVALS) * APPROVAL_MM):
+            row.cell(value.label, style=LABEL)
+            # Masked again for the audience: an entry made for another document cannot leak.
+            row.cell(shown(header, DocKind.FORM, value.type, value.text))
+    # The approval blocks stay together: each office signs on the same sheet.
+    if pdf.will_page_break(LINE_MM + len(layout.levels) * APPROVAL_MM):
         pdf.add_page()
+    pdf.ln(2)
+    pdf.paragraph("审批意见")
     with pdf.table(
-        col_widths=(42, WIDTH - 42), width=WIDTH, first_row_as_headings=False,
+        col_widths=(40, WIDTH - 40), width=WIDTH, first_row_as_headings=False,
         wrapmode=WrapMode.CHAR, text_align=("CENTER", "RIGHT"), line_height=LINE_MM - 1,
         padding=1.5,
     ) as table:  # fmt: skip
-        for label in APPROVALS:
+        for level in layout.levels:
             row = table.row()
-            row.cell(label)
+            row.cell(level, style=LABEL)
             row.cell(STAMP)
     return bytes(pdf.output())
 
 
 def form_pdf(header: Header, entry: Entry, out: Out) -> None:
-    """Write the 推荐审批表 of `entry` (its values as already masked for the audience) to `out`:
-    the titles, unit, category and tracking code, every value in form order, then the four
-    approval blocks to sign and stamp."""
+    """Write the 推荐审批表 of `entry` to `out`: the titles, tracking code, category, unit and
+    region, every value in form order (masked for `header.audience`), then the approval blocks
+    of the campaign's procedure (`documents.layouts`) to sign and stamp."""
     _write(_form(header, entry, numbered=True), out)
-
-
-def period_text(period: tuple[dt.date, dt.date], workdays: int) -> str:
-    """「公示期为2022年10月10日至10月14日（5个工作日）」: the end's year only when it differs."""
-    start, end = period
-    year = f"{end.year}年" if end.year != start.year else ""
-    return (
-        f"公示期为{start.year}年{start.month}月{start.day}日至{year}{end.month}月{end.day}日"
-        f"（{workdays}个工作日）"
-    )
 
 
 def publicity_pdf(
@@ -166,36 +185,38 @@ def publicity_pdf(
     *,
     period: tuple[dt.date, dt.date],
     workdays: int,
+    contact: str = "",
 ) -> None:
     """Write the 公示名单 of `entries` (in the order given) to `out`: 序号、姓名、单位、申报类别
-    and nothing else of a nominee — no ID number, no phone — with the publicity period."""
+    and nothing else of a nominee — no ID number, no phone — with the publicity period in
+    working days; the same text as `documents.word.publicity_docx`."""
     found = list(entries)
-    title = DOC_TITLES[DocKind.PUBLICITY]
-    pdf = _Page(header, title=f"{header.scope}{title}")
+    pdf = _Page(header, title=f"{header.scope}{DOC_TITLES[DocKind.PUBLICITY]}")
     pdf.add_page()
-    pdf.heading((header.campaign_title, SUBTITLE_PT), (f"推荐对象{title}", TITLE_PT))
+    pdf.heading((header.campaign_title, SUBTITLE_PT), ("拟推荐人选公示名单", TITLE_PT))
     pdf.paragraph(
-        f"　　经{header.scope}研究，拟推荐以下{len(found)}名（个）对象参加"
-        f"{header.campaign_title}，现予公示。{period_text(period, workdays)}。"
-        "公示期间如有异议，请以书面形式实名反映。"
+        f"　　经{header.scope}集体研究，拟推荐以下{len(found)}名人选，现予以公示。"
+        f"公示期为 {period_text(period)}（{workdays}个工作日）。公示期间，对公示人选有异议的，"
+        f"请以书面或电话形式向{header.scope}反映。"
     )
     pdf.ln(2)
     with pdf.table(
-        col_widths=(14, 34, 62, WIDTH - 110), width=WIDTH, headings_style=PLAIN,
+        col_widths=(16, 40, WIDTH - 106, 50), width=WIDTH, headings_style=PLAIN,
         wrapmode=WrapMode.CHAR, text_align=("CENTER", "CENTER", "LEFT", "LEFT"),
         line_height=LINE_MM - 1, padding=1.5,
     ) as table:  # fmt: skip
         heading = table.row()
-        for label in ("序号", "姓名", "单位", "申报类别"):
+        for label in ("序号", name_label(found), "单位", "申报类别"):
             heading.cell(label, align="CENTER")
         for seq, entry in enumerate(found, 1):
             row = table.row()
             for text in (str(seq), entry.name, entry.unit, entry.category_label):
                 row.cell(text)
+    pdf.ln(2)
+    pdf.paragraph(f"联系人及电话：{contact.strip() or TO_FILL}")
     pdf.ln(LINE_MM)
     pdf.paragraph(header.scope, align="R")
-    pdf.paragraph(f"{header.generated_at:%Y}年{header.generated_at.month}月"
-                  f"{header.generated_at.day}日", align="R")  # fmt: skip
+    pdf.paragraph(date_text(period[0]), align="R")
     _write(bytes(pdf.output()), out)
 
 
@@ -386,12 +407,10 @@ def book_pdf(
 
 
 __all__ = [
-    "APPROVALS",
     "BookResult",
     "NOT_MERGED",
     "UNREADABLE",
     "book_pdf",
     "form_pdf",
-    "period_text",
     "publicity_pdf",
 ]

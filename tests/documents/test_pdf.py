@@ -6,6 +6,7 @@ cannot be merged are listed and do not stop the book; a missing font is an error
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import re
 from pathlib import Path
@@ -22,7 +23,9 @@ from conversations.documents import Audience, DocKind, Entry, FileLine, Header, 
 from conversations.forms import form_for
 from conversations.idnumber import check_digit
 from documents.fonts import ENV, FontMissing
-from documents.pdf import BookResult, book_pdf, form_pdf, period_text, publicity_pdf
+from documents.layouts import FORMS as FORMS_LAYOUTS
+from documents.layouts import layout_for
+from documents.pdf import BookResult, book_pdf, form_pdf, publicity_pdf
 
 NOW = dt.datetime(2022, 11, 3, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 PERIOD = (dt.date(2022, 10, 10), dt.date(2022, 10, 14))
@@ -157,10 +160,15 @@ def test_the_form_shows_every_label_and_value_in_form_order(
     form = form_for(campaign, category)
     assert form is not None
     assert [v.label for v in entry.values] == [f.label for f in form.fields]
-    expected = [campaign.title, form.title, unit, entry.category_label, "ABCD-EFGH"]
+    expected = [campaign.title, form.title, "跟踪编号", "ABCD-EFGH", "申报类别"]
+    expected += [entry.category_label, "推荐单位", unit, "所在地区", "长春市朝阳区"]
     for value in entry.values:
         expected += [value.label, value.text]
-    for office in ("推荐单位意见", "县级审核意见", "市（州）级审核意见", "省级审核意见"):
+    levels = layout_for(campaign_id, form.kind.value).levels
+    assert levels[0].startswith("推荐单位")
+    assert len(levels) == 4  # the unit, the county, the city, the province
+    expected.append("审批意见")
+    for office in levels:
         expected += [office, "（盖章）", "年月日"]
     assert_in_order(text, expected)
     # The clerk's own form is stamped by the unit: the ID number and phone in full.
@@ -182,8 +190,11 @@ def test_the_skills_form_prints_the_choices_labels_and_the_long_deeds_whole() ->
     ]
 
 
-def test_a_county_form_masks_the_id_number_and_phone(tmp_path: Path) -> None:
-    entry = make_entry(*FORMS[0], audience=Audience.COUNTY)
+def test_a_county_form_masks_the_id_number_and_phone_even_of_an_entry_made_in_full(
+    tmp_path: Path,
+) -> None:
+    entry = make_entry(*FORMS[0], audience=Audience.PROVINCE)  # full values, by mistake
+    assert entry.value("id_number") == ZHANG_ID
     out = tmp_path / "form.pdf"
     form_pdf(header("jl-skills-2022", Audience.COUNTY), entry, out)
     text = squeeze("".join(pages_text(out)))
@@ -226,7 +237,8 @@ def test_the_publicity_list_has_names_units_and_categories_only_in_the_order_giv
     raw = "".join(pages_text(out))
     text = squeeze(raw)
     assert "公示期为2022年10月10日至10月14日（5个工作日）" in text
-    expected = ["序号", "姓名", "单位", "申报类别"]
+    assert squeeze("联系人及电话：【请填写】长春市朝阳区2022年10月10日—1—") in text
+    expected = ["拟推荐人选公示名单", "序号", "姓名", "单位", "申报类别"]
     for seq, (_, category, fields, unit) in enumerate(PUBLIC, 1):
         label = next(
             c.name for c in catalog().get("jl-skills-2022").categories if c.id == category
@@ -241,9 +253,27 @@ def test_the_publicity_list_has_names_units_and_categories_only_in_the_order_giv
     assert "*" not in raw  # not even masked: the public list does not carry them at all
 
 
-def test_a_period_over_new_year_names_both_years() -> None:
-    period = (dt.date(2022, 12, 29), dt.date(2023, 1, 5))
-    assert period_text(period, 5) == "公示期为2022年12月29日至2023年1月5日（5个工作日）"
+def test_a_list_of_collectives_names_its_column_and_gives_the_contact(tmp_path: Path) -> None:
+    entry = make_entry(*FORMS[2], audience=Audience.PUBLIC, doc=DocKind.PUBLICITY)
+    out = tmp_path / "publicity.pdf"
+    publicity_pdf(
+        header("jl-employment-2022"), [entry], out, period=(dt.date(2022, 12, 29),
+        dt.date(2023, 1, 5)), workdays=5, contact="王五 0431-88886666",
+    )  # fmt: skip
+    text = squeeze("".join(pages_text(out)))
+    assert "公示期为2022年12月29日至2023年1月5日（5个工作日）" in text
+    assert_in_order(
+        text, ["序号", "单位名称", "单位", "申报类别", "1", "长春市朝阳区就业服务中心"]
+    )
+    assert "联系人及电话：王五0431-88886666" in text
+
+
+def test_the_pdf_forms_sign_off_at_the_levels_the_word_templates_are_drawn_with() -> None:
+    # documents/templates/draw.py is a script (not installed); the PDF reads documents.layouts.
+    draw = importlib.import_module("documents.templates.draw")
+    assert {k: (v.heading, v.levels) for k, v in draw.FORMS.items()} == {
+        k: (v.heading, v.levels) for k, v in FORMS_LAYOUTS.items()
+    }
 
 
 # ----- the material book -----------------------------------------------------------------------
@@ -344,7 +374,7 @@ def test_each_page_the_contents_names_holds_that_item(
     id_at, diploma_at = toc_page(contents, "身份证.png"), toc_page(contents, "毕业证.jpg")
     assert form_at < id_at < cert < diploma_at < honor
     assert all("推荐单位意见" not in p for p in pages[id_at - 1 :])
-    assert "省级审核意见" in pages[id_at - 2]  # the form's last page is just before
+    assert "办公室意见" in squeeze(pages[id_at - 2])  # the form's last block is just before
     doc = pdfium.PdfDocument(out)
     try:
         for at, landscape in ((id_at, True), (diploma_at, False)):  # 毕业证 is EXIF-rotated
