@@ -35,6 +35,7 @@ LEFT, TOP, RIGHT, BOTTOM = 28.0, 37.0, 26.0, 35.0
 WIDTH = 210.0 - LEFT - RIGHT  # 156 mm
 BODY_PT, TITLE_PT, SUBTITLE_PT = 12, 18, 14
 LINE_MM = 7.0
+LABEL_MM = 42.0  # 9 hanzi at 12 pt: 从事本职业（工种） stays on one line
 SCAN_MARGIN = 12.0  # an attached scan gets most of its page
 SCAN_MAX_PX = 2480  # 300 dpi across A4: larger photos are scaled down before they are embedded
 
@@ -145,7 +146,7 @@ def _form(header: Header, entry: Entry, *, numbered: bool) -> bytes:
     pdf.ln(2)
     pdf.paragraph(layout.heading)
     with pdf.table(
-        col_widths=(40, WIDTH - 40), width=WIDTH, first_row_as_headings=False,
+        col_widths=(LABEL_MM, WIDTH - LABEL_MM), width=WIDTH, first_row_as_headings=False,
         wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT"), line_height=LINE_MM - 1,
         padding=1.5,
     ) as table:  # fmt: skip
@@ -160,7 +161,7 @@ def _form(header: Header, entry: Entry, *, numbered: bool) -> bytes:
     pdf.ln(2)
     pdf.paragraph("审批意见")
     with pdf.table(
-        col_widths=(40, WIDTH - 40), width=WIDTH, first_row_as_headings=False,
+        col_widths=(LABEL_MM, WIDTH - LABEL_MM), width=WIDTH, first_row_as_headings=False,
         wrapmode=WrapMode.CHAR, text_align=("CENTER", "RIGHT"), line_height=LINE_MM - 1,
         padding=1.5,
     ) as table:  # fmt: skip
@@ -341,10 +342,10 @@ def _contents(header: Header, entry: Entry, lines: list[_Line], offset: int) -> 
     pdf.add_page()
     pdf.heading((DOC_TITLES[DocKind.BOOK], TITLE_PT))
     pdf.paragraph(f"推荐对象：{entry.name}　　申报类别：{entry.category_label}")
-    pdf.paragraph(f"推荐单位：{entry.unit}　　编号：{entry.code}")
+    pdf.paragraph(f"推荐单位：{entry.unit}　　跟踪编号：{entry.code}")
     pdf.ln(2)
     with pdf.table(
-        col_widths=(14, WIDTH - 62, 48), width=WIDTH, headings_style=PLAIN,
+        col_widths=(14, WIDTH - 68, 54), width=WIDTH, headings_style=PLAIN,
         wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT", "CENTER"),
         line_height=LINE_MM - 1, padding=1.5,
     ) as table:  # fmt: skip
