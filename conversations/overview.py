@@ -83,6 +83,7 @@ TEXTS = {
         "生成的推荐汇总表将按此顺序排列。"
     ),
     "rank_left": "已放弃排序，原来的顺序不变。",
+    "documents_not_made": "未能提交生成文件的请求，请稍后重新发送命令。",
     "rank_refused_stale": "排序未保存：其中有推荐已不在您的范围内。请重新发送 /rank 查看。",
     "overview_refused": "只有评审办公室人员可以查看本地区的推荐总览和名额情况。",
     "region_none": "{{ scope }}在「{{ campaign }}」中还没有已报送的推荐。",
@@ -197,9 +198,11 @@ class Overview:
         return self._region_page(state, [], env)
 
     def refused(self, saved: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Reply]]:
-        """The writer refused this step's ranking (an id left the scope meanwhile)."""
+        """The writer refused this step's effect: the ranking (an id left the scope meanwhile),
+        or the documents asked for after the campaign menu."""
         state = OverviewState.model_validate(saved)
-        return state.previous, [Reply(_say("rank_refused_stale"))]
+        name = "rank_refused_stale" if state.command == RANK else "documents_not_made"
+        return state.previous, [Reply(_say(name))]
 
     # ----- the commands -------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from conversations.engine import Engine, Inbound, Step
 from conversations.identity import Level, Role
 from conversations.keys import Channel, ConversationKey
 from conversations.overview import PAGE
-from conversations.reads import Context, Refusal
+from conversations.reads import Context, Refusal, RefusalKind
 from notifications.calendar import WorkdayCalendar
 from storage import tables
 from storage.files import FileStore
@@ -425,3 +425,21 @@ def test_the_roles_commands_answer_without_a_campaign_menu_when_one_is_given(
     for user, role in (("clerk", Role.CLERK), ("city", Role.OFFICIAL)):
         step = chat(store, user, f"/rank {SKILLS}")
         assert "还没有可以排序的推荐" in said(step), role
+
+
+def test_a_refused_document_request_after_the_menu_is_not_called_a_ranking(store: Store) -> None:
+    clerk(store)
+    chat(store, "clerk", "/documents")  # the campaign menu: an overview waits
+    key = ConversationKey(Channel.CONSOLE.value, "clerk")
+    assistant = Assistant(catalog(), Engine(catalog(), clock=lambda: FIXED_NOW))
+    with store.conversation(key) as tx:
+        reads = StoreReads(
+            tx, store.sealer, regions(), catalog=catalog(), now=FIXED_NOW,
+            workday_end=workday_end_from(WorkdayCalendar(CAMPAIGNS / "calendar.yaml")),
+        )  # fmt: skip
+        ctx = Context(now=FIXED_NOW, new_code=lambda: "ABCDEFGHJK")
+        step = assistant.refused(tx.state, Refusal(RefusalKind.NOT_YOURS), reads, ctx)
+    assert "未能提交生成文件的请求" in said(step)
+    assert "排序" not in said(step)
+    assert step.replies[-1].key == "campaign"  # the self-check's question, not the menu's
+    assert "（/documents）" not in step.replies[-1].text
