@@ -117,7 +117,8 @@ def quota_chart(figures: QuotaFigures) -> Figure:
     ax.grid(axis="x", linestyle=":", alpha=0.6, zorder=0)
     shown = dict.fromkeys(r.verdict for r in rows)
     handles = [Patch(color=COLOURS[v], label=VERDICT_LABELS[v]) for v in COLOURS if v in shown]
-    handles.append(Patch(color=BAND_COLOUR, alpha=0.45, label="应推荐范围（按名额比例）"))
+    if any(r.high > r.low for r in rows):  # a campaign without a ratio has no band to show
+        handles.append(Patch(color=BAND_COLOUR, alpha=0.45, label="应推荐范围（按名额比例）"))
     handles.append(places)
     places.set_label("分配名额")
     fig.legend(handles=handles, prop=_font(9), loc="outside lower center", ncols=3)

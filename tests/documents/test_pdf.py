@@ -404,6 +404,25 @@ def test_files_that_cannot_be_merged_are_listed_with_the_reason(
     assert "被推荐人个人信息处理同意书未附" in contents  # a material with no file
 
 
+def test_a_contents_longer_than_a_page_numbers_the_files_after_it(tmp_path: Path) -> None:
+    many = [("other_evidence", FileLine(100 + i, f"附件{i:02d}.docx", "docx")) for i in range(40)]
+    last = FileLine(99, "最后.pdf", "pdf")
+    entry = make_entry(*FORMS[0], doc=DocKind.BOOK, attachments=[*many, ("secrecy_review", last)])
+    data = {99: marker_pdf("MARKER-LAST")}
+    out = tmp_path / "book.pdf"
+    result = book_pdf(header("jl-skills-2022"), entry, lambda f: data.get(f.attachment_id), out)
+    pages = pages_text(out)
+    toc = [i for i, p in enumerate(pages) if "材料名称" in p]  # the heading repeats per page
+    assert len(toc) > 1
+    assert toc == list(range(len(toc)))
+    contents = "".join(pages[: len(toc)])
+    assert toc_page(contents, "推荐审批表") == len(toc) + 1
+    assert "张小三" in pages[len(toc)]
+    assert "MARKER-LAST" in pages[toc_page(contents, "最后.pdf") - 1]
+    assert result.pages == len(pages)
+    assert len(result.skipped) == 40
+
+
 def test_an_employment_book_puts_the_form_first_although_the_notice_does_not_list_it(
     tmp_path: Path,
 ) -> None:
