@@ -266,11 +266,11 @@ def done_text(kinds: Sequence[DocKind], result: SetResult, scope: ExportScope) -
             if result.nominations == 0
             else f"{scope.name}：没有可生成的文件。"
         )
-    lines = [
-        f"已生成 {scope.name} 的{titles}，共 {len(result.files)} 个文件"
-        f"（{result.nominations} 件推荐）。"
-    ]
-    if scope.audience is not Audience.PUBLIC:
+    counted = f"（{result.nominations} 件推荐）" if result.nominations else ""
+    lines = [f"已生成 {scope.name} 的{titles}，共 {len(result.files)} 个文件{counted}。"]
+    if scope.audience is not Audience.PUBLIC and any(
+        f.doc is not DocKind.QUOTA for f in result.files
+    ):
         lines.append("文件含个人信息，请妥善保管，勿转发。")
     if result.text:
         lines.append(result.text)

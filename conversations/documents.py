@@ -314,12 +314,16 @@ class QuotaRow:
     category_label: str
     nominated: int  # nominations that use a place (lifecycle counts: places)
     places: int
-    low: int  # the 150 %–200 % band (quota_band)
+    low: int  # the 150 %–200 % band (quota_band); both = places when the campaign has none
     high: int
+    band: bool = True  # False: the campaign sets no band (seed 001): at most the places
 
     @property
     def verdict(self) -> str:
-        """不足 below the band, 超出 above it, "" inside it."""
+        """不足 below the band, 超出 above it, "" inside it (without a band: 超出 above the
+        places)."""
+        if not self.band:
+            return "超出" if self.nominated > self.places else ""
         if self.nominated < self.low:
             return "不足"
         if self.nominated > self.high:
@@ -372,6 +376,7 @@ def quota_figures(
                     places,
                     low,
                     high,
+                    limits.quota_ratio is not None,
                 )  # fmt: skip
             )
     return QuotaFigures(
@@ -392,9 +397,10 @@ def quota_text(figures: QuotaFigures) -> str:
         lines.append("本地区没有分配名额。")
     for r in figures.rows:
         mark = f"（{r.verdict}）" if r.verdict else ""
+        band = f"，应推荐 {r.low}–{r.high} 名" if r.band else ""
         lines.append(
-            f"{r.region_name}·{r.category_label}：已推荐 {r.nominated} 名，名额 {r.places} 名，"
-            f"应推荐 {r.low}–{r.high} 名{mark}"
+            f"{r.region_name}·{r.category_label}：已推荐 {r.nominated} 名，名额 {r.places} 名"
+            f"{band}{mark}"
         )
     if figures.cap_share is not None and figures.cap_label:
         limit = int(figures.total_places * figures.cap_share)

@@ -191,13 +191,13 @@ def file_routes(
 def save_file(folder: Path, file: FileOut, stored: StoredFile) -> Path:
     """Write an opened attachment into `folder` (owner-only: it is personal data); the path.
 
-    The name is prefixed with the attachment's id, so two files of the same name do not
-    overwrite each other, and opening the same one again rewrites it."""
+    The name is prefixed with the attachment's id (`g<id>` for a file the bot generated: a
+    negative id), so two files of the same name do not overwrite each other, and opening the
+    same one again rewrites it."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = (
-        folder
-        / f"{file.attachment_id}-{safe_name(stored.filename, file.attachment_id, stored.kind)}"
-    )
+    ident = file.attachment_id
+    prefix = str(ident) if ident > 0 else f"g{-ident}"
+    path = folder / f"{prefix}-{safe_name(stored.filename, ident, stored.kind)}"
     tmp = path.with_name(f".{path.name}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.catalog import load_catalog
+from bot.edges import StoreAttachments
+from bot.exports import document_worker
 from bot.runtime import Runtime
 from bot.wiring import CalendarWorkdays, console_notifier, workday_end_from
 from conversations.assistant import Assistant
@@ -52,7 +54,10 @@ class ConsoleHarness:
         files_dir: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         workday_end: Callable[[dt.date, int], dt.date] | None = None,
+        downloads: Path | None = None,
     ) -> None:
+        """With `downloads`, files the bot hands over are saved there (as `awardbot console`
+        does) and document jobs run after each step (bot.exports), their files saved too."""
         engine = Engine(catalog(), clock=clock or (lambda: FIXED_NOW))
         runtime = Runtime(
             Assistant(catalog(), engine),
@@ -71,11 +76,24 @@ class ConsoleHarness:
         self.effects: list[str] = []  # of the last step, as the golden transcripts show them
         runtime.effects_seen = lambda effects: self.effects.extend(describe(effects))
         key = ConversationKey(Channel.CONSOLE.value, user)
+        documents = None
+        if downloads is not None:
+            documents = document_worker(runtime, f"console-test-{user}").run_due
         self.channel = ConsoleChannel(
             lambda: runtime.open(key),
             lambda text, upload=None: runtime.handle(key, text, upload),
             show_keys=show_keys,
-            notifications=console_notifier(store, user, engine.clock),
+            notifications=console_notifier(
+                store,
+                user,
+                engine.clock,
+                documents=documents,
+                replies=lambda payload: self.channel.render_stored(payload),
+            ),
+            attachments=(
+                StoreAttachments(store, runtime.files) if downloads is not None else None
+            ),
+            downloads=downloads,
         )
         self.parts: list[str] = []
         self.last = ""
