@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -116,7 +117,9 @@ def quota_chart(figures: QuotaFigures) -> Figure:
     ax.set_xlabel("推荐人数（名）", fontproperties=_font(10))
     ax.grid(axis="x", linestyle=":", alpha=0.6, zorder=0)
     shown = dict.fromkeys(r.verdict for r in rows)
-    handles = [Patch(color=COLOURS[v], label=VERDICT_LABELS[v]) for v in COLOURS if v in shown]
+    handles: list[Artist] = [
+        Patch(color=COLOURS[v], label=VERDICT_LABELS[v]) for v in COLOURS if v in shown
+    ]
     if any(r.high > r.low for r in rows):  # a campaign without a ratio has no band to show
         handles.append(Patch(color=BAND_COLOUR, alpha=0.45, label="应推荐范围（按名额比例）"))
     handles.append(places)

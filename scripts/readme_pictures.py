@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 from fpdf import FPDF
 from PIL import Image, ImageDraw
 
@@ -165,7 +165,8 @@ def main(argv: list[str]) -> int:
         ("220100", "migrant_individual"): (4, 7), ("220200", "migrant_individual"): (3, 4),
         ("220300", "migrant_individual"): (2, 3), ("220400", "migrant_individual"): (2, 5),
     }  # fmt: skip
-    facts, quotas = [], {}
+    facts: list[NominationFacts] = []
+    quotas: dict[str, list[tuple[str, int]]] = {}
     for (region, category), (places, made) in counts.items():
         quotas.setdefault(category, []).append((region, places))
         for i in range(made):
