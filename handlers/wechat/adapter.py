@@ -180,7 +180,22 @@ class WechatAdapter:
                 NoticeKind.DIGEST: self.settings.subscribe_digest,
             },
             links=self.notice_links,
+            file_line=self._link_now,
         )
+
+    def _link_now(self, file: FileOut) -> str:
+        """`_link` for the outbox's thread: a file of a later reply as its link line."""
+        if self.links is None or self.attachments is None:
+            return NO_PUBLIC_URL
+        try:
+            size = self.attachments.size(file.attachment_id)
+        except (EdgeError, Unavailable) as exc:
+            log.warning("wechat file link not made: %s", type(exc).__name__)
+            return READ_FAILED
+        try:
+            return self.links.link(file.attachment_id, size)
+        except LinkRefused as exc:
+            return str(exc)
 
     # ----- HTTP -------------------------------------------------------------------------
 

@@ -39,7 +39,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from conversations.engine import FileOut
 from conversations.keys import Channel
+from handlers.base import load_replies, render_text
+from handlers.files import NO_PUBLIC_URL
 from handlers.ports import ReplyWindow, Slot
 from handlers.wechat.client import TOKEN_ERRORS, WechatApiError, WechatClient
 from handlers.wechat.notices import NoticeLinks
@@ -120,6 +123,11 @@ def date_field(when: str | None, sent: dt.datetime) -> str:
     return f"{date} {hour}:{minute}" if hour is not None else date
 
 
+OUT_OF_WINDOW_REPLY = (
+    "用户超过 48 小时未与公众号互动，客服消息无法送达 (outside the customer-service window)"
+)
+
+
 class WechatSender:
     """The outbox sender for channel "wechat" (sync; called from a dispatcher thread)."""
 
@@ -136,9 +144,11 @@ class WechatSender:
         template_deadline: str | None = None,
         subscribe: Mapping[NoticeKind, str | None] | None = None,
         links: NoticeLinks | None = None,
+        file_line: Callable[[FileOut], str] | None = None,
     ) -> None:
         """`subscribe`: the subscription template id of each notice kind that has one;
-        `links`: the detail links (None: no public URL, messages go without a link)."""
+        `links`: the detail links (None: no public URL, messages go without a link);
+        `file_line`: a file a later reply hands over, as its download link line."""
         self._client = client
         self._windows = windows
         self._clock = clock
@@ -146,6 +156,19 @@ class WechatSender:
         self._template_deadline = template_deadline
         self._subscribe = {kind: tid for kind, tid in (subscribe or {}).items() if tid}
         self._links = links
+        self._file_line = file_line
+
+    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
+        """Replies that come later than their step (the documents a job made): one
+        customer-service message, each file a signed download link line under the text. Only
+        inside the user's window (they just asked); outside it they are undeliverable."""
+        lines = []
+        for reply in load_replies(payload):
+            lines.append(render_text(reply))
+            for file in reply.files:
+                lines.append(self._file_line(file) if self._file_line else NO_PUBLIC_URL)
+        if not self._send_in_window(recipient_id, "\n".join(lines)):
+            raise DeliveryError(OUT_OF_WINDOW_REPLY, retryable=False)
 
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
         """A status change's plain text (the dispatcher gives notices to `send_notice`)."""

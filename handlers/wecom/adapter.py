@@ -116,7 +116,7 @@ class WecomAdapter:
         self._crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
         self._api = WecomApi(settings, tokens, clock=clock, timeout=api_timeout)
         self._limit = MemberLimit(sends, clock)
-        self._sender = WecomSender(self._api, self._limit)
+        self._sender = WecomSender(self._api, self._limit, attachments)
         self._budget = budget
         # nonces seen (replays refused); None: this process only
         self._guard = PushGuard(CHANNEL, pushes, max_age=settings.push_max_age, clock=clock)

@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from handlers.base import split_text, utf8_len
-from handlers.ports import SendBudget
+from handlers.base import Unavailable, load_replies, render_text, split_text, utf8_len
+from handlers.files import safe_name
+from handlers.ports import Attachments, EdgeError, SendBudget
 from handlers.wecom.client import RATE_LIMITED, WecomApi, WecomApiError
 from notifications.notice import Notice, NoticeKind
 from notifications.senders import DeliveryError
@@ -128,9 +129,31 @@ class WecomSender:
     channel: str = CHANNEL
     idempotent: bool = False
 
-    def __init__(self, api: WecomApi, limit: MemberLimit) -> None:
+    def __init__(
+        self, api: WecomApi, limit: MemberLimit, attachments: Attachments | None = None
+    ) -> None:
         self._api = api
         self._limit = limit
+        self._attachments = attachments  # the files later replies hand over (generated ones)
+
+    def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
+        """Replies that come later than their step (the documents a job made): the text, then
+        each file as a file (or image) message after `media/upload`."""
+        for reply in load_replies(payload):
+            self.send(recipient_id, render_text(reply), idempotency_key)
+            for file in reply.files:
+                if self._attachments is None:
+                    raise DeliveryError("附件无法读取 (no attachment store)", retryable=False)
+                try:
+                    stored = self._attachments.read(file.attachment_id)
+                except (EdgeError, Unavailable) as exc:
+                    raise DeliveryError(f"附件暂时无法读取 ({exc})", retryable=True) from None
+                self._reserve(recipient_id, 1)
+                name = safe_name(stored.filename, file.attachment_id, stored.kind)
+                try:
+                    self._api.send_file(recipient_id, name, stored.kind, stored.data)
+                except WecomApiError as exc:
+                    raise _delivery_error(exc) from None
 
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
         pieces = pieces_of(text)

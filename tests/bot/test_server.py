@@ -28,7 +28,6 @@ from notifications.senders import DeliveryError, Sender
 from storage import outbox
 from storage.store import Store
 
-
 # How long a test waits for the server's own jobs. Under pytest-xdist on two cores a job can wait
 # seconds for the CPU (CI once saw a dispatch not start within 5 s, after which shutdown took its
 # claim back); the checks after each wait still fail if the thing never happens.
@@ -37,7 +36,7 @@ PATIENCE = 30.0
 
 async def until(condition: Callable[[], bool], within: float = PATIENCE) -> None:
     deadline = time.monotonic() + within
-    while not condition() and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a store
         await asyncio.sleep(0.05)
 
 

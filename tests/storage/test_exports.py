@@ -14,8 +14,8 @@ from support.review_rig import clerk, official, place, write
 
 from conversations.documents import Audience, DocKind
 from conversations.effects import RequestDocuments, SetRanking
-from conversations.idnumber import check_digit
 from conversations.identity import Level
+from conversations.idnumber import check_digit
 from conversations.reads import Refusal, RefusalKind
 from storage import exports
 from storage.store import Store
@@ -102,7 +102,8 @@ def test_the_summary_shows_full_numbers_to_the_province_only(
     assert (entry.value("id_number") == ID) is full
     assert (entry.value("mobile") == "13912345678") is full
     if not full:
-        assert entry.value("id_number").startswith("220104") and "*" in entry.value("id_number")
+        assert entry.value("id_number").startswith("220104")
+        assert "*" in entry.value("id_number")
 
 
 def test_a_set_reads_one_snapshot_a_nomination_filed_meanwhile_is_not_half_in_it(
@@ -185,11 +186,15 @@ def test_a_job_is_claimed_by_one_worker_and_taken_over_when_its_lease_ends(
     clerk(store)
     write(store, "clerk", [RequestDocuments(SKILLS, ("summary",))], tmp_path)
     first = exports.claim(store, "a", now=NOW, lease=LEASE)
-    assert first is not None and first.kinds == ("summary",) and first.attempts == 1
+    assert first is not None
+    assert first.kinds == ("summary",)
+    assert first.attempts == 1
     assert exports.claim(store, "b", now=NOW + dt.timedelta(minutes=1), lease=LEASE) is None
     # a dies; when its lease ends, b takes the job over and a's late finish is refused.
     second = exports.claim(store, "b", now=NOW + dt.timedelta(minutes=6), lease=LEASE)
-    assert second is not None and second.id == first.id and second.attempts == 2
+    assert second is not None
+    assert second.id == first.id
+    assert second.attempts == 2
     with store.transaction() as conn:
         assert not exports.finish(conn, first, "a", now=NOW)
         assert exports.finish(conn, second, "b", now=NOW)
@@ -203,7 +208,8 @@ def test_a_failing_job_is_retried_then_failed_for_good(store: Store, tmp_path: P
     finals = []
     for attempt in range(exports.MAX_ATTEMPTS):
         job = exports.claim(store, "w", now=NOW, lease=LEASE)
-        assert job is not None and job.attempts == attempt + 1
+        assert job is not None
+        assert job.attempts == attempt + 1
         with store.transaction() as conn:
             finals.append(exports.failed(conn, job, "w", error="字体缺失", now=NOW))
     assert finals == [False] * (exports.MAX_ATTEMPTS - 1) + [True]
