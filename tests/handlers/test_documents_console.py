@@ -15,7 +15,7 @@ from docx import Document
 from fpdf import FPDF
 from openpyxl import load_workbook
 from PIL import Image
-from support.console_harness import ConsoleHarness
+from support.console_harness import ConsoleHarness, catalog
 from support.review_rig import audit_rows, clerk, official, place
 
 from conversations.identity import Level
@@ -107,6 +107,10 @@ def setting(store: Store, files_dir: Path) -> list[int]:
             media_type="pdf", size=1, filename="身份证.pdf", now=_now(),
         )  # fmt: skip
     return ids
+
+
+def catalog_of(campaign: str):  # type: ignore[no-untyped-def]
+    return catalog().get(campaign)
 
 
 def _now():  # type: ignore[no-untyped-def]
@@ -218,6 +222,22 @@ def test_quota_sends_the_chart_and_its_figures(
     # The skills notice sets no 150 %–200 % band: the places are the most a city recommends.
     assert "长春市·吉林省技术能手：已推荐 3 名，名额 2 名（超出）" in out
     assert "个人信息" not in out  # a chart of counts names nobody
+    # The bars are the database's counts: the chart drawn from the stored rows, read the way
+    # the worker reads them, has one bar of 3 (长春市, 技术能手) and the chat's text is its twin.
+    from conversations.documents import quota_figures, quota_text
+    from documents.chart import quota_chart
+    from storage import exports
+
+    campaign = catalog_of(SKILLS)
+    with exports.snapshot(store) as conn:
+        figures = quota_figures(
+            campaign, "长春市", exports.campaign_facts(conn, store.sealer, catalog(), SKILLS),
+            exports.region_quotas(conn, regions(), campaign, "220100"),
+            region_name=regions().full_name, contains=regions().contains,
+        )  # fmt: skip
+    bars = list(quota_chart(figures).axes[0].containers[0])
+    assert [bar.get_width() for bar in bars] == [3]
+    assert quota_text(figures) in out
     (png,) = [p for p in saved(out) if p.suffix == ".png"]
     with Image.open(io.BytesIO(png.read_bytes())) as image:
         assert image.format == "PNG"
