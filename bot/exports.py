@@ -154,6 +154,8 @@ def produce(
         return found
 
     base = f"{_safe(scope.name)}-{campaign.short_title or campaign.id}"
+    if not exports.ordered(conn, campaign, scope):
+        kinds = [k for k in kinds if k is DocKind.QUOTA]  # no empty forms, lists or reports
     for doc in kinds:
         title = DOC_TITLES[doc]
         if doc is DocKind.SUMMARY:
@@ -261,11 +263,9 @@ def stored_file_reader(conn: Connection, files: FileStore) -> Callable[[FileLine
 def done_text(kinds: Sequence[DocKind], result: SetResult, scope: ExportScope) -> str:
     titles = "、".join(dict.fromkeys(DOC_TITLES[f.doc] for f in result.files))
     if not result.files:
-        return (
-            f"{scope.name}：没有可生成的文件（本范围内暂无已提交的推荐，或未分配名额）。"
-            if result.nominations == 0
-            else f"{scope.name}：没有可生成的文件。"
-        )
+        if DocKind.QUOTA in kinds:
+            return f"{scope.name}：本地区尚未分配名额，没有可生成的名额对照图。"
+        return f"{scope.name}：暂无已报送的推荐（草稿不计入），没有可生成的文件。"
     counted = f"（{result.nominations} 件推荐）" if result.nominations else ""
     lines = [f"已生成 {scope.name} 的{titles}，共 {len(result.files)} 个文件{counted}。"]
     if scope.audience is not Audience.PUBLIC and any(

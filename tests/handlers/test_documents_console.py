@@ -249,3 +249,15 @@ def test_an_applicant_is_told_documents_are_for_clerks_and_offices(store: Store)
     chat.open()
     out = chat.send("/documents jl-skills-2022")
     assert "经办人" in out or "工作人员" in out
+
+
+def test_a_unit_with_only_a_draft_is_told_there_is_nothing_to_make(
+    store: Store, tmp_path: Path
+) -> None:
+    clerk(store)
+    place(store, fields={"name": "张小三"}, status="draft")
+    chat = ConsoleHarness(store, user="clerk", downloads=tmp_path / "dl")
+    chat.open()
+    out = chat.send("/documents jl-skills-2022")
+    assert "暂无已报送的推荐（草稿不计入），没有可生成的文件" in out
+    assert saved(out) == []
