@@ -1,4 +1,6 @@
-"""The PDFs (issue 12): the 推荐审批表 (附件6), the 公示名单 and the bound material book.
+"""The PDFs (issue 12): the 推荐审批表 (附件6), the 公示名单, the bound material book, and the
+PDF twins of the documents that are DOCX/XLSX too: the 推荐汇总表 (附件5, landscape), the
+征求意见表 (附件2), the 档案袋封面 (附件4) and the draft 推荐报告.
 
 Drawn with fpdf2 on A4 with GB/T 9704's margins (天头 37 mm, 订口 28 mm, a 156 × 225 mm text
 block) and the one CJK font of `documents.fonts`, embedded as a subset; a missing font raises
@@ -25,9 +27,18 @@ from fpdf.enums import WrapMode, XPos, YPos
 from PIL import Image, ImageOps
 from pypdf import PdfReader, PdfWriter
 
-from conversations.documents import DOC_TITLES, DocKind, Entry, FileLine, Header, MaterialLine
+from conversations.documents import (
+    DOC_TITLES,
+    DocKind,
+    Entry,
+    FileLine,
+    Header,
+    MaterialLine,
+    ranked,
+)
 from documents.fonts import FAMILY, font_path
 from documents.layouts import layout_for
+from documents.sheet import Column, cell_text, columns
 from documents.word import TO_FILL, date_text, name_label, period_text, shown
 
 # GB/T 9704-2012 5.2.1: 天头 37 mm, 订口 28 mm, 版心 156 mm × 225 mm; so 26 mm right, 35 mm below.
@@ -47,6 +58,10 @@ ENCRYPTED = "文件已加密，无法合并"
 EMPTY_FILE = "文件没有页面"
 NOT_ATTACHED = "未附"
 IMAGE_KINDS = frozenset({"jpg", "jpeg", "png"})
+WIDE_MARGIN = 15.0  # the landscape summary: 267 mm across for its 11–14 columns
+SUMMARY_PT = 9  # the summary's table: 14 columns of seed 001 fit A4 across at 9 pt
+DATE_LINE = "年　　月　　日"
+NO_DEPARTMENTS = "本推荐对象无需征求部门意见。"
 
 Out = str | Path | IO[bytes]
 
@@ -61,15 +76,22 @@ class BookResult:
 
 
 class _Page(FPDF):
-    """An A4 page set-up with the CJK font; `numbered` puts 「— n —」 below the text block."""
+    """An A4 page set-up with the CJK font; `numbered` puts 「— n —」 below the text block.
+    `landscape`: A4 across with 15 mm margins (the summary's wide table), GB/T 9704 otherwise."""
 
-    def __init__(self, header: Header, *, title: str, numbered: bool = True) -> None:
+    def __init__(
+        self, header: Header, *, title: str, numbered: bool = True, landscape: bool = False
+    ) -> None:
         path = font_path()  # FontMissing before anything is drawn
-        super().__init__(format="A4")
+        super().__init__(orientation="L" if landscape else "P", format="A4")
         self.numbered = numbered
         self.add_font(FAMILY, fname=str(path))
-        self.set_margins(LEFT, TOP, RIGHT)
-        self.set_auto_page_break(True, margin=BOTTOM)
+        if landscape:
+            self.set_margins(WIDE_MARGIN, WIDE_MARGIN, WIDE_MARGIN)
+            self.set_auto_page_break(True, margin=WIDE_MARGIN + 5)
+        else:
+            self.set_margins(LEFT, TOP, RIGHT)
+            self.set_auto_page_break(True, margin=BOTTOM)
         self.set_font(FAMILY, size=BODY_PT)
         self.set_title(title)
         self.set_lang("zh-CN")
@@ -80,7 +102,7 @@ class _Page(FPDF):
         if not self.numbered:
             return
         # GB/T 9704 7.5: 4号 Arabic numerals between 一字线, 7 mm below the text block.
-        self.set_y(297.0 - BOTTOM + 7.0)
+        self.set_y(self.h - self.b_margin + 7.0)
         self.set_font(FAMILY, size=14)
         self.cell(0, 6, f"— {self.page_no()} —", align="C")
         self.set_font(FAMILY, size=BODY_PT)
@@ -90,7 +112,7 @@ class _Page(FPDF):
         for text, size in lines:
             self.set_font(FAMILY, size=size)
             self.multi_cell(
-                WIDTH, size * 0.55, text, align="C", wrapmode=WrapMode.CHAR,
+                self.epw, size * 0.55, text, align="C", wrapmode=WrapMode.CHAR,
                 new_x=XPos.LMARGIN, new_y=YPos.NEXT,
             )  # fmt: skip
         self.set_font(FAMILY, size=BODY_PT)
@@ -98,7 +120,7 @@ class _Page(FPDF):
 
     def paragraph(self, text: str, *, align: str = "L") -> None:
         self.multi_cell(
-            WIDTH, LINE_MM, text, align=align, wrapmode=WrapMode.CHAR,
+            self.epw, LINE_MM, text, align=align, wrapmode=WrapMode.CHAR,
             new_x=XPos.LMARGIN, new_y=YPos.NEXT,
         )  # fmt: skip
 
@@ -218,6 +240,203 @@ def publicity_pdf(
     pdf.ln(LINE_MM)
     pdf.paragraph(header.scope, align="R")
     pdf.paragraph(date_text(period[0]), align="R")
+    _write(bytes(pdf.output()), out)
+
+
+# ----- the twins of the DOCX/XLSX documents ----------------------------------------------------
+
+
+def _summary_cell(header: Header, column: Column, entry: Entry, seq: int) -> str:
+    """The XLSX's cell (`documents.sheet.cell_text`), each value masked again for the audience
+    (`shown`): an entry made for another document cannot leak an ID number or a phone."""
+    if column.value is not None:
+        return str(cell_text(column, entry, seq))
+    types = {v.key: v.type for v in entry.values}
+    texts = (
+        shown(header, DocKind.SUMMARY, types.get(k, ""), entry.value(k)) for k in column.fields
+    )
+    return column.join.join(t for t in texts if t)
+
+
+def summary_pdf(header: Header, kind: str, entries: Iterable[Entry], out: Out) -> int:
+    """Write the 推荐汇总表 (附件5) of `entries` (already in ranking order, all of form kind
+    `kind`) to `out` as a table across A4 landscape pages at 9 pt: the same title, scope line,
+    columns and cells as `documents.sheet.summary_xlsx`, the column labels repeated on every
+    page. Returns the number of rows written."""
+    cols = columns(header.campaign, kind)
+    title = f"{header.campaign_title}{DOC_TITLES[DocKind.SUMMARY]}"
+    pdf = _Page(header, title=title, landscape=True)
+    pdf.add_page()
+    pdf.heading((title, SUBTITLE_PT))
+    when = header.generated_at.strftime("%Y-%m-%d %H:%M")
+    pdf.paragraph(f"推荐单位（地区）：{header.scope}　　生成时间：{when}")
+    pdf.ln(1)
+    pdf.set_font(FAMILY, size=SUMMARY_PT)
+    total = sum(c.width for c in cols)
+    widths = tuple(pdf.epw * c.width / total for c in cols)
+    written = 0
+    with pdf.table(
+        col_widths=widths, width=pdf.epw, headings_style=PLAIN, wrapmode=WrapMode.CHAR,
+        text_align="CENTER", line_height=SUMMARY_PT * 0.5, padding=1.0, repeat_headings=1,
+    ) as table:  # fmt: skip
+        heading = table.row()
+        for col in cols:
+            heading.cell(col.label)
+        for entry in entries:
+            written += 1
+            row = table.row()
+            for col in cols:
+                row.cell(_summary_cell(header, col, entry, written))
+    pdf.set_font(FAMILY, size=BODY_PT)
+    _write(bytes(pdf.output()), out)
+    return written
+
+
+def _labelled(pdf: _Page, pairs: list[tuple[str, str]]) -> None:
+    """A label | value table, one pair a row (the cover's and the opinions' particulars)."""
+    with pdf.table(
+        col_widths=(40, WIDTH - 40), width=WIDTH, first_row_as_headings=False,
+        wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT"), line_height=LINE_MM - 1,
+        padding=1.5,
+    ) as table:  # fmt: skip
+        for label, text in pairs:
+            row = table.row()
+            row.cell(label, style=LABEL)
+            row.cell(text)
+
+
+def _nobody(pdf: _Page, header: Header, title: str) -> None:
+    """The one page of a set without nominees: its titles and the reason it is empty."""
+    pdf.add_page()
+    pdf.heading((header.campaign_title, SUBTITLE_PT), (title, TITLE_PT))
+    pdf.paragraph("没有推荐对象。")
+
+
+def opinions_pdf(header: Header, entries: Iterable[Entry], out: Out) -> None:
+    """Write the 推荐对象征求意见表 (附件2) of `entries`, one page each, to `out`: a row per
+    department to consult with room for its opinion, stamp and date, and whether its written
+    opinion is already recorded (已取得) or not (待征求); as `documents.word.opinions_docx`."""
+    title = "推荐对象征求意见表"
+    pdf = _Page(header, title=f"{header.scope}{title}")
+    for entry in entries:
+        pdf.add_page()
+        pdf.heading((header.campaign_title, SUBTITLE_PT), (title, TITLE_PT))
+        _labelled(
+            pdf,
+            [
+                (name_label([entry]), entry.name),
+                ("推荐单位", entry.unit),
+                ("申报类别", entry.category_label),
+                ("跟踪编号", entry.code),
+            ],
+        )
+        pdf.ln(2)
+        pdf.paragraph("征求意见情况")
+        if not entry.opinions:
+            pdf.paragraph(NO_DEPARTMENTS)
+            continue
+        with pdf.table(
+            col_widths=(34, 62, 36, 24), width=WIDTH, headings_style=PLAIN,
+            wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT", "RIGHT", "CENTER"),
+            line_height=LINE_MM - 1, padding=1.5,
+        ) as table:  # fmt: skip
+            heading = table.row()
+            for label in ("征求意见部门", "意见", "盖章及日期", "是否已取得"):
+                heading.cell(label, align="CENTER")
+            for department in entry.opinions:
+                row = table.row()
+                row.cell(department)
+                row.cell("意见：\n\n\n\n")  # room to write it
+                row.cell(f"\n\n（盖章）\n{DATE_LINE}")
+                row.cell("已取得" if department in entry.opinions_recorded else "待征求")
+    if pdf.page_no() == 0:
+        _nobody(pdf, header, title)
+    _write(bytes(pdf.output()), out)
+
+
+def cover_pdf(header: Header, entries: Iterable[Entry], out: Out) -> None:
+    """Write the 档案袋封面 (附件4) of `entries`, one page each, to `out`: the nominee, category,
+    unit, region and tracking code, then the material list with the number of files attached;
+    as `documents.word.cover_docx`."""
+    title = "申报材料档案袋封面"
+    pdf = _Page(header, title=f"{header.scope}{DOC_TITLES[DocKind.COVER]}", numbered=False)
+    for entry in entries:
+        pdf.add_page()
+        pdf.heading((header.campaign_title, SUBTITLE_PT), (title, TITLE_PT))
+        _labelled(
+            pdf,
+            [
+                (name_label([entry]), entry.name),
+                ("申报类别", entry.category_label),
+                ("推荐单位", entry.unit),
+                ("地区", entry.region),
+                ("跟踪编号", entry.code),
+            ],
+        )
+        pdf.ln(2)
+        pdf.paragraph("材料清单")
+        with pdf.table(
+            col_widths=(16, WIDTH - 38, 22), width=WIDTH, headings_style=PLAIN,
+            wrapmode=WrapMode.CHAR, text_align=("CENTER", "LEFT", "CENTER"),
+            line_height=LINE_MM - 1, padding=1.5,
+        ) as table:  # fmt: skip
+            heading = table.row()
+            for label in ("序号", "材料名称", "份数"):
+                heading.cell(label, align="CENTER")
+            for seq, material in enumerate(entry.materials, 1):
+                row = table.row()
+                for text in (str(seq), material.name, str(len(material.files))):
+                    row.cell(text)
+    if pdf.page_no() == 0:
+        _nobody(pdf, header, title)
+    _write(bytes(pdf.output()), out)
+
+
+def report_pdf(
+    header: Header,
+    entries: Iterable[Entry],
+    out: Out,
+    *,
+    contact: str = "",
+    publicity: tuple[dt.date, dt.date] | None = None,
+) -> None:
+    """Write a draft 推荐报告 of `entries` (in ranking order) to `out`, the text of
+    `documents.word.report_docx`: what the bot does not know (the experts' review, the
+    publicity's outcome, the addressee) is marked 【请填写】."""
+    rows = ranked(list(entries))
+    title = DOC_TITLES[DocKind.REPORT]
+    pdf = _Page(header, title=f"{header.scope}{title}")
+    pdf.add_page()
+    pdf.heading((f"关于推荐{header.campaign_title}人选的报告", TITLE_PT))
+    pdf.paragraph(f"{TO_FILL}（主送单位）：")
+    pdf.paragraph(
+        f"　　按照{header.campaign_title}工作的有关要求，{header.scope}组织开展了推荐工作。"
+        "现将有关情况报告如下："
+    )
+    pdf.paragraph("　　一、推荐人选")
+    pdf.paragraph(f"　　经集体研究，推荐以下{len(rows)}名人选（按推荐顺序排列）：")
+    for seq, entry in enumerate(rows, 1):
+        pdf.paragraph(f"　　{seq}. {entry.name}，{entry.unit}，{entry.category_label}")
+    pdf.paragraph("　　二、专家评议情况")
+    pdf.paragraph(
+        f"　　{TO_FILL}专家评议的时间、方式、参加人员和评议结果。"
+        "专家评审意见书作为本报告附件附后。"
+    )
+    pdf.paragraph("　　三、公示情况")
+    if publicity is not None:
+        said = (
+            f"推荐人选已于{period_text(publicity)}在{header.scope}进行公示，"
+            f"公示期间{TO_FILL}（有无异议及核查情况）。公示截图作为本报告附件附后。"
+        )
+    else:
+        said = f"{TO_FILL}公示的时间、范围和结果。公示截图作为本报告附件附后。"
+    pdf.paragraph(f"　　{said}")
+    pdf.paragraph("　　四、联系人及联系方式")
+    who = contact.strip() or f"{TO_FILL}（姓名、联系电话）"
+    pdf.paragraph(f"　　联系人：{who}")
+    pdf.ln(LINE_MM)
+    pdf.paragraph(f"{header.scope}（盖章）", align="R")
+    pdf.paragraph(DATE_LINE, align="R")
     _write(bytes(pdf.output()), out)
 
 
@@ -412,6 +631,10 @@ __all__ = [
     "NOT_MERGED",
     "UNREADABLE",
     "book_pdf",
+    "cover_pdf",
     "form_pdf",
+    "opinions_pdf",
     "publicity_pdf",
+    "report_pdf",
+    "summary_pdf",
 ]
