@@ -3,7 +3,9 @@
     .venv/bin/python scripts/readme_pictures.py [OUT_DIR]     # default: docs/img
 
 Writes form.png (page 1 of a 推荐审批表), publicity.png (a 公示名单), book-toc.png (the
-material book's table of contents), book-scan.png (a scan as a book page) and quota.png. The
+material book's table of contents), book-scan.png (a scan as a book page), summary.png (page 1
+of the landscape 推荐汇总表), opinions.png (a 征求意见表), cover.png (a 档案袋封面), report.png
+(the draft 推荐报告) and quota.png. The
 people, units and numbers are invented; the ID numbers carry a valid check digit
 (conversations.idnumber.check_digit) but belong to no one. The pages are rendered with
 pdfium from the real output of documents.pdf and documents.chart, then reduced to a small
@@ -37,7 +39,15 @@ from conversations.forms import form_for
 from conversations.idnumber import check_digit
 from documents.chart import quota_png
 from documents.fonts import FAMILY, font_path
-from documents.pdf import book_pdf, form_pdf, publicity_pdf
+from documents.pdf import (
+    book_pdf,
+    cover_pdf,
+    form_pdf,
+    opinions_pdf,
+    publicity_pdf,
+    report_pdf,
+    summary_pdf,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2022, 10, 9, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -80,7 +90,8 @@ def skills_entry(person: tuple[str, str, str, str, str, str], doc: DocKind, **kw
     return entry_of(
         campaign, form, id=1, code="K7QF-2M9D", category=category, status="county_review",
         unit=unit, region="长春市朝阳区", region_code="220104", fields=fields,
-        attachments=kw.get("attachments", []), opinions_recorded=[], publicity=None, rank=1,
+        attachments=kw.get("attachments", []), opinions_recorded=kw.get("recorded", []),
+        publicity=None, rank=kw.get("rank", 1),
         audience=kw.get("audience", Audience.UNIT), doc=doc,
     )  # fmt: skip
 
@@ -156,6 +167,31 @@ def main(argv: list[str]) -> int:
     page_png(book.getvalue(), 0, out_dir / "book-toc.png")
     scan_at = result.pages - 2  # the scan comes before the certificate's single page
     page_png(book.getvalue(), scan_at, out_dir / "book-scan.png")
+
+    ranked_people = [
+        skills_entry(p, DocKind.SUMMARY, rank=rank) for rank, p in enumerate(PEOPLE, 1)
+    ]
+    summary = io.BytesIO()
+    summary_pdf(header, "person", ranked_people, summary)
+    page_png(summary.getvalue(), 0, out_dir / "summary.png")
+
+    opinions = io.BytesIO()
+    opinions_pdf(
+        header, [skills_entry(PEOPLE[0], DocKind.OPINIONS, recorded=["公安部门"])], opinions
+    )
+    page_png(opinions.getvalue(), 0, out_dir / "opinions.png")
+
+    cover = io.BytesIO()
+    cover_pdf(header, [skills_entry(PEOPLE[0], DocKind.COVER, attachments=attachments)], cover)
+    page_png(cover.getvalue(), 0, out_dir / "cover.png")
+
+    report = io.BytesIO()
+    report_pdf(
+        header, [skills_entry(p, DocKind.REPORT, rank=r) for r, p in enumerate(PEOPLE, 1)],
+        report, contact="赵敏 0431-8888 6666",
+        publicity=(dt.date(2022, 10, 10), dt.date(2022, 10, 14)),
+    )  # fmt: skip
+    page_png(report.getvalue(), 0, out_dir / "report.png")
 
     employment = catalog.get(EMPLOYMENT)
     names = {"220100": "长春市", "220200": "吉林市", "220300": "四平市", "220400": "辽源市"}
