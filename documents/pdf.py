@@ -258,11 +258,67 @@ def _summary_cell(header: Header, column: Column, entry: Entry, seq: int) -> str
     return column.join.join(t for t in texts if t)
 
 
+class _Grid:
+    """The summary's table drawn row by row as the entries come: each row is wrapped, measured,
+    drawn and forgotten, the labels drawn again at the top of every page. fpdf2's `table()`
+    keeps every row until it closes and lays each cell out twice (about 40 ms a row: two
+    minutes for a province's 3,000); wrapping hanzi by their cached widths is ten times faster."""
+
+    LINE = SUMMARY_PT * 0.5  # mm per line
+    PAD = 1.0
+
+    def __init__(self, pdf: _Page, cols: tuple[Column, ...]) -> None:
+        self.pdf = pdf
+        total = sum(c.width for c in cols)
+        self.widths = [pdf.epw * c.width / total for c in cols]
+        self.labels = [c.label for c in cols]
+        self.advance: dict[str, float] = {}
+
+    def _lines(self, text: str, width: float) -> list[str]:
+        room = width - 2 * self.PAD
+        lines, line, used = [], "", 0.0
+        for char in text:
+            if char == "\n":
+                lines.append(line)
+                line, used = "", 0.0
+                continue
+            step = self.advance.get(char)
+            if step is None:
+                step = self.advance[char] = self.pdf.get_string_width(char)
+            if line and used + step > room:
+                lines.append(line)
+                line, used = "", 0.0
+            line += char
+            used += step
+        lines.append(line)
+        return lines
+
+    def row(self, texts: list[str], *, heading: bool = False) -> None:
+        pdf = self.pdf
+        wrapped = [self._lines(t, w) for t, w in zip(texts, self.widths, strict=True)]
+        height = max(len(lines) for lines in wrapped) * self.LINE + 2 * self.PAD
+        if pdf.get_y() + height > pdf.page_break_trigger:
+            pdf.add_page()
+            if not heading:
+                self.row(self.labels, heading=True)
+        x, y = pdf.l_margin, pdf.get_y()
+        rise = (self.LINE + pdf.font_size * 0.7) / 2  # from a line's top to its baseline
+        for lines, width in zip(wrapped, self.widths, strict=True):
+            pdf.rect(x, y, width, height, style="DF" if heading else "D")
+            top = y + (height - len(lines) * self.LINE) / 2
+            for i, line in enumerate(lines):
+                if line:
+                    w = sum(self.advance[c] for c in line)
+                    pdf.text(x + (width - w) / 2, top + i * self.LINE + rise, line)
+            x += width
+        pdf.set_y(y + height)
+
+
 def summary_pdf(header: Header, kind: str, entries: Iterable[Entry], out: Out) -> int:
     """Write the 推荐汇总表 (附件5) of `entries` (already in ranking order, all of form kind
     `kind`) to `out` as a table across A4 landscape pages at 9 pt: the same title, scope line,
-    columns and cells as `documents.sheet.summary_xlsx`, the column labels repeated on every
-    page. Returns the number of rows written."""
+    columns and cells as `documents.sheet.summary_xlsx` (masked again for the audience), the
+    column labels repeated on every page. Returns the number of rows written."""
     cols = columns(header.campaign, kind)
     title = f"{header.campaign_title}{DOC_TITLES[DocKind.SUMMARY]}"
     pdf = _Page(header, title=title, landscape=True)
@@ -272,21 +328,14 @@ def summary_pdf(header: Header, kind: str, entries: Iterable[Entry], out: Out) -
     pdf.paragraph(f"推荐单位（地区）：{header.scope}　　生成时间：{when}")
     pdf.ln(1)
     pdf.set_font(FAMILY, size=SUMMARY_PT)
-    total = sum(c.width for c in cols)
-    widths = tuple(pdf.epw * c.width / total for c in cols)
+    pdf.set_fill_color(235, 235, 235)  # the labels grey, as PLAIN has them
+    pdf.set_line_width(0.2)
+    grid = _Grid(pdf, cols)
+    grid.row(grid.labels, heading=True)
     written = 0
-    with pdf.table(
-        col_widths=widths, width=pdf.epw, headings_style=PLAIN, wrapmode=WrapMode.CHAR,
-        text_align="CENTER", line_height=SUMMARY_PT * 0.5, padding=1.0, repeat_headings=1,
-    ) as table:  # fmt: skip
-        heading = table.row()
-        for col in cols:
-            heading.cell(col.label)
-        for entry in entries:
-            written += 1
-            row = table.row()
-            for col in cols:
-                row.cell(_summary_cell(header, col, entry, written))
+    for entry in entries:
+        written += 1
+        grid.row([_summary_cell(header, c, entry, written) for c in cols])
     pdf.set_font(FAMILY, size=BODY_PT)
     _write(bytes(pdf.output()), out)
     return written

@@ -32,12 +32,18 @@ def id_number(body17: str) -> str:
     return body17 + check_digit(body17)
 
 
+LONG_EMPLOYER = (
+    "中国第一汽车集团有限公司解放公司长春汽车厂总装配车间驾驶室分厂"  # wraps in its cell
+)
+
+
 def skills_fields(n: int) -> dict[str, Any]:
+    employer = LONG_EMPLOYER if n % 7 == 0 else f"一汽解放第{n}分公司"
     return {
         "name": f"{SURNAMES[n % len(SURNAMES)]}晓{n:02d}", "mobile": f"139{n:08d}",
         "id_number": id_number(f"220104198{n % 10}0315{n:03d}"), "ethnicity": "汉族",
         "political_status": "cpc_member", "education": "bachelor",
-        "employer": f"一汽解放第{n}分公司", "position": "钳工班长", "occupation": "钳工",
+        "employer": employer, "position": "钳工班长", "occupation": "钳工",
         "skill_level": "senior_technician", "certificate_number": "S000022010400123",
         "years_in_occupation": 5 + n % 20, "has_classified_material": False,
     }  # fmt: skip
