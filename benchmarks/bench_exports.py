@@ -7,6 +7,8 @@ stores them, a /rank order set for half of them. Then the province's summary is 
   ours-streamed   bot.exports.produce(SUMMARY) for the province scope: ONE snapshot, the ids in
                   ranking order, then BATCH (200) rows at a time decrypted into entries and
                   written by openpyxl's write-only workbook, row by row
+  ours-pdf        the summary's printable twin (documents.pdf.summary_pdf), streamed the same
+                  way; fpdf2 keeps the pages until it writes the file
   naive-loaded    the same rows read with one query into a list, every payload decrypted, the
                   entries built, then an ordinary (not write-only) openpyxl workbook filled, each
                   cell given the same font, and saved — what one writes without thinking about
@@ -48,6 +50,7 @@ from bot.exports import produce  # noqa: E402
 from bot.wiring import workday_end_from  # noqa: E402
 from conversations.documents import DocKind, Header, ranked  # noqa: E402
 from conversations.idnumber import check_digit  # noqa: E402
+from documents.pdf import summary_pdf  # noqa: E402
 from documents.sheet import BODY_FONT, HEADER_ROWS, TITLE_FONT, cell_text, columns  # noqa: E402
 from notifications.calendar import WorkdayCalendar  # noqa: E402
 from storage import exports  # noqa: E402
@@ -156,9 +159,21 @@ def run_size(n: int, workdir: Path) -> dict[str, Any]:
                 result = produce(
                     conn, store.sealer, catalog, regions, scope, [DocKind.SUMMARY], out,
                     now=NOW, workday_end=workday_end, read_file=lambda line: None,
+                    summary_pdf=False,
                 )  # fmt: skip
             (produced,) = result.files
             return produced.path
+
+        def ours_pdf() -> Path:
+            path = workdir / f"ours-{n}.pdf"
+            with exports.snapshot(store) as conn:
+                header = Header(SKILLS, catalog.get(SKILLS).title, scope.name, scope.audience, NOW)
+                entries = exports.entries(
+                    conn, store.sealer, catalog, regions, scope, DocKind.SUMMARY
+                )
+                if summary_pdf(header, "person", entries, path) != n:
+                    raise CheckFailed(f"{path.name}: not {n} rows")
+            return path
 
         def naive() -> Path:
             campaign = catalog.get(SKILLS)
@@ -196,9 +211,12 @@ def run_size(n: int, workdir: Path) -> dict[str, Any]:
                 for i in first_ids
             ]
         rows = {}
-        for name, fn in (("ours-streamed", ours), ("naive-loaded", naive)):
+        for name, fn in (("ours-streamed", ours), ("naive-loaded", naive), ("ours-pdf", ours_pdf)):
             seconds, peak, path = measure(fn)
-            check(path, first, n)
+            if path.suffix == ".xlsx":
+                check(path, first, n)
+            elif not path.read_bytes().startswith(b"%PDF"):
+                raise CheckFailed(f"{path.name}: not a PDF")
             rows[name] = {
                 "seconds": round(seconds, 3),
                 "rows_per_s": round(n / seconds),

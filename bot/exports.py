@@ -117,16 +117,18 @@ def produce(
     read_file: Callable[[FileLine], bytes | None],
     progress: Callable[[int], None] | None = None,
     bundle_over: int | None = BUNDLE_OVER,
+    summary_pdf: bool = True,
 ) -> SetResult:
     """Render documents `kinds` of `scope` into `out_dir`, reading through `conn` (one
-    snapshot). `progress` is called with the number of nominations rendered since its last
-    call; `bundle_over` None never bundles (the command line writes a folder)."""
-    from documents import sheet
+        snapshot). `progress` is called with the number of nominations rendered since its last
+        call; `bundle_over` None never bundles (the command line writes a folder); `summary_pdf`
+    False leaves out the summary's PDF twin (the benchmark times the XLSX alone)."""
+    from documents import pdf, sheet
 
     # The other renderers load fonts and matplotlib: imported only for what is asked.
     kinds = list(kinds)
     if any(k is not DocKind.SUMMARY for k in kinds):
-        from documents import pdf, word
+        from documents import word
     if DocKind.QUOTA in kinds:
         from documents import chart
 
@@ -168,6 +170,13 @@ def produce(
                     _ticking(of(doc, kind=stored_kind), tick),
                     add(doc, f"{base}-{title}{label}.xlsx", "xlsx"),
                 )
+                if summary_pdf:
+                    pdf.summary_pdf(  # the printable twin: a second streamed pass
+                        header,
+                        KINDS[stored_kind],
+                        of(doc, kind=stored_kind),
+                        add(doc, f"{base}-{title}{label}.pdf", "pdf"),
+                    )
         elif doc is DocKind.FORM:
             before = len(files)
             for entry in of(doc):
@@ -184,15 +193,20 @@ def produce(
                 tick(1)
             _bundle(files, before, out_dir, f"{base}-{title}", bundle_over)
         elif doc is DocKind.COVER:
-            word.cover_docx(header, listed(doc), add(doc, f"{base}-{title}.docx", "docx"))
+            found = listed(doc)
+            word.cover_docx(header, found, add(doc, f"{base}-{title}.docx", "docx"))
+            pdf.cover_pdf(header, found, add(doc, f"{base}-{title}.pdf", "pdf"))
         elif doc is DocKind.OPINIONS:
-            word.opinions_docx(header, listed(doc), add(doc, f"{base}-{title}.docx", "docx"))
+            found = listed(doc)
+            word.opinions_docx(header, found, add(doc, f"{base}-{title}.docx", "docx"))
+            pdf.opinions_pdf(header, found, add(doc, f"{base}-{title}.pdf", "pdf"))
         elif doc is DocKind.REPORT:
             found = listed(doc)
+            period = next((e.publicity for e in found if e.publicity), None)
             word.report_docx(
-                header, found, add(doc, f"{base}-{title}.docx", "docx"),
-                publicity=next((e.publicity for e in found if e.publicity), None),
-            )  # fmt: skip
+                header, found, add(doc, f"{base}-{title}.docx", "docx"), publicity=period
+            )
+            pdf.report_pdf(header, found, add(doc, f"{base}-{title}.pdf", "pdf"), publicity=period)
         elif doc is DocKind.PUBLICITY:
             found = listed(doc)
             days = _publicity_workdays(catalog, campaign.id)

@@ -123,9 +123,7 @@ def date_field(when: str | None, sent: dt.datetime) -> str:
     return f"{date} {hour}:{minute}" if hour is not None else date
 
 
-OUT_OF_WINDOW_REPLY = (
-    "用户超过 48 小时未与公众号互动，客服消息无法送达 (outside the customer-service window)"
-)
+OUT_OF_WINDOW_REPLY = "用户超过 48 小时未与公众号互动，客服消息无法送达"
 
 
 class WechatSender:

@@ -143,7 +143,7 @@ class WecomSender:
             self.send(recipient_id, render_text(reply), idempotency_key)
             for file in reply.files:
                 if self._attachments is None:
-                    raise DeliveryError("附件无法读取 (no attachment store)", retryable=False)
+                    raise DeliveryError("附件无法读取：未配置附件存储", retryable=False)
                 try:
                     stored = self._attachments.read(file.attachment_id)
                 except (EdgeError, Unavailable) as exc:

@@ -23,6 +23,6 @@ def test_the_export_benchmark_runs_and_reports_both_stacks(tmp_path: Path) -> No
     results = json.loads(out.read_text("utf-8"))
     assert set(results["sizes"]) == {"3", "6"}
     for rows in results["sizes"].values():
-        assert set(rows) == {"ours-streamed", "naive-loaded"}
+        assert set(rows) == {"ours-streamed", "naive-loaded", "ours-pdf"}
         assert all(r["seconds"] > 0 and r["peak_mib"] > 0 for r in rows.values())
     assert "ratio ours/naive" in done.stdout

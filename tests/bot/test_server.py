@@ -303,7 +303,8 @@ async def test_notifications_are_dispatched_and_unsent_claims_given_back_at_shut
                 [outbox.OutboxMessage("n1", "echo", "u1", "已受理")],
                 now=datetime(2020, 1, 1, tzinfo=UTC),
             )
-        await until(lambda: bool(sender.sent))
+        # Sent, then marked delivered in its own commit: wait for the mark, not the send.
+        await until(lambda: getattr(outbox.find(store, "n1"), "delivered_at", None) is not None)
         assert sender.sent == ["n1"]
         found = outbox.find(store, "n1")
         assert found is not None
