@@ -61,18 +61,20 @@ def test_the_provinces_summary_in_full_and_a_units_masked(
     place(db, fields={"name": "李小四"}, status="draft")  # not filed: not in any document
     code, out, err = run(capsys, "export", "summary", "--campaign", SKILLS, "--out", "prov")
     assert code == 0, err
-    (path,) = [Path(line) for line in out.splitlines()]
+    paths = [Path(line) for line in out.splitlines()]
+    assert sorted(p.suffix for p in paths) == [".pdf", ".xlsx"]  # the sheet and its twin
+    (path,) = [p for p in paths if p.suffix == ".xlsx"]
     assert path.parent == Path("prov")
     assert path.name.endswith("推荐汇总表.xlsx")
     (row,) = sheet_rows(path)
     assert (row[1], row[13]) == ("张小三", "13912345678")  # the province: in full
-    assert "共 1 个文件，1 件推荐" in err
+    assert "共 2 个文件，1 件推荐" in err
     code, out, _ = run(
         capsys, "export", "summary", "--campaign", SKILLS, "--unit", "91220104MA14ABCD3K",
         "--out", "unit",
     )  # fmt: skip
     assert code == 0
-    (row,) = sheet_rows(Path(out.split()[0]))
+    (row,) = sheet_rows(next(Path(p) for p in out.split() if p.endswith(".xlsx")))
     assert row[13] == "139****5678"
     assert audit_rows(db).count(("export", True)) == 2
 
@@ -112,7 +114,7 @@ def test_the_employment_campaign_gets_one_summary_per_kind(
           fields={"unit_name": "朝阳区就业服务中心"})  # fmt: skip
     code, out, err = run(capsys, "export", "summary", "--campaign", EMPLOYMENT, "--out", "emp")
     assert code == 0, err
-    paths = sorted(Path(p) for p in out.split())
+    paths = sorted(Path(p) for p in out.split() if p.endswith(".xlsx"))
     assert [p.name.split("-")[-2:] for p in paths] == [
         ["推荐汇总表", "个人.xlsx"], ["推荐汇总表", "集体.xlsx"],
     ]  # fmt: skip

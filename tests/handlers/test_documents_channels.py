@@ -46,17 +46,19 @@ async def until(condition, within: float = 60.0) -> None:  # type: ignore[no-unt
         await asyncio.sleep(0.2)
 
 
-async def test_telegram_receives_the_units_documents_as_files(
+async def test_telegram_receives_the_quota_chart_and_the_summary_as_files(
     store: Store, tmp_path: Path
 ) -> None:
     from support.serving import serving
 
-    clerk(store, "console-clerk")  # the unit, bound on the console; the Telegram clerk joins it
+    clerk(store)
     place(store, fields={"name": "张小三", "mobile": "13912345678"}, materials=False)
-    code = code_for(
-        store, role=Role.CLERK, region=regions().get("220104"),
-        unit=invites.UnitSpec(name="长春市朝阳区示例有限公司", uscc="91220104MA14ABCD3K"),
-    )  # fmt: skip
+    with store.transaction() as conn:
+        set_quota(
+            conn, campaign=SKILLS, category="technical_expert", region=regions().get("220100"),
+            places=3, now=FIXED_NOW,
+        )  # fmt: skip
+    code = code_for(store, role=Role.OFFICIAL, region=regions().get("220100"), level=Level.CITY)
     async with FakeTelegram() as tg:
         env = telegram_env(tg, library="ptb", mode="webhook")
         env["AWARDBOT_DOCUMENT_TICK_SECONDS"] = "1"
@@ -66,11 +68,27 @@ async def test_telegram_receives_the_units_documents_as_files(
                 "AWARDBOT_TELEGRAM_WEBHOOK_SECRET"]}  # fmt: skip
             user = TelegramDriver(tg, mode="webhook", settled=adapter.settled)  # type: ignore[attr-defined]
             assert "绑定成功" in await user.send(f"/bind {code}")
-            assert "正在生成" in await user.send(f"/documents {SKILLS}")
-            await until(lambda: any(n.endswith("推荐报告.docx") for _, n, _ in tg.uploads(CHAT)))
-    uploads = tg.uploads(CHAT)
-    names = [name for _, name, _ in uploads]
-    assert all(method == "sendDocument" for method, _, _ in uploads)
+            assert "已推荐 1 名，名额 3 名" in await user.send(f"/quota {SKILLS}")
+            await until(lambda: len(tg.uploads(CHAT)) >= 1)
+            (photo,) = tg.uploads(CHAT)
+            # The summary alone (the office's whole set is the console's and WeCom's test).
+            from storage.exports import request
+
+            with store.transaction() as conn:
+                import sqlalchemy as sa
+
+                from storage.tables import users
+
+                me = conn.execute(sa.select(users.c.id).where(users.c.channel == "telegram"))
+                request(conn, user_id=me.scalar_one(), campaign=SKILLS, kinds=["summary"],
+                        now=FIXED_NOW)  # fmt: skip
+            await until(lambda: len(tg.uploads(CHAT)) >= 3)
+    method, name, data = photo
+    assert (method, name.endswith("推荐名额对照.png")) == ("sendPhoto", True)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+    uploads = tg.uploads(CHAT)[1:]
+    assert sorted(m for m, _, _ in uploads) == ["sendDocument", "sendDocument"]
     (xlsx,) = [data for _, name, data in uploads if name.endswith("推荐汇总表.xlsx")]
     book = load_workbook(io.BytesIO(xlsx), read_only=True)
     try:
@@ -79,9 +97,6 @@ async def test_telegram_receives_the_units_documents_as_files(
         book.close()
     assert [r[1] for r in rows] == ["张小三"]
     assert "139****5678" in rows[0]
-    assert any(n.startswith("推荐审批表") and n.endswith(".pdf") for n in names)
-    texts = [m.get("text", "") for m in tg.sent(CHAT)]
-    assert any(t.startswith("已生成 长春市朝阳区示例有限公司") for t in texts)
 
 
 async def test_wechat_gets_a_signed_link_to_the_quota_chart(store: Store, tmp_path: Path) -> None:

@@ -136,6 +136,8 @@ def test_a_clerk_ranks_then_receives_the_units_documents_made_from_what_is_store
 
     # 汇总表: the clerk's order, every value as stored, phones and IDs masked for the unit.
     (summary,) = [p for n, p in by_name.items() if n.endswith(".xlsx")]
+    (printable,) = [p for n, p in by_name.items() if n.endswith("推荐汇总表.pdf")]
+    assert "王小五" in "".join(pdf_pages(printable))
     book = load_workbook(summary, read_only=True)
     try:
         rows = [list(r) for r in book.active.iter_rows(min_row=4, values_only=True)]
@@ -167,10 +169,10 @@ def test_a_clerk_ranks_then_receives_the_units_documents_made_from_what_is_store
     assert any("SCAN-OF-LI" in page for page in pages[1:])
 
     for kind in ("档案袋封面", "征求意见表", "推荐报告"):
-        (doc,) = [p for n, p in by_name.items() if kind in n]
-        text = docx_text(doc)
-        assert "张小三" in text
-        if kind != "推荐报告":
+        (doc,) = [p for n, p in by_name.items() if kind in n and n.endswith(".docx")]
+        (twin,) = [p for n, p in by_name.items() if kind in n and n.endswith(".pdf")]
+        for text in (docx_text(doc), "\n".join(pdf_pages(twin))):
+            assert "张小三" in text
             assert not FULL_ID.search(text)
 
     # The export is audited once, for the unit's audience.
