@@ -120,8 +120,8 @@ def produce(
     summary_pdf: bool = True,
 ) -> SetResult:
     """Render documents `kinds` of `scope` into `out_dir`, reading through `conn` (one
-        snapshot). `progress` is called with the number of nominations rendered since its last
-        call; `bundle_over` None never bundles (the command line writes a folder); `summary_pdf`
+    snapshot). `progress` is called with the number of nominations rendered since its last
+    call; `bundle_over` None never bundles (the command line writes a folder); `summary_pdf`
     False leaves out the summary's PDF twin (the benchmark times the XLSX alone)."""
     from documents import pdf, sheet
 
@@ -363,9 +363,12 @@ class DocumentWorker:
         if result is not None:
             stored = [(p, self._files.put(p.path.read_bytes())) for p in result.files]
         with self._store.transaction() as conn:
+            if not exports.finish(conn, job, self._worker, now=now):
+                # Another worker took it over (this one outlived its lease): it answers.
+                log.warning("document job %s was taken over; this worker's files dropped", job.id)
+                return
             if result is None or scope is None or actor is None:
                 self._reply(conn, job, NOT_ALLOWED_TEXT, ())
-                exports.finish(conn, job, self._worker, now=now)
                 return
             outs = []
             for produced, ref in stored:
@@ -390,7 +393,6 @@ class DocumentWorker:
                 },
             )  # fmt: skip
             self._reply(conn, job, done_text(kinds, result, scope), tuple(outs))
-            exports.finish(conn, job, self._worker, now=now)
 
     def _reply(self, conn: Connection, job: Job, text: str, files: tuple[FileOut, ...]) -> None:
         outbox.enqueue(

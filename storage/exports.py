@@ -48,6 +48,7 @@ from storage.tables import (
 
 BATCH = 200  # nominations decrypted and turned into entries at a time
 MAX_ATTEMPTS = 3  # a job that failed this often is failed for good (the user is told)
+RETRY_AFTER = dt.timedelta(seconds=30)  # a failed job waits this long before its next try
 
 
 class JobStatus:
@@ -112,21 +113,18 @@ def request(
 
 def claim(store: Store, worker: str, *, now: dt.datetime, lease: dt.timedelta) -> Job | None:
     """The oldest job waiting (or whose worker's lease ran out), now this worker's; None."""
+    due = sa.or_(
+        sa.and_(  # waiting; a retried one after its pause (RETRY_AFTER)
+            document_jobs.c.status == JobStatus.PENDING,
+            sa.or_(document_jobs.c.claimed_until.is_(None), document_jobs.c.claimed_until < now),
+        ),
+        sa.and_(document_jobs.c.status == JobStatus.RUNNING, document_jobs.c.claimed_until < now),
+    )
+    with store.reading() as conn:  # every worker asks every few seconds: no write lock for none
+        if conn.execute(sa.select(document_jobs.c.id).where(due).limit(1)).first() is None:
+            return None
     with store.transaction() as conn:
-        query = (
-            sa.select(document_jobs)
-            .where(
-                sa.or_(
-                    document_jobs.c.status == JobStatus.PENDING,
-                    sa.and_(
-                        document_jobs.c.status == JobStatus.RUNNING,
-                        document_jobs.c.claimed_until < now,
-                    ),
-                )
-            )
-            .order_by(document_jobs.c.id)
-            .limit(1)
-        )
+        query = sa.select(document_jobs).where(due).order_by(document_jobs.c.id).limit(1)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         row = conn.execute(query).mappings().first()
@@ -185,7 +183,7 @@ def failed(conn: Connection, job: Job, worker: str, *, error: str, now: dt.datet
             status=JobStatus.FAILED if final else JobStatus.PENDING,
             error=error[:500],
             claimed_by=None,
-            claimed_until=None,
+            claimed_until=None if final else now + RETRY_AFTER,  # not again at once
             finished_at=now if final else None,
         )
     )
@@ -441,6 +439,7 @@ def region_quotas(
 __all__ = [
     "BATCH",
     "MAX_ATTEMPTS",
+    "RETRY_AFTER",
     "ExportScope",
     "Job",
     "JobStatus",

@@ -207,11 +207,13 @@ def test_a_failing_job_is_retried_then_failed_for_good(store: Store, tmp_path: P
     write(store, "clerk", [RequestDocuments(SKILLS, ("summary",))], tmp_path)
     finals = []
     for attempt in range(exports.MAX_ATTEMPTS):
-        job = exports.claim(store, "w", now=NOW, lease=LEASE)
+        at = NOW + attempt * (exports.RETRY_AFTER + dt.timedelta(seconds=1))
+        job = exports.claim(store, "w", now=at, lease=LEASE)
         assert job is not None
         assert job.attempts == attempt + 1
         with store.transaction() as conn:
-            finals.append(exports.failed(conn, job, "w", error="字体缺失", now=NOW))
+            finals.append(exports.failed(conn, job, "w", error="字体缺失", now=at))
+        assert exports.claim(store, "w", now=at, lease=LEASE) is None  # it pauses first
     assert finals == [False] * (exports.MAX_ATTEMPTS - 1) + [True]
     assert exports.job_status(store, job.id) == (
         exports.JobStatus.FAILED, exports.MAX_ATTEMPTS, "字体缺失",
