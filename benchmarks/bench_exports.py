@@ -244,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         with tempfile.TemporaryDirectory(prefix="awardbot-bench-") as tmp:
-            run_size(min(10, args.nominations), Path(tmp))  # warm-up: imports, caches
+            warm = Path(tmp) / "warm-up"  # its own files: a database is never reused
+            warm.mkdir()
+            run_size(min(10, args.nominations), warm)  # warm-up: imports, caches
             for n in sizes:
                 results["sizes"][str(n)] = run_size(n, Path(tmp))
     except CheckFailed as exc:
