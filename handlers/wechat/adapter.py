@@ -184,7 +184,8 @@ class WechatAdapter:
         )
 
     def _link_now(self, file: FileOut) -> str:
-        """`_link` for the outbox's thread: a file of a later reply as its link line."""
+        """A file a reply hands over, as its download link line (or why there is none); run
+        off the event loop: in the gateway's thread, or the outbox's for a later reply."""
         if self.links is None or self.attachments is None:
             return NO_PUBLIC_URL
         try:
@@ -301,17 +302,7 @@ class WechatAdapter:
         return out
 
     async def _link(self, file: FileOut) -> str:
-        if self.links is None or self.attachments is None:
-            return NO_PUBLIC_URL
-        try:
-            size = await self.gateway.run(self.attachments.size, file.attachment_id)
-        except (EdgeError, Unavailable) as exc:
-            log.warning("wechat file link not made: %s", type(exc).__name__)
-            return READ_FAILED
-        try:
-            return self.links.link(file.attachment_id, size)
-        except LinkRefused as exc:
-            return str(exc)
+        return await self.gateway.run(self._link_now, file)  # the size is a database read
 
     async def _follow(self, openid: str, fields: dict[str, str]) -> Answer:
         """A new follower: point at the menu, then the engine's greeting and first question."""
