@@ -241,8 +241,8 @@ class Forget:
 class RequestDocuments:
     """Produce the official documents `kinds` (conversations.documents.DocKind values) of
     `campaign` for the caller's scope — their unit, or their office's region and level — and
-    send them into this chat. Not applied yet (issue 12 in progress): the writer raises rather
-    than drop it, and nothing in the core returns it."""
+    send them into this chat. The writer queues it as a job (storage.exports.request), which
+    a document worker (bot.exports) renders outside the step and answers through the outbox."""
 
     campaign: str
     kinds: tuple[str, ...]

@@ -326,7 +326,7 @@ document_jobs = sa.Table(
 )
 
 # A file the bot generated (a document of a job, a chart): sealed name, content in the FileStore.
-# Nothing writes it yet (issue 12 in progress); replies are to name one as FileOut(-id).
+# bot.exports writes it; replies name one as FileOut(-id) (bot.edges.StoreAttachments).
 generated_files = sa.Table(
     "generated_files",
     metadata,
