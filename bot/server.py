@@ -411,6 +411,10 @@ class Server:
                 await adapter.stop()
             except Exception as exc:  # noqa: BLE001 - stop the others anyway
                 log.error("stopping %s failed: %s", adapter.channel, type(exc).__name__)
+        # A job the scheduler's shutdown cancelled may still run on a gateway thread (a tick
+        # taking the leader's session, a document job): wait for those threads before the
+        # leader's session and the claims are given back, or a late one leaks its connection.
+        self.gateway.shutdown()
         if self.ticker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(None, self.ticker.close)
