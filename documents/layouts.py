@@ -1,8 +1,8 @@
 """What differs between the 推荐审批表 of one campaign and form kind: the heading of its values
 and the approval blocks of the notice's procedure, bottom up.
 
-The PDF (`documents.pdf`) reads them here at run time; the Word templates are drawn from the same
-texts by `documents/templates/draw.py` (a script, not installed), and a test keeps the two equal.
+The PDF (`documents.pdf`) reads them here at run time, and `documents/templates/draw.py` draws
+the Word templates from the same texts, so the two documents cannot disagree.
 """
 
 from __future__ import annotations

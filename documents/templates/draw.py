@@ -21,7 +21,6 @@ import io
 import sys
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from docx import Document
@@ -32,6 +31,10 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
+
+if __package__ in (None, ""):  # run as a file: python documents/templates/draw.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from documents.layouts import FORMS, FormLayout  # noqa: E402  # the PDF reads the same texts
 
 HERE = Path(__file__).resolve().parent
 BODY_FONT = "仿宋_GB2312"  # the same names as documents.sheet (the XLSX)
@@ -178,49 +181,6 @@ def approvals(doc: DocumentObject, levels: Sequence[str]) -> None:
 
 
 # ----- the templates ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FormLayout:
-    """What differs between the 推荐审批表 of one campaign and form kind."""
-
-    heading: str  # the values table's heading
-    levels: tuple[str, ...]  # the approval blocks, bottom up, as the notice's procedure runs
-
-
-FORMS: dict[tuple[str, str], FormLayout] = {
-    # Seed 001 三、（一）: 单位领导集体研究确定推荐对象 → 县级以上人社部门逐级审核 → 市（州）级
-    # 人社部门综合评审 → 领导小组办公室（省人社厅职业能力建设处）综合评审.
-    ("jl-skills-2022", "person"): FormLayout(
-        "被推荐人基本情况",
-        (
-            "推荐单位意见",
-            "县级人力资源和社会保障部门审核意见",
-            "市（州）级人力资源和社会保障部门意见",
-            "吉林技能大奖和吉林省技术能手评选表彰工作领导小组办公室意见",
-        ),
-    ),
-    # Seed 000 三、（一）–（四）: 集体研究和民主推荐 → 县（市、区）评选表彰工作领导小组办公室 →
-    # 市（州）评选表彰工作领导小组 → 省评选表彰工作领导小组（复评、审定）.
-    ("jl-employment-2022", "person"): FormLayout(
-        "先进个人基本情况",
-        (
-            "推荐单位意见",
-            "县（市、区）评选表彰工作领导小组办公室意见",
-            "市（州）评选表彰工作领导小组意见",
-            "省评选表彰工作领导小组意见",
-        ),
-    ),
-    ("jl-employment-2022", "unit"): FormLayout(
-        "先进集体基本情况",
-        (
-            "推荐单位（主管部门）意见",
-            "县（市、区）评选表彰工作领导小组办公室意见",
-            "市（州）评选表彰工作领导小组意见",
-            "省评选表彰工作领导小组意见",
-        ),
-    ),
-}
 
 
 def form(layout: FormLayout) -> DocumentObject:
