@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from conversations.campaign import Campaign, Catalog
-from conversations.crossrules import NominationFacts
 from conversations.documents import (
     Audience,
     DocKind,
@@ -30,11 +29,12 @@ from conversations.documents import (
     in_documents,
 )
 from conversations.identity import Actor, Level, Role
-from conversations.policy import nomination_form, nominee_key
+from conversations.policy import nomination_form
 from storage import nominations as noms
 from storage import quotas as stored_quotas
 from storage.crypto import Sealer
 from storage.rankings import scope_of
+from storage.reads import campaign_facts
 from storage.regions import Regions
 from storage.store import Store
 from storage.tables import (
@@ -399,30 +399,6 @@ def entries(
                 opinions_recorded=record.payload.get("opinions", []),
                 publicity=publicity, rank=position, audience=scope.audience, doc=doc,
             )  # fmt: skip
-
-
-def campaign_facts(
-    conn: Connection, sealer: Sealer, catalog: Catalog, campaign: str
-) -> list[NominationFacts]:
-    """Every nomination of the campaign as the rules across nominations (and the quota chart)
-    count it, read in the snapshot."""
-    out = []
-    for record in noms.in_campaign(conn, sealer, campaign):
-        form = nomination_form(catalog, record.campaign, record.category)
-        out.append(
-            NominationFacts(
-                id=record.id,
-                campaign=record.campaign,
-                category=record.category,
-                kind=record.kind,
-                unit_id=record.unit_id,
-                region=record.region,
-                nominee_digest=nominee_key(form, record.payload.get("fields", {})),
-                capped=record.county_division,
-                status=record.status,
-            )  # fmt: skip
-        )
-    return out
 
 
 def region_quotas(

@@ -50,6 +50,30 @@ from storage.tables import invites, memberships, nominations, selfcheck_results,
 WorkdayEnd = Callable[[dt.date, int], dt.date]
 
 
+def campaign_facts(
+    conn: sa.Connection, sealer: Sealer, catalog: Catalog, campaign: str
+) -> list[NominationFacts]:
+    """Every nomination of the campaign as the rules across nominations count it (also the
+    quota chart's, read in a document job's snapshot: storage.exports)."""
+    out = []
+    for record in noms.in_campaign(conn, sealer, campaign):
+        form = nomination_form(catalog, record.campaign, record.category)
+        out.append(
+            NominationFacts(
+                id=record.id,
+                campaign=record.campaign,
+                category=record.category,
+                kind=record.kind,
+                unit_id=record.unit_id,
+                region=record.region,
+                nominee_digest=nominee_key(form, record.payload.get("fields", {})),
+                capped=record.county_division,
+                status=record.status,
+            )
+        )
+    return out
+
+
 class StoreReads:
     """`conversations.reads.Reads` on the step's transaction."""
 
@@ -219,23 +243,7 @@ class StoreReads:
         return out
 
     def campaign_facts(self, campaign: str) -> list[NominationFacts]:
-        out = []
-        for record in noms.in_campaign(self._conn, self._sealer, campaign):
-            form = nomination_form(self._catalog, record.campaign, record.category)
-            out.append(
-                NominationFacts(
-                    id=record.id,
-                    campaign=record.campaign,
-                    category=record.category,
-                    kind=record.kind,
-                    unit_id=record.unit_id,
-                    region=record.region,
-                    nominee_digest=nominee_key(form, record.payload.get("fields", {})),
-                    capped=record.county_division,
-                    status=record.status,
-                )
-            )
-        return out
+        return campaign_facts(self._conn, self._sealer, self._catalog, campaign)
 
     def quotas(self, campaign: str, category: str) -> list[QuotaView]:
         return [
