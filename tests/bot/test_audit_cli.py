@@ -9,23 +9,22 @@ with `awardbot member remove`.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.cli import cli_store, run
 from support.columns import table
 from support.console_harness import ConsoleHarness, catalog, regions
 from support.filing import choose
-from support.keys import TEST_KEY, TEST_SEALER
+from support.keys import TEST_SEALER
 from support.process import awardbot_env, run_awardbot
 from support.review_rig import bound, clerk, official, place
 from support.timeline import local
 
 from bot.audit_cli import HEADINGS
-from bot.cli import main
 from conversations.identity import Level, Role
 from storage.store import Store
 from storage.tables import nominations, users
@@ -38,19 +37,7 @@ SKILLS = "jl-skills-2022"
 
 @pytest.fixture
 def db(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    for name in [n for n in os.environ if n.startswith("AWARDBOT_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AWARDBOT_DATABASE_URL", store_url)
-    monkeypatch.setenv("AWARDBOT_SECRET_KEY", TEST_KEY)
-    with Store(store_url, sealer=TEST_SEALER) as store:
-        yield store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    yield from cli_store(store_url, tmp_path, monkeypatch)
 
 
 def label(status: str) -> str:

@@ -7,7 +7,6 @@ bad input is one line on stderr and exit 2, never a traceback.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,10 @@ from pathlib import Path
 import pytest
 from docx import Document
 from openpyxl import load_workbook
+from support.cli import cli_store, run
 from support.console_harness import catalog
-from support.keys import TEST_KEY, TEST_SEALER
 from support.review_rig import audit_rows, clerk, place
 
-from bot.cli import main
 from conversations.idnumber import check_digit
 from storage.store import Store
 
@@ -29,20 +27,7 @@ ID = "22010419900315002" + check_digit("22010419900315002")
 
 @pytest.fixture
 def db(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    for name in [n for n in os.environ if n.startswith("AWARDBOT_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AWARDBOT_SECRET_KEY", TEST_KEY)
-    monkeypatch.setenv("AWARDBOT_DATABASE_URL", store_url)
-    monkeypatch.setenv("AWARDBOT_ATTACHMENTS_DIR", str(tmp_path / "files"))
-    with Store(store_url, sealer=TEST_SEALER) as store:
-        yield store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    yield from cli_store(store_url, tmp_path, monkeypatch)
 
 
 def sheet_rows(path: Path) -> list[list[object]]:

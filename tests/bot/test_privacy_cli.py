@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.cli import cli_store, run
 from support.console_harness import FIXED_NOW
-from support.keys import TEST_KEY, TEST_SEALER
 from support.review_rig import audit_rows, clerk, place
 from support.serving import serving
 
-from bot.cli import main
 from storage import tables
 from storage.store import Store
 
@@ -31,21 +29,7 @@ KINDS = ["drafts", "attachments", "selfchecks", "sessions", "reminder_settings",
 
 @pytest.fixture
 def db(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    """The database `main` uses (SQLite or PostgreSQL), also open as a Store for the test."""
-    for name in [n for n in os.environ if n.startswith("AWARDBOT_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AWARDBOT_SECRET_KEY", TEST_KEY)
-    monkeypatch.setenv("AWARDBOT_DATABASE_URL", store_url)
-    monkeypatch.setenv("AWARDBOT_ATTACHMENTS_DIR", str(tmp_path / "files"))
-    with Store(store_url, sealer=TEST_SEALER) as store:
-        yield store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    yield from cli_store(store_url, tmp_path, monkeypatch)
 
 
 def counts(out: str) -> dict[str, int]:
