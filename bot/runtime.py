@@ -213,8 +213,9 @@ class Runtime:
         ctx = Context(now=now, new_code=self.new_code)
         step = core(self._reads(tx, now), ctx)
         try:
-            with tx.connection.begin_nested():
-                self._writer(tx, now).apply(step.effects)
+            if step.effects:  # most steps have none: no savepoint, no writer
+                with tx.connection.begin_nested():
+                    self._writer(tx, now).apply(step.effects)
         except Refusal as refusal:
             log.info("step for %s refused by the writer: %s", tx.user_id, refusal.kind.value)
             step = self.assistant.refused(tx.state, refusal, self._reads(tx, now), ctx)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from functools import cached_property
 from enum import StrEnum
 from typing import Any
 
@@ -159,11 +160,22 @@ class Campaign(_Model):
                 _known(f"rules[{i}] ({rule.id}).when", facts_in(rule.when), keys)
         return self  # the checks across forms, lifecycle and cross rules: conversations.loader
 
+    # Indexes built on first use (the model is frozen, so they never go stale; a copy made
+    # with `model_copy(update=...)` changes windows only). A step looks facts up ~80 times.
+    @cached_property
+    def _facts_by_key(self) -> dict[str, Fact]:
+        return {f.key: f for f in self.facts}
+
+    @cached_property
+    def _rules_by_category(self) -> dict[str, list[Rule]]:
+        out: dict[str, list[Rule]] = {c.id: [] for c in self.categories}
+        for rule in self.rules:
+            for cat_id in rule.categories:
+                out.setdefault(cat_id, []).append(rule)
+        return out
+
     def fact(self, key: str) -> Fact:
-        for f in self.facts:
-            if f.key == key:
-                return f
-        raise KeyError(key)
+        return self._facts_by_key[key]
 
     def question_fact(self, category_id: str, key: str) -> Fact:
         """The fact as asked in this category: an enum offers only the category's choices."""
@@ -183,7 +195,7 @@ class Campaign(_Model):
         raise KeyError(category_id)
 
     def rules_for(self, category_id: str) -> list[Rule]:
-        return [r for r in self.rules if category_id in r.categories]
+        return list(self._rules_by_category.get(category_id, ()))
 
     def ordinal(self, key: str, value: Any) -> Any:
         """Enum values compare by their position in the declared choices."""

@@ -43,6 +43,7 @@ from conversations.reminders import (
 )
 from storage import outbox
 from storage.crypto import Sealer
+from storage.prepared import Statements
 from storage.store import Store
 from storage.tables import (
     campaign_windows,
@@ -83,15 +84,26 @@ class ReminderStatus(StrEnum):
 # ----- windows an admin moved -----------------------------------------------------------------
 
 
+_MOVED = Statements(
+    {
+        "moved": lambda: sa.select(
+            campaign_windows.c.window_key,
+            campaign_windows.c.start,
+            campaign_windows.c.end,
+            campaign_windows.c.version,
+        ).where(campaign_windows.c.campaign == sa.bindparam("campaign"))
+    }
+)
+
+
 def windows_in_force(
     conn: Connection, campaign: Campaign
 ) -> tuple[tuple[Window, ...], dict[str, int]]:
     """The campaign's windows with an admin's moves applied, and each window's version."""
+    # Every conversation step of a campaign reads this: compiled once (storage.prepared).
     moved = {
-        r.window_key: r
-        for r in conn.execute(
-            sa.select(campaign_windows).where(campaign_windows.c.campaign == campaign.id)
-        )
+        key: (start, end, version)
+        for key, start, end, version in _MOVED(conn, "moved").rows(conn, campaign=campaign.id)
     }
     windows = []
     versions: dict[str, int] = {}
@@ -101,8 +113,8 @@ def windows_in_force(
             windows.append(w)
             versions[w.key] = 0
         else:
-            windows.append(w.model_copy(update={"start": row.start, "end": row.end}))
-            versions[w.key] = row.version
+            windows.append(w.model_copy(update={"start": row[0], "end": row[1]}))
+            versions[w.key] = row[2]
     return tuple(windows), versions
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from conversations.keys import ConversationKey
 from storage import migrations
 from storage.crypto import Sealer, SealError
+from storage.prepared import Statements
 from storage.tables import (
     conversation_sessions,
     dumps_json,
@@ -47,6 +48,50 @@ SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 3  # WeChat waits 5 s: an outage must be a fast 503, not a hang
 # Execution option read by the SQLite `begin` hook: how the transaction starts.
 _SQLITE_BEGIN = "awardbot_sqlite_begin"
+
+_BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE")}
+_session = conversation_sessions.c
+# The statements every step runs (storage.prepared: compiled once, run on the driver's cursor).
+HOT = Statements(
+    {
+        # PostgreSQL: the user's row lock (SQLite holds the database's write lock already).
+        "lock_user": lambda: sa.select(users.c.id)
+        .where(users.c.channel == sa.bindparam("channel"))
+        .where(users.c.external_id == sa.bindparam("external_id"))
+        .with_for_update(),
+        # SQLite: the user and the session at once (no other writer can run meanwhile).
+        "user_and_session": lambda: sa.select(
+            users.c.id, _session.state, _session.version, _session.last_sequence
+        )
+        .select_from(users.outerjoin(conversation_sessions))
+        .where(users.c.channel == sa.bindparam("channel"))
+        .where(users.c.external_id == sa.bindparam("external_id")),
+        "session": lambda: sa.select(_session.state, _session.version, _session.last_sequence)
+        .where(_session.user_id == sa.bindparam("user_id")),
+        "update": lambda: sa.update(conversation_sessions)
+        .where(_session.user_id == sa.bindparam("user_id"))
+        .values(
+            state=sa.bindparam("state"),
+            updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
+            version=_session.version + 1,
+        ),
+        "update_sequence": lambda: sa.update(conversation_sessions)
+        .where(_session.user_id == sa.bindparam("user_id"))
+        .values(
+            state=sa.bindparam("state"),
+            updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
+            version=_session.version + 1,
+            last_sequence=sa.bindparam("last_sequence", type_=_session.last_sequence.type),
+        ),
+        "insert": lambda: sa.insert(conversation_sessions).values(
+            user_id=sa.bindparam("user_id"),
+            state=sa.bindparam("state"),
+            updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
+            version=1,
+            last_sequence=sa.bindparam("last_sequence", type_=_session.last_sequence.type),
+        ),
+    }
+)
 
 
 class StoreError(Exception):
@@ -100,6 +145,7 @@ class ConversationTx:
         self._sealer = sealer
         self._db_error = db_error
         self._user_id = user_id
+        self._saved: str | None = None  # the text last saved, parsed when `state` is read
         self.state = state
         self.version = version  # 0 when there is no session row
         self.user_id = user_id
@@ -128,21 +174,34 @@ class ConversationTx:
             self.state, self.version = None, 0
             return
         text = dumps_json(state)  # now: a state that is not JSON fails here, as a TypeError
-        values: dict[str, Any] = {"state": self._sealer.seal(text), "updated_at": utcnow()}
+        values: dict[str, Any] = {
+            "user_id": self._user_id,
+            "state": self._sealer.seal(text),
+            "updated_at": utcnow(),
+            "last_sequence": sequence,
+        }
         if sequence is not None:
-            values["last_sequence"] = sequence
             self.last_sequence = sequence
-        if self.version:
-            self._execute(
-                sa.update(conversation_sessions)
-                .where(conversation_sessions.c.user_id == self._user_id)
-                .values(version=conversation_sessions.c.version + 1, **values)
-            )
-        else:
-            self._execute(
-                sa.insert(conversation_sessions).values(user_id=self._user_id, version=1, **values)
-            )
-        self.state, self.version = json.loads(text), self.version + 1
+        conn = self._conn
+        try:
+            if self.version:
+                HOT(conn, "update" if sequence is None else "update_sequence").run(conn, **values)
+            else:
+                HOT(conn, "insert").run(conn, **values)
+        except SQLAlchemyError as exc:
+            raise self._db_error(exc) from exc
+        self._saved, self.version = text, self.version + 1
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The loaded state; after `save`, what a later load will return (JSON's own types)."""
+        if self._saved is not None:
+            self._state, self._saved = json.loads(self._saved), None
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[str, Any] | None) -> None:
+        self._state, self._saved = value, None
 
     def add_result(
         self,
@@ -378,39 +437,47 @@ class Store:
         self.close()
 
     def _lock_and_load(self, conn: Connection, key: ConversationKey) -> ConversationTx:
-        # Lock first (PostgreSQL: the user's row; SQLite already holds the database write lock),
-        # then read the session in a separate statement. Not one joined SELECT ... FOR UPDATE: in
-        # READ COMMITTED, a statement that waited for the row lock returns the locked row's new
-        # version but the joined session row from its old snapshot — a lost update.
-        lock = (
-            sa.select(users.c.id)
-            .where(users.c.channel == key.channel, users.c.external_id == key.user_id)
-            .with_for_update()
-        )
-        user_id = conn.execute(lock).scalar_one_or_none()
-        if user_id is None:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            conn.execute(
-                insert(users)
-                .values(channel=key.channel, external_id=key.user_id, created_at=utcnow())
+        # PostgreSQL: lock first (the user's row), then read the session in a separate
+        # statement. Not one joined SELECT ... FOR UPDATE: in READ COMMITTED, a statement that
+        # waited for the row lock returns the locked row's new version but the joined session
+        # row from its old snapshot — a lost update. SQLite already holds the database's write
+        # lock (BEGIN IMMEDIATE), so one joined read sees the latest of both.
+        who = {"channel": key.channel, "external_id": key.user_id}
+        if conn.dialect.name == "sqlite":
+            found = HOT(conn, "user_and_session").one(conn, **who)
+            if found is None:
+                self._insert_user(conn, key)
+                row = HOT(conn, "lock_user").one(conn, **who)
+                assert row is not None
+                user_id, session = row[0], None
+            else:
+                user_id, session = found[0], (found[1:] if found[1] is not None else None)
+        else:
+            lock = HOT(conn, "lock_user")
+            row = lock.one(conn, **who)
+            if row is None:
+                self._insert_user(conn, key)
                 # A concurrent first message of the same user may have inserted it: it then
-                # holds the row lock, and the select below waits for its commit.
-                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            )
-            user_id = conn.execute(lock).scalar_one()
-        session = conn.execute(
-            sa.select(
-                conversation_sessions.c.state,
-                conversation_sessions.c.version,
-                conversation_sessions.c.last_sequence,
-            ).where(conversation_sessions.c.user_id == user_id)
-        ).one_or_none()
+                # holds the row lock, and this waits for its commit.
+                row = lock.one(conn, **who)
+                assert row is not None
+            user_id = row[0]
+            session = HOT(conn, "session").one(conn, user_id=user_id)
         if session is None:
             return ConversationTx(conn, user_id, None, 0, self._db_error, self._sealer)
-        state = self._open(session.state)
-        tx = ConversationTx(conn, user_id, state, session.version, self._db_error, self._sealer)
-        tx.last_sequence = session.last_sequence
+        stored, version, last_sequence = session
+        tx = ConversationTx(conn, user_id, self._open(stored), version, self._db_error, self._sealer)
+        tx.last_sequence = last_sequence
         return tx
+
+    def _insert_user(self, conn: Connection, key: ConversationKey) -> None:
+        """Insert the user, unless a concurrent first message did (rare: once per user)."""
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(users)
+            .values(channel=key.channel, external_id=key.user_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        )
 
     def _open(self, stored: str) -> dict[str, Any]:
         try:
@@ -529,6 +596,8 @@ def _create_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # On the driver's connection: every step begins one, and Core's execute path costs
+        # more than the BEGIN itself (storage.prepared).
+        conn.connection.driver_connection.execute(_BEGIN[mode])
 
     return engine
