@@ -39,7 +39,8 @@ class Prepared:
         self._positional = order is not None
         self._names: tuple[str, ...] = tuple(order) if order is not None else tuple(binds)
         self._bind: dict[str, Processor] = {
-            name: binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self._names
+            name: binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self._names
         }
         self._fixed: dict[str, Any] = {
             name: binds[name].value

@@ -55,33 +55,40 @@ _session = conversation_sessions.c
 HOT = Statements(
     {
         # PostgreSQL: the user's row lock (SQLite holds the database's write lock already).
-        "lock_user": lambda: sa.select(users.c.id)
-        .where(users.c.channel == sa.bindparam("channel"))
-        .where(users.c.external_id == sa.bindparam("external_id"))
-        .with_for_update(),
-        # SQLite: the user and the session at once (no other writer can run meanwhile).
-        "user_and_session": lambda: sa.select(
-            users.c.id, _session.state, _session.version, _session.last_sequence
-        )
-        .select_from(users.outerjoin(conversation_sessions))
-        .where(users.c.channel == sa.bindparam("channel"))
-        .where(users.c.external_id == sa.bindparam("external_id")),
-        "session": lambda: sa.select(_session.state, _session.version, _session.last_sequence)
-        .where(_session.user_id == sa.bindparam("user_id")),
-        "update": lambda: sa.update(conversation_sessions)
-        .where(_session.user_id == sa.bindparam("user_id"))
-        .values(
-            state=sa.bindparam("state"),
-            updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
-            version=_session.version + 1,
+        "lock_user": lambda: (
+            sa.select(users.c.id)
+            .where(users.c.channel == sa.bindparam("channel"))
+            .where(users.c.external_id == sa.bindparam("external_id"))
+            .with_for_update()
         ),
-        "update_sequence": lambda: sa.update(conversation_sessions)
-        .where(_session.user_id == sa.bindparam("user_id"))
-        .values(
-            state=sa.bindparam("state"),
-            updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
-            version=_session.version + 1,
-            last_sequence=sa.bindparam("last_sequence", type_=_session.last_sequence.type),
+        # SQLite: the user and the session at once (no other writer can run meanwhile).
+        "user_and_session": lambda: (
+            sa.select(users.c.id, _session.state, _session.version, _session.last_sequence)
+            .select_from(users.outerjoin(conversation_sessions))
+            .where(users.c.channel == sa.bindparam("channel"))
+            .where(users.c.external_id == sa.bindparam("external_id"))
+        ),
+        "session": lambda: sa.select(
+            _session.state, _session.version, _session.last_sequence
+        ).where(_session.user_id == sa.bindparam("user_id")),
+        "update": lambda: (
+            sa.update(conversation_sessions)
+            .where(_session.user_id == sa.bindparam("user_id"))
+            .values(
+                state=sa.bindparam("state"),
+                updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
+                version=_session.version + 1,
+            )
+        ),
+        "update_sequence": lambda: (
+            sa.update(conversation_sessions)
+            .where(_session.user_id == sa.bindparam("user_id"))
+            .values(
+                state=sa.bindparam("state"),
+                updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
+                version=_session.version + 1,
+                last_sequence=sa.bindparam("last_sequence", type_=_session.last_sequence.type),
+            )
         ),
         "insert": lambda: sa.insert(conversation_sessions).values(
             user_id=sa.bindparam("user_id"),
@@ -466,7 +473,8 @@ class Store:
         if session is None:
             return ConversationTx(conn, user_id, None, 0, self._db_error, self._sealer)
         stored, version, last_sequence = session
-        tx = ConversationTx(conn, user_id, self._open(stored), version, self._db_error, self._sealer)
+        state = self._open(stored)
+        tx = ConversationTx(conn, user_id, state, version, self._db_error, self._sealer)
         tx.last_sequence = last_sequence
         return tx
 
