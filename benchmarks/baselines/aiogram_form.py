@@ -31,8 +31,10 @@ from benchmarks.baselines.form import (
     CAMPAIGNS,
     CATEGORIES,
     DONE,
+    GREETING,
     NOT_YES_NO,
     QUESTIONS,
+    STARTING,
 )
 
 
@@ -88,12 +90,14 @@ class InProcessSession(AiohttpSession):
 async def campaign(message: Message, state: FSMContext) -> None:
     await state.update_data(campaign=message.text)
     await state.set_state(Form.category)
+    await message.answer(GREETING)
     await message.answer(ASK_CATEGORY, reply_markup=CATEGORY_KEYBOARD)
 
 
 async def category(message: Message, state: FSMContext) -> None:
     await state.update_data(category=message.text)
     await state.set_state(Form.q1)
+    await message.answer(STARTING)
     await message.answer(QUESTIONS[0][1], reply_markup=YES_NO)
 
 
@@ -113,7 +117,8 @@ def _question(router: Router, number: int) -> None:
 
     @router.message(StateFilter(ASKS[number]))
     async def invalid(message: Message) -> None:
-        await message.answer(f"{NOT_YES_NO}\n{text}", reply_markup=YES_NO)
+        await message.answer(NOT_YES_NO)
+        await message.answer(text, reply_markup=YES_NO)
 
 
 def build_router() -> Router:

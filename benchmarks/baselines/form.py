@@ -22,6 +22,10 @@ QUESTIONS = (
     ("is_unit_head", "您是否担任单位主要负责人？"),
     ("is_retired", "您是否已经退休？"),
 )
+# Ours sends two messages for the campaign, the category and the invalid answer (a greeting, a
+# confirmation, the error, each before the next question); so do the baselines: 10 per user.
+GREETING = "您好！这里是评选表彰申报助手。我会一次问一个问题，帮您判断是否符合评选条件。"
+STARTING = "好的：下面开始逐项提问，共 4 题。"
 ASK_CATEGORY = "请选择申报类别："
 NOT_YES_NO = "请回答“是”或“否”。"
 DONE = "自检问卷已完成，感谢您的填写。"
@@ -34,7 +38,7 @@ EXPECTED = {
     "is_unit_head": False,
     "is_retired": False,
 }
-REPLIES_PER_USER = len(TEXTS)  # one reply per update, the invalid one included
+REPLIES_PER_USER = 10  # sendMessage calls per user: 2, 2, 1, 2, 1, 1, 1
 
 
 def raw_update(

@@ -66,12 +66,14 @@ class InProcessRequest(BaseRequest):
 
 async def campaign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     context.user_data["campaign"] = update.message.text
+    await update.message.reply_text(form.GREETING)
     await update.message.reply_text(form.ASK_CATEGORY, reply_markup=CATEGORY_KEYBOARD)
     return CATEGORY
 
 
 async def category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     context.user_data["category"] = update.message.text
+    await update.message.reply_text(form.STARTING)
     await update.message.reply_text(form.QUESTIONS[0][1], reply_markup=YES_NO)
     return 1
 
@@ -96,8 +98,8 @@ def invalid(number: int) -> Any:
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Returns None: the conversation stays in this state.
-        again = f"{form.NOT_YES_NO}\n{form.QUESTIONS[number - 1][1]}"
-        await update.message.reply_text(again, reply_markup=YES_NO)
+        await update.message.reply_text(form.NOT_YES_NO)
+        await update.message.reply_text(form.QUESTIONS[number - 1][1], reply_markup=YES_NO)
 
     return handler
 
