@@ -31,6 +31,7 @@ import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 
 DELIVERIES_KEPT = dt.timedelta(days=2)  # platforms stop retrying within a day
 NONCES_KEPT = dt.timedelta(hours=2)  # longer than AWARDBOT_PUSH_MAX_AGE_SECONDS can be
+# The text format every Prometheus reads (prometheus_client's "latest" is 1.0.0, for UTF-8 names).
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class AdapterFactory(Protocol):
@@ -106,7 +109,7 @@ class Server:
         self.store = store
         self.runtime = runtime
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.worker_name)
         self.gateway = Gateway(runtime, self.metrics)
         factory = build_adapters if adapters is None else adapters
         self.adapters = (
@@ -168,6 +171,7 @@ class Server:
         channel = request.path.strip("/").split("/")[0] or "http"
         holder, token = track_outcome()
         status = 500
+        started = time.perf_counter()
         try:
             response: web.StreamResponse = await handler(request)
             status = response.status
@@ -187,6 +191,7 @@ class Server:
         finally:
             untrack_outcome(token)
             if channel in self._channel_names:
+                self.metrics.observe_webhook(channel, time.perf_counter() - started)
                 outcome, reason = _outcome_of(status, holder)
                 self.metrics.inc(
                     "awardbot_requests_total", channel=channel, outcome=outcome, reason=reason
@@ -238,9 +243,8 @@ class Server:
             "awardbot_outbox_depth": ("Notifications waiting to be sent.", depth),
             "awardbot_in_flight": ("Steps and background tasks running.", self.gateway.busy),
         }
-        return web.Response(
-            text=self.metrics.render(gauges), content_type="text/plain", charset="utf-8"
-        )
+        page = self.metrics.render(gauges).encode()
+        return web.Response(body=page, headers={"Content-Type": METRICS_TYPE})
 
     # ----- life cycle -----------------------------------------------------------------------
 
@@ -316,7 +320,9 @@ class Server:
             return
         try:
             while True:
-                report = await self.gateway.run(self.dispatcher.run_once)
+                report = await self.gateway.run(
+                    self.dispatcher.run_once, step=("outbox", "dispatch")
+                )
                 if report.quarantined:
                     # Rows whose text cannot be opened (a retired key?): failed, not sent.
                     self.metrics.inc("awardbot_outbox_quarantined_total", report.quarantined)
@@ -331,7 +337,7 @@ class Server:
             return
         ticker = self.ticker
         try:
-            report = await self.gateway.run(ticker.tick)
+            report = await self.gateway.run(ticker.tick, step=("reminders", "tick"))
         except Exception as exc:  # noqa: BLE001 - the next tick tries again
             self.metrics.inc("awardbot_errors_total", channel="reminders", kind="tick")
             log.error("reminder tick failed: %s", type(exc).__name__)
@@ -351,7 +357,7 @@ class Server:
         if self.gateway.closing:
             return
         try:
-            ran = await self.gateway.run(self.documents.run_due)
+            ran = await self.gateway.run(self.documents.run_due, step=("documents", "render"))
         except Exception as exc:  # noqa: BLE001 - the job stays claimed until its lease ends
             self.metrics.inc("awardbot_errors_total", channel="documents", kind="render")
             log.error("document round failed: %s", type(exc).__name__)

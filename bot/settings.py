@@ -76,6 +76,7 @@ class Settings:
     reminder_tick_seconds: int = 10  # how often the ticker hands due reminders to the outbox
     document_tick_seconds: int = 2  # how often `serve` looks for /documents jobs (bot.exports)
     retention_days: int = 180  # drafts, self-checks, subscriptions go this long after a campaign
+    worker_name: str | None = None  # the `worker` label on /metrics; None: hostname:pid
 
 
 # --- one value each: parsed from the text of the environment or .env ------------------------
@@ -261,6 +262,8 @@ class _Env(BaseSettings):
     # Personal data (issue 11): days after a campaign's last stage before its drafts never
     # submitted, self-check answers and subscriptions are deleted (storage.privacy).
     retention_days: RetentionDays = _setting("AWARDBOT_RETENTION_DAYS", 180)
+    # The `worker` label on every /metrics sample (bot.server); unset: hostname:pid.
+    worker_name: str | None = _setting("AWARDBOT_WORKER_NAME")
 
 
 class _GivenEnv(_Env):
@@ -351,6 +354,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         reminder_tick_seconds=values.reminder_tick_seconds,
         document_tick_seconds=values.document_tick_seconds,
         retention_days=values.retention_days,
+        worker_name=values.worker_name,
     )
 
 

@@ -16,8 +16,9 @@ import datetime as dt
 import functools
 import json
 import logging
-import threading
-from collections import Counter
+import os
+import socket
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from conversations.engine import FileOut, Option, Reply
 from conversations.filing import Upload
@@ -33,6 +43,10 @@ from notifications.senders import Sender
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# No `<name>_created` series beside every counter and histogram: nothing here reads them, and
+# they would double what each worker's scrape carries.
+disable_created_metrics()
 
 MAX_FILE = 20 * 1024 * 1024  # the largest attachment any channel accepts (Telegram's download cap)
 
@@ -136,64 +150,124 @@ def note_outcome(outcome: str, reason: str = "") -> None:
         holder["reason"] = reason
 
 
-class Metrics:
-    """Counters for `/metrics` (Prometheus text format); safe to bump from any thread."""
+# Buckets for steps and webhook requests: a step is a few ms (one transaction), a slow one tens
+# of ms; WeChat's passive answer is cut at 5 s, and anything past 10 s is a stuck lock.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-        self._help: dict[str, str] = {
-            "awardbot_requests_total": (
-                "Webhook requests, by channel, outcome (accepted, duplicate, ignored, refused,"
-                " unavailable, error) and reason."
-            ),
-            "awardbot_updates_received_total": "Platform updates received, by channel.",
-            "awardbot_updates_duplicate_total": "Updates ignored as repeats, by channel.",
-            "awardbot_replies_sent_total": "Messages sent to users, by channel.",
-            "awardbot_errors_total": "Errors, by channel and kind.",
-            "awardbot_outbox_quarantined_total": (
-                "Notifications that could not be opened (sealed with a retired key), failed"
-                " so the rest are delivered."
-            ),
-            "awardbot_reminders_sent_total": "Due reminders handed to the outbox.",
-            "awardbot_document_jobs_total": "Document jobs (/documents, /quota) run.",
-            "awardbot_reminders_skipped_total": (
-                "Due reminders not sent: deadline passed while down, turned off, empty digest."
-            ),
+# Every counter `/metrics` shows: name -> (help, labels besides `worker`).
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "awardbot_requests_total": (
+        "Webhook requests, by channel, outcome (accepted, duplicate, ignored, refused,"
+        " unavailable, error) and reason.",
+        ("channel", "outcome", "reason"),
+    ),
+    "awardbot_updates_received_total": ("Platform updates received, by channel.", ("channel",)),
+    "awardbot_updates_duplicate_total": ("Updates ignored as repeats, by channel.", ("channel",)),
+    "awardbot_replies_sent_total": ("Messages sent to users, by channel.", ("channel",)),
+    "awardbot_errors_total": ("Errors, by channel and kind.", ("channel", "kind")),
+    "awardbot_outbox_quarantined_total": (
+        "Notifications that could not be opened (sealed with a retired key), failed"
+        " so the rest are delivered.",
+        (),
+    ),
+    "awardbot_reminders_sent_total": ("Due reminders handed to the outbox.", ()),
+    "awardbot_document_jobs_total": ("Document jobs (/documents, /quota) run.", ()),
+    "awardbot_reminders_skipped_total": (
+        "Due reminders not sent: deadline passed while down, turned off, empty digest.",
+        (),
+    ),
+}
+
+
+def default_worker() -> str:
+    """The `worker` label when AWARDBOT_WORKER_NAME is not set: host and process, readable."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Metrics:
+    """What `/metrics` shows, in a prometheus_client registry of this worker's own.
+
+    One registry per `serve` process, every sample labelled `worker` (AWARDBOT_WORKER_NAME,
+    default hostname:pid): each worker is scraped at its own address and Prometheus sums them
+    (README, "Metrics"). Safe to bump from any thread (the steps' threads do).
+    """
+
+    def __init__(self, worker: str | None = None) -> None:
+        self.worker = worker or default_worker()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._counters = {
+            name: Counter(name, help_, ("worker", *labels), registry=self.registry)
+            for name, (help_, labels) in COUNTERS.items()
         }
+        # Counters without labels of their own show 0 from the start, as they always did.
+        for name, (_, labels) in COUNTERS.items():
+            if not labels:
+                self._counters[name].labels(worker=self.worker)
+        self.step_seconds = Histogram(
+            "awardbot_step_seconds",
+            "Time a step took on its worker thread, by channel and kind: a user's step"
+            " (command, text, button, upload, open) or a scheduled job's (outbox dispatch,"
+            " reminders tick, documents render).",
+            ("worker", "channel", "kind"),
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.webhook_seconds = Histogram(
+            "awardbot_webhook_seconds",
+            "Time a webhook request took through serve, from its arrival to its answer, by"
+            " channel.",
+            ("worker", "channel"),
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._counters[key] += amount
+        self._counters[name].labels(worker=self.worker, **labels).inc(amount)
+
+    def observe_step(self, channel: str, kind: str, seconds: float) -> None:
+        self.step_seconds.labels(self.worker, channel, kind).observe(seconds)
+
+    def observe_webhook(self, channel: str, seconds: float) -> None:
+        self.webhook_seconds.labels(self.worker, channel).observe(seconds)
 
     def value(self, name: str, **labels: str) -> int:
-        with self._lock:
-            return self._counters[(name, tuple(sorted(labels.items())))]
+        """A counter's value (0 before its first count), e.g. for tests and benchmarks."""
+        if name not in self._counters:
+            raise KeyError(name)
+        found = self.registry.get_sample_value(name, {"worker": self.worker, **labels})
+        return int(found or 0)
 
     def render(self, gauges: dict[str, tuple[str, float]] | None = None) -> str:
         """The exposition text; `gauges` maps a name to (help, value) read at scrape time."""
-        with self._lock:
-            counters = sorted(self._counters.items())
-        names = sorted({name for (name, _), _ in counters} | set(self._help))
-        lines: list[str] = []
-        for name in names:
-            lines += [f"# HELP {name} {self._help.get(name, name)}", f"# TYPE {name} counter"]
-            for (counter, labels), amount in counters:
-                if counter == name:
-                    lines.append(f"{name}{_labels(labels)} {amount}")
-        for name, (help_, value) in sorted((gauges or {}).items()):
-            lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value:g}"]
-        return "\n".join(lines) + "\n"
+        text = generate_latest(self.registry).decode()
+        if gauges:
+            text += generate_latest(_Gauges(self.worker, gauges)).decode()
+        return text
 
 
-def _labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    escaped = (
-        (k, v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")) for k, v in labels
-    )
-    return "{" + ",".join(f'{k}="{v}"' for k, v in escaped) + "}"
+class _Gauges(Collector):
+    """Gauges read at scrape time (the outbox's depth, the steps in flight)."""
+
+    def __init__(self, worker: str, gauges: dict[str, tuple[str, float]]) -> None:
+        self._worker = worker
+        self._gauges = gauges
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for name, (help_, value) in sorted(self._gauges.items()):
+            family = GaugeMetricFamily(name, help_, labels=("worker",))
+            family.add_metric((self._worker,), value)
+            yield family
+
+
+def step_kind(text: str, upload: Upload | None, answers: str | None) -> str:
+    """The `kind` label of a user's step: an upload, a pressed button, a /command, or text."""
+    if upload is not None:
+        return "upload"
+    if answers is not None:
+        return "button"
+    return "command" if text.startswith("/") else "text"
 
 
 class Gateway:
@@ -268,7 +342,8 @@ class Gateway:
                     answers=answers,
                     sequence=sequence,
                     store_replies=store_replies,
-                )
+                ),
+                step=(channel, step_kind(text, upload, answers)),
             )
         except BaseException as exc:
             if future is not None:
@@ -290,13 +365,25 @@ class Gateway:
         note_outcome("accepted")
         return result
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on a worker thread (blocking SDK calls too), counted as in flight."""
+    async def run(
+        self, fn: Callable[..., T], *args: Any, step: tuple[str, str] | None = None
+    ) -> T:
+        """`fn(*args)` on a worker thread (blocking SDK calls too), counted as in flight;
+        with `step=(channel, kind)` its time on the thread is observed in
+        `awardbot_step_seconds` (failed steps too)."""
         self._enter()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            call = fn if step is None else functools.partial(self._timed, step, fn)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
         finally:
             self._leave()
+
+    def _timed(self, step: tuple[str, str], fn: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.metrics.observe_step(*step, time.perf_counter() - started)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, channel: str) -> asyncio.Task[Any]:
         """Work that outlives the request (WeChat's slow answers); awaited at shutdown."""

@@ -260,7 +260,9 @@ class WecomAdapter:
     async def _open(self, user: str) -> list[Reply]:
         """The greeting, or the question the member was left at."""
         self._gateway.metrics.inc("awardbot_updates_received_total", channel=CHANNEL)
-        return await self._gateway.run(self._gateway.steps.open, ConversationKey(CHANNEL, user))
+        return await self._gateway.run(
+            self._gateway.steps.open, ConversationKey(CHANNEL, user), step=(CHANNEL, "open")
+        )
 
     async def _note(self) -> Answer:
         note_outcome("ignored")

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from support.outage import FailingSteps
 from support.process import awardbot_env
+from support.scrape import families, sample, samples
 from support.serving import serving
 
 from conversations.keys import ConversationKey
@@ -146,10 +147,10 @@ async def test_metrics_count_updates_duplicates_and_outbox_depth(store: Store) -
             )
         status, page = await get(f"{server.url}/metrics")
     assert status == 200
-    assert 'awardbot_updates_received_total{channel="echo"} 3' in page
-    assert 'awardbot_updates_duplicate_total{channel="echo"} 1' in page
-    assert re.search(r"^awardbot_outbox_depth 1$", page, re.M)
-    assert "# TYPE awardbot_outbox_depth gauge" in page
+    assert sample(page, "awardbot_updates_received_total", channel="echo") == 3
+    assert sample(page, "awardbot_updates_duplicate_total", channel="echo") == 1
+    assert sample(page, "awardbot_outbox_depth") == 1
+    assert families(page)["awardbot_outbox_depth"] == "gauge"
 
 
 async def test_every_request_is_counted_by_outcome(store: Store) -> None:
@@ -174,9 +175,9 @@ async def test_every_request_is_counted_by_outcome(store: Store) -> None:
         status, page = await get(f"{server.url}/metrics")
     assert status == 200
     counted = {
-        (labels["outcome"], labels["reason"]): int(value)
-        for labels, value in _samples(page, "awardbot_requests_total")
-        if labels["channel"] == "echo"
+        (found.labels["outcome"], found.labels["reason"]): int(found.value)
+        for found in samples(page, "awardbot_requests_total")
+        if found.labels["channel"] == "echo"
     }
     assert counted == {
         ("accepted", ""): 2,
@@ -184,16 +185,6 @@ async def test_every_request_is_counted_by_outcome(store: Store) -> None:
         ("refused", "too_large"): 1,
         ("unavailable", ""): 1,
     }
-
-
-def _samples(page: str, name: str) -> list[tuple[dict[str, str], str]]:
-    found = []
-    for line in page.splitlines():
-        match = re.fullmatch(name + r"\{(.*)\} (\S+)", line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
-            found.append((labels, match.group(2)))
-    return found
 
 
 def test_serve_warns_when_plaintext_wechat_has_bound_officials(store: Store) -> None:
