@@ -70,6 +70,11 @@ class Category(_Model):
     choices: dict[str, list[str]] = Field(default_factory=dict)
     materials: list[MaterialToPrepare] = Field(default_factory=list)
 
+    @cached_property
+    def asked(self) -> frozenset[str]:
+        """The questions as a set (the model is frozen: built once)."""
+        return frozenset(self.questions)
+
 
 class Window(_Model):
     key: str
@@ -173,6 +178,21 @@ class Campaign(_Model):
             for cat_id in rule.categories:
                 out.setdefault(cat_id, []).append(rule)
         return out
+
+    @cached_property
+    def derived_facts(self) -> tuple[Fact, ...]:
+        """The facts computed from others (an age from a birth date), in declared order."""
+        return tuple(f for f in self.facts if f.derived is not None)
+
+    @cached_property
+    def _hard_rules_by_category(self) -> dict[str, tuple[Rule, ...]]:
+        return {
+            cat: tuple(r for r in rules if r.severity is RuleSeverity.HARD)
+            for cat, rules in self._rules_by_category.items()
+        }
+
+    def hard_rules_for(self, category_id: str) -> tuple[Rule, ...]:
+        return self._hard_rules_by_category.get(category_id, ())
 
     def fact(self, key: str) -> Fact:
         return self._facts_by_key[key]

@@ -79,17 +79,15 @@ def effective_facts(
     the session but does not count.
     """
     category = campaign.category(category_id)
-    asked = set(category.questions)
+    asked = category.asked
     facts: dict[str, Any] = {k: v for k, v in answers.items() if k not in asked and v is not None}
     for key in category.questions:
-        fact = campaign.fact(key)
-        if key in answers and answers[key] is not None and is_relevant(campaign, fact, facts):
+        if answers.get(key) is not None and is_relevant(campaign, campaign.fact(key), facts):
             facts[key] = answers[key]
-    for fact in campaign.facts:
-        if fact.derived is not None:
-            value = derive(campaign, fact, facts)
-            if value is not None:
-                facts[fact.key] = value
+    for fact in campaign.derived_facts:
+        value = derive(campaign, fact, facts)
+        if value is not None:
+            facts[fact.key] = value
     return facts
 
 
@@ -163,12 +161,18 @@ def hard_failures(
 ) -> list[Reason]:
     """Hard rules already failed by the answers so far (to stop a self-check early)."""
     facts = effective_facts(campaign, category_id, answers)
+    return failed_hard_rules(campaign, category_id, facts)
+
+
+def failed_hard_rules(
+    campaign: Campaign, category_id: str, facts: Mapping[str, Any]
+) -> list[Reason]:
+    """`hard_failures` on facts already made effective (the engine keeps them for the step)."""
     out = []
-    for rule in campaign.rules_for(category_id):
-        if rule.severity is RuleSeverity.HARD:
-            reason = judge(campaign, rule, facts)
-            if reason is not None and reason.outcome is Outcome.FAILED:
-                out.append(reason)
+    for rule in campaign.hard_rules_for(category_id):
+        reason = judge(campaign, rule, facts)
+        if reason is not None and reason.outcome is Outcome.FAILED:
+            out.append(reason)
     return out
 
 

@@ -8,12 +8,12 @@ The caller must save `Step.state` and apply `Step.effects` in one transaction, t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from conversations.answers import (
     AnswerError,
@@ -37,7 +37,7 @@ from conversations.eligibility import (
     Reason,
     assess,
     effective_facts,
-    hard_failures,
+    failed_hard_rules,
     is_relevant,
 )
 from conversations.help import help_text
@@ -84,6 +84,26 @@ class SessionState(BaseModel):
     verdict: str | None = None
     started_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    # What the step computed from the answers as they were (never saved): a step asks
+    # "which questions apply" several times over the same answers.
+    # (A plain default: a default_factory makes pydantic inspect it on every validation.)
+    _memo: dict[Any, Any] | None = PrivateAttr(default=None)
+
+    def memo(self, kind: str, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per step for the answers as they are now."""
+        try:
+            key = (kind, self.category, tuple(self.answers.items()))
+            hash(key)
+        except TypeError:  # a list answer (a multiple choice): not kept, computed each time
+            return compute()
+        private = self.__pydantic_private__  # direct: private attributes go via __getattr__
+        assert private is not None
+        kept = private.get("_memo")
+        if kept is None:
+            kept = private["_memo"] = {}
+        if key not in kept:
+            kept[key] = compute()
+        return kept[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +279,7 @@ class Engine:
         relevant = self._relevant_questions(state)
         after = relevant[relevant.index(fact.key) + 1 :] if fact.key in relevant else []
         kept = [k for k in after if k in state.answers]
-        failures = hard_failures(campaign, category, state.answers)
+        failures = failed_hard_rules(campaign, category, self._facts(state))
         new = [r for r in failures if r.rule.id not in state.acknowledged]
         again: list[Reason] = []
         if changed and kept:
@@ -501,17 +521,29 @@ class Engine:
     def _relevant_questions(self, state: SessionState) -> list[str]:
         """Questions of the category that apply given the answers so far, in order."""
         campaign = self._campaign(state)
-        facts = effective_facts(campaign, _req(state.category), state.answers)
-        return [
-            key
-            for key in campaign.category(_req(state.category)).questions
-            if is_relevant(campaign, campaign.fact(key), facts)
-        ]
+
+        def relevant() -> tuple[str, ...]:
+            facts = self._facts(state)
+            return tuple(
+                key
+                for key in campaign.category(_req(state.category)).questions
+                if is_relevant(campaign, campaign.fact(key), facts)
+            )
+
+        return list(state.memo("relevant", relevant))
+
+    def _facts(self, state: SessionState) -> Mapping[str, Any]:
+        """The effective facts of the answers as they are now (kept for the step)."""
+        campaign, category = self._campaign(state), _req(state.category)
+        facts: Mapping[str, Any] = state.memo(
+            "facts", lambda: effective_facts(campaign, category, state.answers)
+        )
+        return facts
 
     def _possible_questions(self, state: SessionState) -> list[str]:
         """Questions that apply or may apply once earlier ones are answered (for estimates)."""
         campaign = self._campaign(state)
-        facts = effective_facts(campaign, _req(state.category), state.answers)
+        facts = self._facts(state)
         return [
             key
             for key in campaign.category(_req(state.category)).questions
