@@ -174,9 +174,10 @@ async def ptb_stack(tmp: Path, pickled: bool) -> AsyncIterator[Stack]:
 
     app.add_error_handler(on_error)
     flushes: list[float] = []  # when the job queue's flush job ran (the only job)
-    if app.job_queue is not None:
+    if pickled:
         from apscheduler.events import EVENT_JOB_EXECUTED
 
+        assert app.job_queue is not None
         app.job_queue.scheduler.add_listener(
             lambda event: flushes.append(time.perf_counter()), EVENT_JOB_EXECUTED
         )
