@@ -105,6 +105,7 @@ class Stack:
     feed: Callable[[dict[str, Any]], Awaitable[None]]  # returns once the replies were sent
     check: Callable[[list[int], Report], Awaitable[None]]  # after the measured loop
     executor: Any = None  # ours: the gateway's step threads (profiled with --profile)
+    timers: list[Timed] = field(default_factory=list)  # ours: the step, the reply ledger
     flushes: list[float] | None = None  # ptb-pickle: perf_counter() of each flush
 
 
@@ -121,7 +122,10 @@ class Result:
     max_ms: float
     mean_ms: float
     messages: int
+    cpu_ms: float  # CPU time of the whole process (every thread) per update
     notes: list[str] = field(default_factory=list)
+    # ours: per update, (wall ms, thread CPU ms, calls) of handle_once, take, settle
+    parts_ms: dict[str, tuple[float, float, int]] = field(default_factory=dict)
 
 
 def percentile(sorted_ns: Sequence[int], q: float) -> int:
@@ -347,6 +351,42 @@ async def aiogram_stack(tmp: Path, kind: str, warm: int) -> AsyncIterator[Stack]
 # ----- ours ---------------------------------------------------------------------------------
 
 
+class Timed:
+    """A proxy that adds up the wall and thread CPU time of the calls to `names` (made on the
+    step threads): the runtime's step, the reply ledger's take and settle."""
+
+    def __init__(self, target: Any, names: set[str]) -> None:
+        self._target = target
+        self._names = names
+        self._lock = threading.Lock()
+        self.wall_ns: defaultdict[str, int] = defaultdict(int)
+        self.cpu_ns: defaultdict[str, int] = defaultdict(int)
+        self.calls: defaultdict[str, int] = defaultdict(int)
+
+    def reset(self) -> None:
+        self.wall_ns.clear()
+        self.cpu_ns.clear()
+        self.calls.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if name not in self._names:
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
+                with self._lock:
+                    self.calls[name] += 1
+                    self.wall_ns[name] += t1 - t0
+                    self.cpu_ns[name] += c1 - c0
+
+        return timed
+
+
 class ProfiledThreads(ThreadPoolExecutor):
     """The gateway's step threads; with `profiles`, each call runs under its thread's profiler."""
 
@@ -425,7 +465,9 @@ async def ours_stack(tmp: Path, library: str, warm: int) -> AsyncIterator[Stack]
 
     runtime = build_runtime(settings, catalog(), store, clock=clock)
     threads = ProfiledThreads()
-    gateway = Gateway(runtime, Metrics(), executor=threads)
+    steps = Timed(runtime, {"handle_once"})
+    gateway = Gateway(steps, Metrics(), executor=threads)  # type: ignore[arg-type]
+    ledger = Timed(StoreReplyLedger(store, "replies:bench", clock=clock), {"take", "settle"})
     # As bot.channels.build_adapters wires it for `serve`, but without the flood limits (1 msg/s
     # a chat, 30 a bot: they would measure the pacing; the baselines have none).
     fast = RateLimiter(per_second=10_000, per_chat_per_second=10_000, chat_burst=1000)
@@ -433,7 +475,7 @@ async def ours_stack(tmp: Path, library: str, warm: int) -> AsyncIterator[Stack]
         "clock": clock,
         "limiter": fast,
         "attachments": attachments_for(settings, store),
-        "replies": StoreReplyLedger(store, "replies:bench", clock=clock),
+        "replies": ledger,
     }
     if library == "ptb":
         from benchmarks.baselines.ptb_form import InProcessRequest
@@ -498,6 +540,7 @@ async def ours_stack(tmp: Path, library: str, warm: int) -> AsyncIterator[Stack]
         feed=feed,
         check=check,
         executor=threads,
+        timers=[steps, ledger],
     )
     try:
         yield stack
@@ -529,6 +572,8 @@ async def run_stack(
         for data in warm_updates:  # imports, caches, the first connections: not measured
             await stack.feed(data)
         stack.api.reset()
+        for timer in stack.timers:
+            timer.reset()
         profiler = None
         if profile:
             profiler = cProfile.Profile(time.thread_time)
@@ -539,6 +584,7 @@ async def run_stack(
         gc.collect()
         if profiler is not None:
             profiler.enable()
+        cpu_start = time.process_time_ns()
         start = clock()
         for data in updates:
             t0 = clock()
@@ -546,6 +592,7 @@ async def run_stack(
             latencies.append(clock() - t0)
             await asyncio.sleep(0)  # timers and background tasks get their turn, as in a server
         wall = clock() - start
+        cpu = time.process_time_ns() - cpu_start
         if profiler is not None:
             profiler.disable()
             threads = stack.executor.profiles.values() if stack.executor is not None else ()
@@ -564,7 +611,18 @@ async def run_stack(
             max_ms=lat[-1] / 1e6,
             mean_ms=sum(lat) / len(lat) / 1e6,
             messages=stack.api.messages,
+            cpu_ms=cpu / len(lat) / 1e6,
         )
+        for timer in stack.timers:
+            for part, ns in timer.wall_ns.items():
+                result.parts_ms[part] = (
+                    round(ns / len(lat) / 1e6, 3),
+                    round(timer.cpu_ns[part] / len(lat) / 1e6, 3),
+                    timer.calls[part],
+                )
+        if result.parts_ms:
+            parts = ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c, _n) in result.parts_ms.items())
+            result.notes.append(f"per update, wall/CPU ms on the step threads: {parts}")
         if stack.flushes is not None:
             during = [t for t in stack.flushes if start / 1e9 <= t <= (start + wall) / 1e9]
             result.notes.append(f"{len(during)} flushes of the pickle file during the run")
@@ -658,10 +716,11 @@ def machine_info() -> dict[str, Any]:
 
 def print_table(results: dict[str, Result]) -> None:
     print(f"\n{'stack':<15} {'users':>5} {'upd/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
-          f" {'msgs':>6}  what")  # fmt: skip
+          f" {'CPU ms':>7} {'msgs':>6}  what")  # fmt: skip
     for r in results.values():
         print(f"{r.name:<15} {r.users:>5} {r.updates_per_s:>8.0f} {r.p50_ms:>7.3f} "
-              f"{r.p99_ms:>7.3f} {r.max_ms:>7.1f} {r.messages:>6}  {r.label}")  # fmt: skip
+              f"{r.p99_ms:>7.3f} {r.max_ms:>7.1f} {r.cpu_ms:>7.3f} {r.messages:>6}  "
+              f"{r.label}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -691,7 +750,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = results[name]
             print(f"  {name}: {r.updates_per_s:,.0f} upd/s, p50 {r.p50_ms:.3f} ms, "
-                  f"p99 {r.p99_ms:.3f} ms", flush=True)  # fmt: skip
+                  f"p99 {r.p99_ms:.3f} ms, mean {r.mean_ms:.3f} ms, CPU {r.cpu_ms:.3f} ms/update",
+                  flush=True)  # fmt: skip
+            for note in r.notes:
+                print(f"    {note}")
     print_table(results)
     for row, ours, base, target in ROWS:
         if ours in results and base in results:
