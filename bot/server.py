@@ -243,7 +243,8 @@ class Server:
             "awardbot_outbox_depth": ("Notifications waiting to be sent.", depth),
             "awardbot_in_flight": ("Steps and background tasks running.", self.gateway.busy),
         }
-        page = self.metrics.render(gauges).encode()
+        # Off the event loop: the page takes milliseconds to write (prometheus_client, ~300 lines).
+        page = (await asyncio.to_thread(self.metrics.render, gauges)).encode()
         return web.Response(body=page, headers={"Content-Type": METRICS_TYPE})
 
     # ----- life cycle -----------------------------------------------------------------------

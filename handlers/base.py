@@ -197,6 +197,7 @@ class Metrics:
     def __init__(self, worker: str | None = None) -> None:
         self.worker = worker or default_worker()
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._counters = {
             name: Counter(name, help_, ("worker", *labels), registry=self.registry)
             for name, (help_, labels) in COUNTERS.items()
@@ -223,14 +224,30 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
         )
 
+    # The labelled children are kept by their labels as the callers give them: prometheus_client's
+    # `labels(**...)` checks and sorts them on every call (a few µs); a dict lookup does not.
+
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
-        self._counters[name].labels(worker=self.worker, **labels).inc(amount)
+        key = (name, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._counters[name].labels(worker=self.worker, **labels)
+            self._children[key] = child
+        child.inc(amount)
 
     def observe_step(self, channel: str, kind: str, seconds: float) -> None:
-        self.step_seconds.labels(self.worker, channel, kind).observe(seconds)
+        key = ("step", channel, kind)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.step_seconds.labels(self.worker, channel, kind)
+        child.observe(seconds)
 
     def observe_webhook(self, channel: str, seconds: float) -> None:
-        self.webhook_seconds.labels(self.worker, channel).observe(seconds)
+        key = ("webhook", channel)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.webhook_seconds.labels(self.worker, channel)
+        child.observe(seconds)
 
     def value(self, name: str, **labels: str) -> int:
         """A counter's value (0 before its first count), e.g. for tests and benchmarks."""
