@@ -12,8 +12,8 @@ Three measurements, one process:
               `/start` for a new user each time): the overhead against a real step
   scrape      rendering the page after those steps (what one Prometheus scrape costs a worker)
 
-Rounds alternate real/null (ABBA) so load drifts hit both; medians of the rounds are reported,
-and the median of the pairwise differences.
+Blocks of calls alternate real/null (ABBA) in one event loop so load drifts hit both; the medians
+of the blocks are reported, and the median of the pairwise differences.
 
 Run:  .venv/bin/python benchmarks/bench_metrics.py [--quick] [--rows-json PATH]
 """
@@ -76,32 +76,35 @@ def bare(n: int) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
-async def through_gateway(steps: Any, metrics: Metrics, n: int, offset: int) -> float:
-    """µs per `Gateway.handle` call (sequential, like one user's chat)."""
-    gateway = Gateway(steps, metrics)
-    try:
-        started = time.perf_counter()
-        for i in range(n):
-            await gateway.handle(
-                "telegram", f"u{offset + i}", "/start", delivery_id=f"d{offset + i}"
-            )
-            metrics.inc(
-                "awardbot_requests_total", channel="telegram", outcome="accepted", reason=""
-            )
-            metrics.observe_webhook("telegram", 0.003)
-        return (time.perf_counter() - started) / n * 1e6
-    finally:
-        gateway.shutdown()
-
-
-def rounds(steps: Any, n: int, count: int, offset: int = 0) -> tuple[list[float], list[float]]:
-    """`count` rounds of each, in ABBA order (whichever runs first in a pair is slower here)."""
+async def interleaved(
+    steps: Any, blocks: int, block: int, offset: int = 0
+) -> tuple[list[float], list[float]]:
+    """µs per `Gateway.handle` (sequential, like one user's chat, plus the request's outcome
+    counter and webhook histogram the middleware adds), in blocks of `block` calls alternating
+    between a gateway with the real metrics and one with no-op metrics (ABBA: whichever runs
+    first in a pair is slower here), so load drifts hit both."""
+    gateways = {"real": Gateway(steps, Metrics("bench")), "null": Gateway(steps, NullMetrics("b"))}
     out: dict[str, list[float]] = {"real": [], "null": []}
-    for r in range(count):
-        base = offset + r * 2 * n
-        for i, which in enumerate(("real", "null") if r % 2 == 0 else ("null", "real")):
-            metrics = Metrics("bench") if which == "real" else NullMetrics("bench")
-            out[which].append(asyncio.run(through_gateway(steps, metrics, n, base + i * n)))
+    i = offset
+    try:
+        for b in range(blocks):
+            for which in ("real", "null") if b % 2 == 0 else ("null", "real"):
+                gateway = gateways[which]
+                started = time.perf_counter()
+                for _ in range(block):
+                    i += 1
+                    await gateway.handle("telegram", f"u{i}", "/start", delivery_id=f"d{i}")
+                    gateway.metrics.inc(
+                        "awardbot_requests_total",
+                        channel="telegram",
+                        outcome="accepted",
+                        reason="",
+                    )
+                    gateway.metrics.observe_webhook("telegram", 0.003)
+                out[which].append((time.perf_counter() - started) / block * 1e6)
+    finally:
+        for gateway in gateways.values():
+            gateway.shutdown()
     return out["real"], out["null"]
 
 
@@ -132,7 +135,8 @@ def main() -> int:
     loadavg = _loadavg()
     report.details["loadavg_before"] = loadavg
 
-    n_bare, n_gw, n_durable, count = (2000, 200, 20, 2) if args.quick else (200_000, 5000, 300, 8)
+    n_bare, n_gw, n_durable, count = (2000, 50, 5, 2) if args.quick else (200_000, 200, 20, 7)
+    blocks = 4 if args.quick else 60
     bare_us = statistics.median(bare(n_bare) for _ in range(count))
     report.row(
         Row(
@@ -145,7 +149,7 @@ def main() -> int:
         )
     )
 
-    real, null = rounds(Nothing(), n_gw, count)
+    real, null = asyncio.run(interleaved(Nothing(), blocks, n_gw))
     gw_real, gw_null = statistics.median(real), statistics.median(null)
     report.row(
         Row(
@@ -163,8 +167,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         runtime, store = durable_steps(Path(tmp))
         try:
-            rounds(runtime, 5, 1, offset=10**6)  # warm: migrations, caches
-            real_d, null_d = rounds(runtime, n_durable, count, offset=2 * 10**6)
+            asyncio.run(interleaved(runtime, 2, 5, offset=10**6))  # warm: caches
+            real_d, null_d = asyncio.run(interleaved(runtime, blocks, n_durable, 2 * 10**6))
         finally:
             store.close()
     d_real, d_null = statistics.median(real_d), statistics.median(null_d)
@@ -206,8 +210,8 @@ def main() -> int:
     report.check(ok=bare_us > 0 and gw_real > 0, text="every measurement ran")
     report.check(ok=d_null > 200, text="the durable step really wrote (≥ 0.2 ms per step)")
     report.details.update(
-        gateway_rounds_us={"real": real, "null": null},
-        durable_rounds_us={"real": real_d, "null": null_d},
+        gateway_blocks_us={"real": real, "null": null},
+        durable_blocks_us={"real": real_d, "null": null_d},
         loadavg_after=_loadavg(),
     )
     for row in report.rows:
