@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field
 
 from conversations.answers import (
     AnswerError,
@@ -84,26 +85,27 @@ class SessionState(BaseModel):
     verdict: str | None = None
     started_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
-    # What the step computed from the answers as they were (never saved): a step asks
-    # "which questions apply" several times over the same answers.
-    # (A plain default: a default_factory makes pydantic inspect it on every validation.)
-    _memo: dict[Any, Any] | None = PrivateAttr(default=None)
 
-    def memo(self, kind: str, compute: Callable[[], Any]) -> Any:
-        """`compute()` once per step for the answers as they are now."""
-        try:
-            key = (kind, self.category, tuple(self.answers.items()))
-            hash(key)
-        except TypeError:  # a list answer (a multiple choice): not kept, computed each time
-            return compute()
-        private = self.__pydantic_private__  # direct: private attributes go via __getattr__
-        assert private is not None
-        kept = private.get("_memo")
-        if kept is None:
-            kept = private["_memo"] = {}
-        if key not in kept:
-            kept[key] = compute()
-        return kept[key]
+
+# What a step computed from the answers as they were: a step asks "which questions apply"
+# several times over the same answers. One dict per step (set by `Engine.resume`), per thread
+# and task (a context variable), never saved.
+_STEP_MEMO: ContextVar[dict[Any, Any] | None] = ContextVar("step_memo", default=None)
+
+
+def _memo(state: SessionState, kind: str, compute: Callable[[], Any]) -> Any:
+    """`compute()` once per step for the state's answers as they are now."""
+    kept = _STEP_MEMO.get()
+    if kept is None:
+        return compute()
+    try:
+        key = (kind, state.campaign, state.category, tuple(state.answers.items()))
+        hash(key)
+    except TypeError:  # a list answer (a multiple choice): not kept, computed each time
+        return compute()
+    if key not in kept:
+        kept[key] = compute()
+    return kept[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,13 @@ class Engine:
 
     def resume(self, saved: dict[str, Any] | None, inbound: Inbound) -> Step:
         """Take one message from the user and move the conversation on."""
+        token = _STEP_MEMO.set({})
+        try:
+            return self._resume(saved, inbound)
+        finally:
+            _STEP_MEMO.reset(token)
+
+    def _resume(self, saved: dict[str, Any] | None, inbound: Inbound) -> Step:
         if saved is None:
             return self.start(None) if _is_command(inbound.text, "start") else self._first(inbound)
         state = self._load(saved)
@@ -530,13 +539,13 @@ class Engine:
                 if is_relevant(campaign, campaign.fact(key), facts)
             )
 
-        return list(state.memo("relevant", relevant))
+        return list(_memo(state, "relevant", relevant))
 
     def _facts(self, state: SessionState) -> Mapping[str, Any]:
         """The effective facts of the answers as they are now (kept for the step)."""
         campaign, category = self._campaign(state), _req(state.category)
-        facts: Mapping[str, Any] = state.memo(
-            "facts", lambda: effective_facts(campaign, category, state.answers)
+        facts: Mapping[str, Any] = _memo(
+            state, "facts", lambda: effective_facts(campaign, category, state.answers)
         )
         return facts
 

@@ -256,6 +256,9 @@ class Store:
         self._engine = _create_engine(parsed)
         # Same pool, but SQLite transactions begin IMMEDIATE: the write lock, taken up front.
         self._write_engine = self._engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        self._reuse = self._engine.dialect.name == "sqlite"
+        self._idle: list[Connection] = []  # SQLite write connections between transactions
+        self._closed = False
         try:
             self._migrate()
             self._check_key()
@@ -334,7 +337,7 @@ class Store:
         Two blocks for the same key never interleave — across threads and across processes.
         An exception inside the block rolls everything back and re-raises.
         """
-        with self._connect() as conn:
+        with self._writing() as conn:
             try:
                 conn.begin()
                 tx = self._lock_and_load(conn, key)
@@ -357,7 +360,7 @@ class Store:
         SQLite begins it IMMEDIATE (the write lock, up front); committed when the block ends,
         rolled back if it raises. Database errors surface as StoreError.
         """
-        with self._connect() as conn:
+        with self._writing() as conn:
             try:
                 conn.begin()
             except SQLAlchemyError as exc:
@@ -374,6 +377,33 @@ class Store:
                 conn.commit()
             except SQLAlchemyError as exc:
                 raise self._db_error(exc) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write connection for one transaction.
+
+        SQLite: kept open between transactions and reused (a SQLite connection cannot go
+        stale, and the pool's checkout, reset and checkin cost more than a step's statements);
+        one that saw an exception is closed, not reused. PostgreSQL: from the pool, checked
+        (pre-ping) on every checkout, since a server restart leaves pooled connections dead.
+        """
+        if not self._reuse:
+            with self._connect() as conn:
+                yield conn
+            return
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        if conn.in_transaction() or conn.invalidated or self._closed:
+            conn.close()
+        else:
+            self._idle.append(conn)
 
     def _connect(self) -> Connection:
         """A pooled write connection; the database unreachable is a StoreUnavailable."""
@@ -435,6 +465,9 @@ class Store:
 
     def close(self) -> None:
         """Close the pooled connections (call once, at shutdown)."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
