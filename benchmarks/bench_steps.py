@@ -31,17 +31,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import json
 import os
 import pickle
 import platform
+import secrets
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +52,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+if str(ROOT / "benchmarks") not in sys.path:  # benchmarks/rows.py, also when imported by a test
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CAMPAIGN, CATEGORY = "jl-skills-2022", "technical_expert"
 TEXTS = (CAMPAIGN, CATEGORY, "是", "是", "否", "否", "否")
@@ -256,14 +261,56 @@ def _check_state(state: dict[str, Any] | None, steps: int, who: str) -> None:
         raise CheckFailed(f"{who}: at {state.get('stage')}/{state.get('question')}")
 
 
-def bench_ours_durable(users: int, warm: int, steps: int, tmp: Path) -> Result:
+def bench_ours_durable(
+    users: int, warm: int, steps: int, tmp: Path, *, postgres: str | None = None
+) -> Result:
+    """Our durable step on a fresh SQLite file, or (`postgres`: a server's URL) in a schema of
+    its own on PostgreSQL over loopback, dropped afterwards."""
+    if postgres is None:
+        return _bench_ours_durable(users, warm, steps, tmp, f"sqlite:///{tmp / 'ours.db'}")
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with _postgres_schema(postgres) as url:
+            return _bench_ours_durable(users, warm, steps, tmp, url)
+    except OperationalError as exc:
+        reason = " ".join(str(exc.orig).split())[:160]
+        raise CheckFailed(f"ours-durable-pg: PostgreSQL unreachable ({reason})") from None
+
+
+@contextlib.contextmanager
+def _postgres_schema(base: str) -> Iterator[str]:
+    """A new schema on the server (tests/support/stores.py does the same), dropped after."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    schema = f"bench_{secrets.token_hex(6)}"
+    admin = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        in_schema = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield in_schema.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _bench_ours_durable(users: int, warm: int, steps: int, tmp: Path, url: str) -> Result:
     from conversations.keys import Channel, ConversationKey
     from storage.crypto import Sealer
     from storage.store import Store
 
+    on_pg = url.startswith("postgresql")
+    name = "ours-durable-pg" if on_pg else "ours-durable"
+    label = "ours: Runtime + Store (PostgreSQL)" if on_pg else "ours: Runtime + Store (SQLite)"
     db = tmp / "ours.db"
     sealer = Sealer([Sealer.new_key()])
-    store = Store(f"sqlite:///{db}", sealer=sealer)
+    store = Store(url, sealer=sealer)
     runtime = _ours_runtime(store)
     keys = {
         uid: ConversationKey(Channel.TELEGRAM.value, str(uid))
@@ -281,25 +328,45 @@ def bench_ours_durable(users: int, warm: int, steps: int, tmp: Path) -> Result:
     measure_sync(step, round_robin(range(WARM_BASE + 1, WARM_BASE + warm + 1), steps))
     measured = list(range(USER_BASE + 1, USER_BASE + users + 1))
     latencies, wall = measure_sync(step, round_robin(measured, steps))
-    result = _result("ours-durable", "ours: Runtime + Store (SQLite)", users, latencies, wall)
+    result = _result(name, label, users, latencies, wall)
 
     # Sanity: the engine really advanced, every step was committed, and sealed.
     if steps == len(TEXTS):
         wrong = [u for u in measured if last_keys.get(u) != NEXT_QUESTION]
         if wrong:
-            raise CheckFailed(f"ours-durable: {len(wrong)} users not asked {NEXT_QUESTION}")
+            raise CheckFailed(f"{name}: {len(wrong)} users not asked {NEXT_QUESTION}")
         result.checks.append(f"all {users} users were asked {NEXT_QUESTION} after step 7")
     sample = _sample(measured)
     for uid in sample:
-        _check_state(store.load_state(keys[uid]), steps, f"ours-durable user {uid}")
+        _check_state(store.load_state(keys[uid]), steps, f"{name} user {uid}")
         with store.conversation(keys[uid]) as tx:  # commits nothing: nothing saved
             if tx.version != steps:
-                raise CheckFailed(f"ours-durable user {uid}: version {tx.version} != {steps}")
+                raise CheckFailed(f"{name} user {uid}: version {tx.version} != {steps}")
     result.checks.append(
         f"{len(sample)} sampled users: saved answers {_expected_answers(steps)} "
         f"re-read from the file, session version = {steps} (one commit per step)"
     )
     plain_state = json.dumps(store.load_state(keys[measured[-1]]), ensure_ascii=False)
+    if on_pg:
+        import sqlalchemy as sa
+
+        from storage.tables import conversation_sessions
+
+        with store.reading() as conn:
+            stored = list(conn.execute(sa.select(conversation_sessions.c.state)).scalars())
+        store.close()
+        if len(stored) != users + warm:
+            raise CheckFailed(f"{name}: {len(stored)} sessions, expected {users + warm}")
+        if not all(s.startswith("fernet:") and "works_in_jilin" not in s for s in stored):
+            raise CheckFailed(f"{name}: a stored state is not sealed")
+        result.checks.append(
+            f"{len(stored)} sessions in the schema, every state Fernet-sealed (no plain answers)"
+        )
+        result.notes.append(
+            "each update: BEGIN, SELECT ... FOR UPDATE, load+open, engine step, seal+save, "
+            "COMMIT (PostgreSQL over loopback, synchronous_commit as the server has it)"
+        )
+        return result
     store.close()
     with sqlite3.connect(db) as conn:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -751,16 +818,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="STACK",
         choices=[
             "ours-durable",
+            "ours-durable-pg",
             "ours-engine",
             "ptb-memory",
             "ptb-pickle",
             "aiogram-async",
             "aiogram-state",
         ],
-        help="run only these stacks: ours-durable ours-engine ptb-memory ptb-pickle "
-        "aiogram-async aiogram-state",
+        help="run only these stacks: ours-durable ours-durable-pg ours-engine ptb-memory "
+        "ptb-pickle aiogram-async aiogram-state (the baselines here send no reply; "
+        "bench_library.py has the fair ones)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("AWARDBOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="PostgreSQL server for ours-durable-pg (a schema of its own, dropped after; "
+        f"default $AWARDBOT_TEST_POSTGRES_URL or {DEFAULT_POSTGRES})",
+    )
+    parser.add_argument(
+        "--rows-json", type=Path, help="write the rows against the targets (make bench)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="also profile ours-durable (pyinstrument, 300 users) and write the call tree here",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke sizes: 20 users, 5 warm-up (numbers mean nothing)"
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.users, args.warmup, args.pickle_users = 20, 5, 20
     if args.users < 1 or args.pickle_users < 1:
         parser.error("--users and --pickle-users must be at least 1")
     users, steps = args.users, args.steps
@@ -813,6 +902,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="awardbot-bench-") as tmpdir:
         tmp = Path(tmpdir)
         run("ours-durable", lambda: bench_ours_durable(users, warm, steps, tmp))
+        run(
+            "ours-durable-pg",
+            lambda: bench_ours_durable(users, warm, steps, tmp, postgres=args.postgres),
+        )
         run("ours-engine", lambda: bench_ours_engine(users, warm, steps))
         run(
             "ptb-memory", lambda: asyncio.run(bench_ptb(users, warm, steps, tmp, pickle_path=None))
@@ -917,10 +1010,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
     print()
     print(f"wrote {args.json}")
+    if args.profile is not None and wanted("ours-durable"):
+        _profile_durable(args.profile, steps)
+        print(f"wrote the durable step's profile to {args.profile}")
+    if args.rows_json is not None:
+        _write_rows(args.rows_json, results, failures)
     if failures:
         print(f"FAILED: {len(failures)} sanity check(s) failed; numbers above are not valid")
         return 1
     return 0
+
+
+DURABLE_MEAN_US = 150.0  # issue 13's targets for the durable step on SQLite
+DURABLE_P99_MS = 0.5
+PG_OVER_SQLITE = 2.0
+
+
+def _write_rows(path: Path, results: list[Result], failures: list[str]) -> None:
+    """The rows `make bench` prints (benchmarks/rows.py)."""
+    from rows import Report, Row
+
+    report = Report("bench_steps")
+    by = {r.name: r for r in results}
+    lite, pg, engine = by.get("ours-durable"), by.get("ours-durable-pg"), by.get("ours-engine")
+    if lite is not None:
+        report.row(Row("durable step, SQLite: mean", lite.mean_ms * 1e3, "µs", DURABLE_MEAN_US,
+                       higher_is_better=False, notes=f"{lite.updates_per_s:,.0f} upd/s, one core"))  # fmt: skip
+        report.row(Row("durable step, SQLite: p99", lite.p99_ms, "ms", DURABLE_P99_MS,
+                       higher_is_better=False))  # fmt: skip
+    if engine is not None:
+        report.row(Row("engine step alone (no store): mean", engine.mean_ms * 1e3, "µs",
+                       DURABLE_MEAN_US, higher_is_better=False,
+                       notes="not a target: what the store adds is the difference"))  # fmt: skip
+    if pg is not None and lite is not None:
+        report.row(Row("durable step, PostgreSQL: mean / SQLite's", pg.mean_ms * 1e3, "µs",
+                       PG_OVER_SQLITE, higher_is_better=False, baseline=lite.mean_ms * 1e3,
+                       baseline_name="ours-durable (SQLite)",
+                       notes=f"p99 {pg.p99_ms:.2f} ms, loopback"))  # fmt: skip
+    for r in results:
+        for check in r.checks:
+            report.check(ok=True, text=f"{r.name}: {check}")
+    for failure in failures:
+        report.check(ok=False, text=failure)
+    report.details = {r.name: asdict(r) for r in results}
+    report.write(path)
+
+
+def _profile_durable(out: Path, steps: int, users: int = 300) -> None:
+    """Run ours-durable again under pyinstrument (a sampling profiler: 1 ms, low overhead)
+    and keep its call tree as text beside the results."""
+    from pyinstrument import Profiler
+
+    with tempfile.TemporaryDirectory(prefix="awardbot-profile-") as tmpdir:
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        try:
+            bench_ours_durable(users, 20, steps, Path(tmpdir))
+        finally:
+            profiler.stop()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(profiler.output_text(unicode=True, color=False, show_all=False), "utf-8")
 
 
 if __name__ == "__main__":
