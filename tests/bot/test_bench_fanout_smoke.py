@@ -20,8 +20,8 @@ REMINDERS = 40
 def test_the_fanout_benchmark_kills_a_serve_and_reports_its_rows(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--reminders", str(REMINDERS), "--lead", "3",
-         "--quiet", "1", "--rows-json", str(out)],
+        [sys.executable, str(BENCH), "--quick", "--reminders", str(REMINDERS), "--lead", "2",
+         "--quiet", "0.5", "--rows-json", str(out)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
