@@ -67,7 +67,8 @@ WX_STACKS = ("wechatpy-aes", "ours-wx-aes")
 STACKS = TG_STACKS + WX_STACKS
 # sendMessage calls per form text, the same on every stack (form.REPLIES_PER_USER in all)
 FORM_SENDS = (2, 2, 1, 2, 1, 1, 1)
-assert sum(FORM_SENDS) == form.REPLIES_PER_USER and len(FORM_SENDS) == len(form.TEXTS)
+assert sum(FORM_SENDS) == form.REPLIES_PER_USER
+assert len(FORM_SENDS) == len(form.TEXTS)
 
 
 # ----- the Telegram stacks, all on the form ---------------------------------------------------
