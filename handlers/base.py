@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 # No `<name>_created` series beside every counter and histogram: nothing here reads them, and
 # they would double what each worker's scrape carries.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MAX_FILE = 20 * 1024 * 1024  # the largest attachment any channel accepts (Telegram's download cap)
 

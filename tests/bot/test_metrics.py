@@ -119,10 +119,10 @@ async def test_a_telegram_step_moves_the_counters_and_both_histograms(
         sample(page, "awardbot_requests_total", channel="telegram", outcome="accepted", reason="")
         == 2
     )
-    assert sample(page, "awardbot_replies_sent_total", channel="telegram") >= 2
+    assert (sample(page, "awardbot_replies_sent_total", channel="telegram") or 0) >= 2
     assert sample(page, "awardbot_step_seconds_count", channel="telegram", kind="command") == 1
     assert sample(page, "awardbot_step_seconds_count", channel="telegram", kind="text") == 1
-    assert sample(page, "awardbot_step_seconds_sum", channel="telegram", kind="command") > 0
+    assert (sample(page, "awardbot_step_seconds_sum", channel="telegram", kind="command") or 0) > 0
     assert sample(page, "awardbot_webhook_seconds_count", channel="telegram") == 2
     # a webhook request holds its step: it takes at least as long
     webhook = sample(page, "awardbot_webhook_seconds_sum", channel="telegram")
@@ -206,12 +206,14 @@ class _SendOnly:
 
 async def test_the_scheduled_jobs_are_timed_as_steps_of_their_own(store: Store) -> None:
     options: dict[str, Any] = {"adapters": [_SendOnly()], "dispatch_every": 0.05}
-    async with serving(store, **options) as server:
+    async with serving(store, {"AWARDBOT_DOCUMENT_TICK_SECONDS": "1"}, **options) as server:
         await until(lambda: step_count(server.metrics, "outbox", "dispatch") >= 2)
         await until(lambda: step_count(server.metrics, "documents", "render") >= 1)
         page = await scrape(server.url)
-    assert sample(page, "awardbot_step_seconds_count", channel="outbox", kind="dispatch") >= 2
-    assert sample(page, "awardbot_step_seconds_count", channel="documents", kind="render") >= 1
+    dispatch = sample(page, "awardbot_step_seconds_count", channel="outbox", kind="dispatch")
+    render = sample(page, "awardbot_step_seconds_count", channel="documents", kind="render")
+    assert (dispatch or 0) >= 2
+    assert (render or 0) >= 1
     # no webhook: nothing to time there
     assert samples(page, "awardbot_webhook_seconds_count") == []
 
@@ -233,7 +235,8 @@ class _Echo:
         replies = await self.gateway.handle(
             "echo", request.match_info["user"], await request.text(), delivery_id=None
         )
-        return web.Response(text=str(len(replies or [])))
+        assert isinstance(replies, list)
+        return web.Response(text=str(len(replies)))
 
     async def start(self) -> None:
         pass
