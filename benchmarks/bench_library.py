@@ -654,6 +654,30 @@ def _bucket(filename: str) -> str:
     return "stdlib (json, re, copy, ...)"
 
 
+PARTS = {  # what an update of ours is made of: (file name ending, function)
+    "the step (Runtime.handle_once, on a step thread)": ("bot/runtime.py", "handle_once"),
+    "  its replies stored in the outbox with it": ("storage/outbox.py", "enqueue"),
+    "each reply taken from the outbox (ReplyLedger.take)": ("bot/edges.py", "take"),
+    "each reply settled as delivered (ReplyLedger.settle)": ("bot/edges.py", "settle"),
+    "the update parsed and dispatched by PTB (PtbClient.feed)": ("telegram/ptb.py", "feed"),
+    "the update parsed and dispatched by aiogram": ("telegram/aiogram_adapter.py", "feed"),
+    "each reply sent through PTB (send_message)": ("telegram/ptb.py", "send_message"),
+    "each reply sent through aiogram (send_message)": (
+        "telegram/aiogram_adapter.py",
+        "send_message",
+    ),
+    "  pydantic rebuilding a generic model (aiogram's Response[...])": (
+        "pydantic/_internal/_generics.py",
+        "create_generic_submodel",
+    ),
+    "PTB's Application.process_update": ("telegram/ext/_application.py", "process_update"),
+    "aiogram's Dispatcher.feed_raw_update (the baselines)": (
+        "aiogram/dispatcher/dispatcher.py",
+        "feed_raw_update",
+    ),
+}
+
+
 def profile_shares(stats: pstats.Stats) -> dict[str, float]:
     """Own time by package; a C function's time goes to the package of its caller."""
     totals: defaultdict[str, float] = defaultdict(float)
@@ -679,12 +703,20 @@ def write_profile(name: str, main: cProfile.Profile, threads: list[cProfile.Prof
     shares = profile_shares(stats)
     out = io.StringIO()
     out.write(f"bench_library.py --profile {name}: thread CPU time, event loop + step threads\n\n")
+    out.write("Own time by package (a C function counts for its caller's package):\n")
     for package, share in shares.items():
         out.write(f"{share:6.1%}  {package}\n")
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    whole = sum(v[2] for v in raw.values()) or 1.0
+    out.write("\nCumulative time of the parts of an update (they nest: see the indent):\n")
+    for part, (file_end, function) in PARTS.items():
+        cum = sum(v[3] for (f, _l, n), v in raw.items() if f.endswith(file_end) and n == function)
+        if cum:
+            out.write(f"{cum / whole:6.1%}  {part}\n")
     out.write("\n")
     stats.stream = out  # type: ignore[attr-defined]
-    stats.sort_stats("tottime").print_stats(40)
-    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(50)
+    stats.sort_stats("cumulative").print_stats(60)
     PROFILES.mkdir(exist_ok=True)
     path = PROFILES / f"bench_library-{name}.txt"
     path.write_text(out.getvalue().replace(str(ROOT) + "/", ""))
