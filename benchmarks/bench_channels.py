@@ -340,7 +340,7 @@ async def ours_telegram(library: str, tmp: Path) -> AsyncIterator[Stack]:
     from support.drivers.telegram import fast_limiter
     from support.serving import serving
 
-    from handlers.telegram import make_adapter
+    from bot.channels import build_adapters
 
     store = _store(tmp, f"ours-{library}")
     fake = _counting_fake()
@@ -356,7 +356,12 @@ async def ours_telegram(library: str, tmp: Path) -> AsyncIterator[Stack]:
         }
 
         def adapters(settings: Any, gateway: Any, store: Any, *, clock: Any) -> list[Any]:
-            return [make_adapter(settings.telegram, gateway, clock=clock, limiter=fast_limiter())]
+            # As serve wires the channel (bot.channels: replies stored with the step, taken
+            # from the outbox before sending), with the flood limits out of the way.
+            built = build_adapters(settings, gateway, store, clock=clock)
+            for adapter in built:
+                adapter.limiter = fast_limiter()
+            return built
 
         async with serving(
             store, env, files_dir=tmp / "files", dispatch_every=2.0, adapters=adapters

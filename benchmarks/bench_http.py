@@ -7,9 +7,10 @@ Telegram, 100 concurrent closed-loop users (each sends its next update once the 
 last one reached the fake Bot API, tests/fakes/telegram_api.py), every user the 7 texts of the
 baselines' form (benchmarks/baselines/form.py: 10 sendMessage calls per user on every stack):
 
-  ours-tg-ptb        `awardbot serve`'s Server (bot.server, real SQLite Store, replies stored
-                     with the step and sent through the outbox ledger), python-telegram-bot
-                     adapter: POST /telegram with the secret header
+  ours-tg-ptb        `awardbot serve`'s Server (bot.server, real SQLite Store, the channel wired
+                     by bot.channels as serve wires it: replies stored with the step, taken
+                     from the outbox before sending), python-telegram-bot adapter: POST
+                     /telegram with the secret header
   ours-tg-aiogram    the same with the aiogram adapter
   ptb-webhook        benchmarks/baselines/ptb_form.py's ConversationHandler on an Application
                      whose own webhook server answers: `Updater.start_webhook` (tornado), as
@@ -246,7 +247,37 @@ async def ours_telegram(library: str, tmp: Path) -> AsyncIterator[bc.Stack]:
     """bench_channels' serve stack, fed the form's texts instead of the self-check script."""
     async with bc.ours_telegram(library, tmp) as stack:
         stack.build = _form_builder(stack.fake, stack.server.url)
+        checks = stack.check
+        assert checks is not None
+
+        async def check(chats: list[int], messages: int, bodies: Any, result: bc.Result) -> None:
+            await checks(chats, messages, bodies, result)
+            rows = await asyncio.to_thread(_reply_rows, stack.server.store, chats)
+            sent = sum(stack.fake.sent_count[c] for c in chats)
+            if rows != {"delivered": sent}:
+                raise bc.CheckFailed(f"{stack.name}: reply rows {rows}, {sent} messages sent")
+            result.checks.append(
+                f"the {sent} messages went out as the steps' stored reply rows, all delivered"
+            )
+
+        stack.check = check
         yield stack
+
+
+def _reply_rows(store: Any, chats: list[int]) -> dict[str, int]:
+    """Outbox rows of kind reply for these chats, by status (serve's replies are stored with
+    the step and taken from the outbox before sending)."""
+    import sqlalchemy as sa
+
+    from storage.tables import outbox
+
+    query = (
+        sa.select(outbox.c.status, sa.func.count())
+        .where(outbox.c.kind == "reply", outbox.c.recipient_id.in_([str(c) for c in chats]))
+        .group_by(outbox.c.status)
+    )
+    with store.reading() as conn:
+        return {str(status): int(n) for status, n in conn.execute(query)}
 
 
 # ----- the run ------------------------------------------------------------------------------
