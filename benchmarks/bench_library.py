@@ -178,12 +178,16 @@ async def ptb_stack(tmp: Path, pickled: bool) -> AsyncIterator[Stack]:
 
     app.add_error_handler(on_error)
     flushes: list[float] = []  # when the job queue's flush job ran (the only job)
+    submitted: list[float] = []
     if pickled:
-        from apscheduler.events import EVENT_JOB_EXECUTED
+        from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED
 
         assert app.job_queue is not None
         app.job_queue.scheduler.add_listener(
-            lambda event: flushes.append(time.perf_counter()), EVENT_JOB_EXECUTED
+            lambda event: (submitted if event.code == EVENT_JOB_SUBMITTED else flushes).append(
+                time.perf_counter()
+            ),
+            EVENT_JOB_EXECUTED | EVENT_JOB_SUBMITTED,
         )
     await app.initialize()
     await app.start()
@@ -229,6 +233,13 @@ async def ptb_stack(tmp: Path, pickled: bool) -> AsyncIterator[Stack]:
     try:
         yield stack
     finally:
+        if pickled and app.job_queue is not None:
+            for job in app.job_queue.jobs():
+                job.schedule_removal()
+            for _ in range(100):  # a flush under way ends first (stop would cancel it)
+                if len(flushes) >= len(submitted):
+                    break
+                await asyncio.sleep(0.05)
         await app.stop()
         await app.shutdown()
 
