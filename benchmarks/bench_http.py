@@ -44,6 +44,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
@@ -247,11 +248,30 @@ async def ours_telegram(library: str, tmp: Path) -> AsyncIterator[bc.Stack]:
     """bench_channels' serve stack, fed the form's texts instead of the self-check script."""
     async with bc.ours_telegram(library, tmp) as stack:
         stack.build = _form_builder(stack.fake, stack.server.url)
+        adapter = stack.server.adapters[0]
+        ledger = adapter._ledger = LedgerTimer(adapter._ledger)
+        timer = stack.step_timer
+        assert timer is not None
+        reset = timer.reset
+
+        def reset_both() -> None:  # bench() resets the step timer before the measured run
+            reset()
+            ledger.reset()
+
+        timer.reset = reset_both  # type: ignore[method-assign]
         checks = stack.check
         assert checks is not None
 
         async def check(chats: list[int], messages: int, bodies: Any, result: bc.Result) -> None:
             await checks(chats, messages, bodies, result)
+            updates = len(chats) * messages
+            result.notes.append(
+                "thread CPU per update: the step "
+                f"{timer.cpu_ns / max(1, timer.calls) / 1e6:.2f} ms, the reply ledger's take "
+                f"{ledger.cpu_ns['take'] / updates / 1e6:.2f} ms and settle "
+                f"{ledger.cpu_ns['settle'] / updates / 1e6:.2f} ms "
+                f"({ledger.calls['take']} reply rows)"
+            )
             rows = await asyncio.to_thread(_reply_rows, stack.server.store, chats)
             sent = sum(stack.fake.sent_count[c] for c in chats)
             if rows != {"delivered": sent}:
@@ -262,6 +282,38 @@ async def ours_telegram(library: str, tmp: Path) -> AsyncIterator[bc.Stack]:
 
         stack.check = check
         yield stack
+
+
+class LedgerTimer:
+    """Wraps the adapter's reply ledger: thread CPU time of each take and settle (the outbox
+    transactions around every reply sent), as bench_channels.StepTimer times the step."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+        self._lock = threading.Lock()
+        self.calls: dict[str, int] = {"take": 0, "settle": 0}
+        self.cpu_ns: dict[str, int] = {"take": 0, "settle": 0}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls = {"take": 0, "settle": 0}
+            self.cpu_ns = {"take": 0, "settle": 0}
+
+    def _timed(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time_ns()
+        try:
+            return getattr(self._ledger, name)(*args, **kwargs)
+        finally:
+            spent = time.thread_time_ns() - started
+            with self._lock:
+                self.calls[name] += 1
+                self.cpu_ns[name] += spent
+
+    def take(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("take", *args, **kwargs)
+
+    def settle(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("settle", *args, **kwargs)
 
 
 def _reply_rows(store: Any, chats: list[int]) -> dict[str, int]:
@@ -353,6 +405,10 @@ async def _run(args: argparse.Namespace, report: Report) -> None:
             _ratio(results[ours], results[base])
     print()
     bc.print_table(list(results.values()))
+    print()
+    for result in results.values():
+        for note in result.notes:
+            print(f"  {result.name}: {note}")
     print()
     _rows(report, results, args)
     info["load_average_at_end"] = bc._loadavg()
