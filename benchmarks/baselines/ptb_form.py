@@ -3,10 +3,9 @@
 As in PTB's `conversationbot.py` example: one handler per state, answers checked with
 `filters.Regex`, a fallback handler in each question state for anything else (an error reply
 and the same question again), `update.message.reply_text(...)` with a `ReplyKeyboardMarkup`,
-the answers in `context.user_data`. `build_application(request)` takes any `BaseRequest` (a real
-`HTTPXRequest` for a webhook run, `InProcessRequest` here); with `pickle_path` the bot is
-persistent: `PicklePersistence(update_interval=1, on_flush=True)`, flushed to the file every
-second by a job-queue job.
+the answers in `context.user_data`. `build_application(request)` takes any `BaseRequest`; with
+`pickle_path`: `PicklePersistence(update_interval=1, on_flush=True)`, written every second by a
+job-queue job.
 """
 
 from __future__ import annotations
@@ -43,25 +42,24 @@ class InProcessRequest(BaseRequest):
     """PTB's request layer without the network: PTB builds the `RequestData` as for HTTP, this
     encodes it as `HTTPXRequest` has httpx send it (form fields of JSON values) and answers."""
 
+    read_timeout = 5.0
+
     def __init__(self, api: FakeBotApi) -> None:
         self.api = api
-
-    read_timeout = 5.0
 
     async def initialize(self) -> None:
         pass
 
-    async def shutdown(self) -> None:
-        pass
+    shutdown = initialize
 
     async def do_request(
         self, url: str, method: str, request_data: RequestData | None = None, *args: Any, **kw: Any
     ) -> tuple[int, bytes]:
         params = request_data.parameters if request_data else {}
         body = urlencode(request_data.json_parameters).encode() if request_data else b""
-        name = url.rsplit("/", 1)[-1]
-        markup = "reply_markup" in params
-        return 200, self.api.answer(name, params.get("chat_id"), params.get("text"), body, markup)
+        answer = self.api.answer(url.rsplit("/", 1)[-1], params.get("chat_id"),
+                                 params.get("text"), body, "reply_markup" in params)  # fmt: skip
+        return 200, answer
 
 
 async def campaign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -124,16 +122,20 @@ def form_handler(*, persistent: bool = False) -> ConversationHandler:
 
 
 async def _flush(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Hand everything changed to the persistence and write the file (the 1 s flush)."""
+    """Hand what changed to the persistence and write the file (the 1 s flush)."""
     await context.application.update_persistence()
     await context.application.persistence.flush()
 
 
 def build_application(
-    request: BaseRequest | None = None, *, pickle_path: Path | None = None, token: str = TOKEN
+    request: BaseRequest | None = None,
+    *,
+    pickle_path: Path | None = None,
+    token: str = TOKEN,
+    api_base: str = "https://api.telegram.org",
 ) -> Application:
-    """The bot; without `request` PTB's own HTTPXRequest (for a webhook run against a fake)."""
-    builder = ApplicationBuilder().token(token).updater(None)
+    """The bot; without `request` PTB's own HTTPXRequest (to `api_base`: a fake Bot API)."""
+    builder = ApplicationBuilder().token(token).updater(None).base_url(f"{api_base}/bot")
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if pickle_path is not None:
