@@ -4,8 +4,7 @@ As in PTB's `conversationbot.py` example: one handler per state, answers checked
 `filters.Regex`, a fallback handler in each question state for anything else (an error reply
 and the same question again), `update.message.reply_text(...)` with a `ReplyKeyboardMarkup`,
 the answers in `context.user_data`. `build_application(request)` takes any `BaseRequest`; with
-`pickle_path`: `PicklePersistence(update_interval=1, on_flush=True)`, written every second by a
-job-queue job.
+`pickle_path`, `PicklePersistence(update_interval=1, on_flush=True)` flushed by a 1 s job.
 """
 
 from __future__ import annotations
