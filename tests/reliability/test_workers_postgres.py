@@ -170,6 +170,13 @@ def reply_rows(store: Store, update_id: int) -> list[Any]:
         return list(conn.execute(query))
 
 
+def pending_replies(store: Store) -> int:
+    pending = sa.and_(outbox.c.kind == "reply", outbox.c.status == "pending")
+    query = sa.select(sa.func.count()).where(pending)
+    with store.reading() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def _claimed_by(row: Any, workers: Sequence[Worker]) -> bool:
     """Whether one of these workers claimed the row: its dispatcher (`serve-<host>-<pid>-…`,
     bot.server) or its channel taking a step's replies (`replies:<host>:<pid>:…`)."""
@@ -386,6 +393,11 @@ async def test_c_kill_9_mid_traffic_loses_and_repeats_nothing(
         assert await b.wait_for(LEADS, 15, after=a.killed_at or 0.0)
 
         ids = [s.update_id for s in platform.sent]
+        # What A stored and never took is B's dispatcher's once due (5 s): let it finish.
+        deadline = time.monotonic() + REPLY_WAIT
+        while await asyncio.to_thread(pending_replies, rig.store):
+            assert time.monotonic() < deadline, "reply rows still pending"
+            await asyncio.sleep(0.2)
         assert len(ids) == len(chats) * len(script)
         assert recorded(rig.store, ids) == set(ids), "an update was lost"
         for chat in chats:
