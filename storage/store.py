@@ -49,6 +49,8 @@ PG_CONNECT_TIMEOUT_S = 3  # WeChat waits 5 s: an outage must be a fast 503, not 
 # Execution option read by the SQLite `begin` hook: how the transaction starts.
 _SQLITE_BEGIN = "awardbot_sqlite_begin"
 
+# Write connections kept open between transactions (the pool holds 5 + 10 overflow).
+_KEEP_AT_MOST = 4
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE")}
 _session = conversation_sessions.c
 # The statements every step runs (storage.prepared: compiled once, run on the driver's cursor).
@@ -67,6 +69,16 @@ HOT = Statements(
             .select_from(users.outerjoin(conversation_sessions))
             .where(users.c.channel == sa.bindparam("channel"))
             .where(users.c.external_id == sa.bindparam("external_id"))
+        ),
+        # PostgreSQL, a user with a session: both rows locked by one statement. A statement
+        # that waited for the locks re-reads every locked row at its newest version (READ
+        # COMMITTED's recheck), so the session is never the one from before the wait.
+        "lock_user_and_session": lambda: (
+            sa.select(users.c.id, _session.state, _session.version, _session.last_sequence)
+            .select_from(users.join(conversation_sessions))
+            .where(users.c.channel == sa.bindparam("channel"))
+            .where(users.c.external_id == sa.bindparam("external_id"))
+            .with_for_update()
         ),
         "session": lambda: sa.select(
             _session.state, _session.version, _session.last_sequence
@@ -256,8 +268,7 @@ class Store:
         self._engine = _create_engine(parsed)
         # Same pool, but SQLite transactions begin IMMEDIATE: the write lock, taken up front.
         self._write_engine = self._engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-        self._reuse = self._engine.dialect.name == "sqlite"
-        self._idle: list[Connection] = []  # SQLite write connections between transactions
+        self._idle: list[Connection] = []  # write connections between transactions
         self._closed = False
         try:
             self._migrate()
@@ -337,21 +348,40 @@ class Store:
         Two blocks for the same key never interleave — across threads and across processes.
         An exception inside the block rolls everything back and re-raises.
         """
-        with self._writing() as conn:
+        conn, tx = self._begin_conversation(key)
+        try:
+            yield tx
+        except BaseException:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+            raise
+        try:
+            conn.commit()
+        except SQLAlchemyError as exc:
+            conn.close()
+            raise self._db_error(exc) from exc
+        self._keep(conn)
+
+    def _begin_conversation(self, key: ConversationKey) -> tuple[Connection, ConversationTx]:
+        """Begin and lock on a kept connection; one found dead (the server restarted while it
+        was kept) is replaced by a new one once, before anything was done on it."""
+        kept = True
+        conn = self._take()
+        while True:
             try:
                 conn.begin()
-                tx = self._lock_and_load(conn, key)
+                return conn, self._lock_and_load(conn, key)
             except SQLAlchemyError as exc:
-                raise self._db_error(exc) from exc
-            try:
-                yield tx
-            except BaseException:
-                conn.rollback()
+                conn.close()
+                lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+                if not (kept and lost):
+                    raise self._db_error(exc) from exc
+            except BaseException:  # a state sealed with another key, say: never kept
+                conn.close()
                 raise
-            try:
-                conn.commit()
-            except SQLAlchemyError as exc:
-                raise self._db_error(exc) from exc
+            kept, conn = False, self._connect()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -380,27 +410,39 @@ class Store:
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
-        """A write connection for one transaction.
-
-        SQLite: kept open between transactions and reused (a SQLite connection cannot go
-        stale, and the pool's checkout, reset and checkin cost more than a step's statements);
-        one that saw an exception is closed, not reused. PostgreSQL: from the pool, checked
-        (pre-ping) on every checkout, since a server restart leaves pooled connections dead.
-        """
-        if not self._reuse:
+        """A write connection for one repository transaction: on SQLite a kept one (`_take`),
+        on PostgreSQL one from the pool, checked (pre-ping) at checkout, since a server
+        restart leaves pooled connections dead and these transactions are not retried."""
+        if self._engine.dialect.name != "sqlite":
             with self._connect() as conn:
                 yield conn
             return
-        try:
-            conn = self._idle.pop()
-        except IndexError:
-            conn = self._connect()
+        conn = self._take()
         try:
             yield conn
         except BaseException:
             conn.close()
             raise
-        if conn.in_transaction() or conn.invalidated or self._closed:
+        self._keep(conn)
+
+    def _take(self) -> Connection:
+        """A write connection kept from an earlier transaction, or a new one.
+
+        Kept open between transactions, because the pool's checkout, reset and checkin (and
+        PostgreSQL's pre-ping, a round trip) cost more than a conversation step's statements;
+        one that saw an exception is closed, never kept."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._connect()
+
+    def _keep(self, conn: Connection) -> None:
+        if (
+            conn.in_transaction()
+            or conn.invalidated
+            or self._closed
+            or len(self._idle) >= _KEEP_AT_MOST
+        ):
             conn.close()
         else:
             self._idle.append(conn)
@@ -477,11 +519,12 @@ class Store:
         self.close()
 
     def _lock_and_load(self, conn: Connection, key: ConversationKey) -> ConversationTx:
-        # PostgreSQL: lock first (the user's row), then read the session in a separate
-        # statement. Not one joined SELECT ... FOR UPDATE: in READ COMMITTED, a statement that
-        # waited for the row lock returns the locked row's new version but the joined session
-        # row from its old snapshot — a lost update. SQLite already holds the database's write
-        # lock (BEGIN IMMEDIATE), so one joined read sees the latest of both.
+        # PostgreSQL: the user's row and the session's, both locked by one inner-joined
+        # SELECT ... FOR UPDATE. Locking the session row too is what makes one statement
+        # safe: with only the user's row locked, a statement that waited for it would return
+        # the joined session from its old snapshot (a lost update). Without a session row yet:
+        # lock the user's row, then read. SQLite already holds the database's write lock
+        # (BEGIN IMMEDIATE), so one joined read sees the latest of both.
         who = {"channel": key.channel, "external_id": key.user_id}
         if conn.dialect.name == "sqlite":
             found = HOT(conn, "user_and_session").one(conn, **who)
@@ -492,7 +535,9 @@ class Store:
                 user_id, session = row[0], None
             else:
                 user_id, session = found[0], (found[1:] if found[1] is not None else None)
-        else:
+        elif (both := HOT(conn, "lock_user_and_session").one(conn, **who)) is not None:
+            user_id, session = both[0], both[1:]
+        else:  # a new user, or one without a session yet
             lock = HOT(conn, "lock_user")
             row = lock.one(conn, **who)
             if row is None:

@@ -508,3 +508,38 @@ def test_step_6_keeps_a_row_sending_during_the_upgrade_uncertain(tmp_path: Path)
     engine.dispose()
     assert started["a"] is not None
     assert started["b"] is None
+
+
+def _backend_pid(store: Store, key: ConversationKey) -> int:
+    with store.conversation(key) as tx:
+        pid: int = tx.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        tx.save({"count": 1})
+    return pid
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_not_answered_as_an_outage(
+    postgres_url: str,
+) -> None:
+    """Steps keep their connection between transactions (no pool checkout, no pre-ping): when
+    the server ended it meanwhile (a restart, an idle timeout), the next step notices at its
+    first statement and runs on a new connection, instead of failing as if the database were
+    down. Only this test's own connection is terminated."""
+    with Store(postgres_url, sealer=TEST_SEALER) as store:
+        first = _backend_pid(store, KEY)
+        assert _backend_pid(store, KEY) == first  # the same connection, kept
+        admin = sa.create_engine(make_url(postgres_url), poolclass=sa.NullPool)
+        with admin.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})").scalar_one()
+        admin.dispose()
+        deadline = time.monotonic() + 10
+        with sa.create_engine(make_url(postgres_url), poolclass=sa.NullPool).connect() as conn:
+            while conn.exec_driver_sql(
+                f"SELECT count(*) FROM pg_stat_activity WHERE pid = {first}"
+            ).scalar_one():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with store.conversation(KEY) as tx:  # raised StoreUnavailable before the retry
+            assert tx.state == {"count": 1}
+            tx.save({"count": 2})
+        assert store.load_state(KEY) == {"count": 2}
+        assert _backend_pid(store, KEY) != first
