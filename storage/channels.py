@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from storage.prepared import Statements, insert_ignoring_conflicts
 from storage.store import Store
 from storage.tables import (
     inbound_deliveries,
@@ -53,16 +54,30 @@ def _aware(value: datetime, name: str) -> None:
 # ----- deliveries ---------------------------------------------------------------------------
 
 
+# Every webhook step records its delivery: compiled once (storage.prepared).
+_HOT = Statements(
+    {
+        "first_delivery": lambda d: insert_ignoring_conflicts(inbound_deliveries, d)
+        .values(
+            channel=sa.bindparam("channel"),
+            delivery_id=sa.bindparam("delivery_id"),
+            received_at=sa.bindparam(
+                "received_at", type_=inbound_deliveries.c.received_at.type
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "delivery_id"])
+        .returning(inbound_deliveries.c.delivery_id)
+    }
+)
+
+
 def first_delivery(conn: Connection, channel: str, delivery_id: str, *, now: datetime) -> bool:
     """Record this delivery in the caller's transaction; False if it was recorded before."""
     _aware(now, "now")
-    statement = (
-        _insert(conn, inbound_deliveries)
-        .values(channel=channel, delivery_id=delivery_id, received_at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "delivery_id"])
-        .returning(inbound_deliveries.c.delivery_id)
+    recorded = _HOT(conn, "first_delivery").one(
+        conn, channel=channel, delivery_id=delivery_id, received_at=now
     )
-    return conn.execute(statement).first() is not None
+    return recorded is not None
 
 
 def delivery_answer(conn: Connection, channel: str, delivery_id: str) -> str | None:

@@ -47,12 +47,13 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from storage.crypto import Sealer, SealError
+from storage.prepared import Statements, insert_ignoring_conflicts
 from storage.store import Store
 from storage.tables import outbox
 
@@ -199,16 +200,9 @@ def enqueue(
         for name in ("idempotency_key", "channel", "recipient_id"):
             if not row[name]:
                 raise ValueError(f"outbox message without {name}")
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(outbox)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        # Count what was inserted by what comes back: rowcount of an INSERT is not reliable
-        # across drivers (psycopg reports -1 here).
-        .returning(outbox.c.id)
-    )
-    return len(conn.execute(statement).all())
+    # One compiled statement per row (storage.prepared): a step stores its replies here.
+    insert = _HOT(conn, "insert")
+    return sum(len(insert.rows(conn, **row)) for row in rows)
 
 
 def claim(
@@ -239,6 +233,12 @@ def claim(
     A row whose text cannot be opened is quarantined in that same transaction (`failed` with
     `QUARANTINED`) and listed in `Claim.quarantined` instead. `worker_id` must be unique per
     running dispatcher (e.g. host, pid and a random suffix).
+
+    A step's replies (`step_of`) are claimed in their order: one is not claimable while an
+    earlier reply of the same step is pending or `sending` under another claim (a channel's
+    take, another worker), so no two workers send one step's replies at once. Within one claim
+    the next reply becomes claimable once the one before it is taken; the messages come in an
+    order that keeps each step's replies in sequence.
     """
     _require_aware(now, "now")
     if not worker_id:
@@ -249,53 +249,68 @@ def claim(
         return Claim()
     claimed_until = now + lease
     with store.transaction() as conn:
-        due = sa.select(outbox.c.id).where(outbox.c.status == OutboxStatus.PENDING)
-        if keys is not None:
-            due = due.where(outbox.c.idempotency_key.in_(list(keys)))
-        else:
-            due = due.where(outbox.c.next_attempt_at <= now)
-        if recipient is not None:
-            due = due.where(
-                outbox.c.channel == recipient[0], outbox.c.recipient_id == recipient[1]
+        rows: list[sa.Row[Any]] = []
+        claimed: list[int] = []
+        # Rounds within the one transaction: a step's next reply becomes claimable once the
+        # reply before it is claimed here (see `_earlier_reply_holds`), so a batch may carry
+        # several replies of one step, each after the one before it.
+        while len(claimed) < limit:
+            due = sa.select(outbox.c.id).where(
+                outbox.c.status == OutboxStatus.PENDING, ~_earlier_reply_holds(claimed)
             )
-        if channels is not None:
-            due = due.where(outbox.c.channel.in_(list(channels)))
-        due = (
-            due.order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(limit)
-            # PostgreSQL: rows another worker is claiming are skipped, not waited for. SQLite
-            # renders nothing here: the transaction's BEGIN IMMEDIATE already excludes others.
-            .with_for_update(skip_locked=True)
-        )
-        ids = list(conn.execute(due).scalars())
-        if not ids:
+            if keys is not None:
+                due = due.where(outbox.c.idempotency_key.in_(list(keys)))
+            else:
+                due = due.where(outbox.c.next_attempt_at <= now)
+            if recipient is not None:
+                due = due.where(
+                    outbox.c.channel == recipient[0], outbox.c.recipient_id == recipient[1]
+                )
+            if channels is not None:
+                due = due.where(outbox.c.channel.in_(list(channels)))
+            due = (
+                due.order_by(outbox.c.next_attempt_at, outbox.c.id)
+                .limit(limit - len(claimed))
+                # PostgreSQL: rows another worker is claiming are skipped, not waited for.
+                # SQLite renders nothing: the transaction's BEGIN IMMEDIATE excludes others.
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                break
+            taken = conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.PENDING)
+                .values(
+                    status=OutboxStatus.SENDING,
+                    claimed_by=worker_id,
+                    claimed_until=claimed_until,
+                    attempts=outbox.c.attempts + 1,
+                    # `started`: claimed and marked in flight at once (take), so a worker
+                    # killed after this commit leaves a row of known state: its send may
+                    # have begun.
+                    started_at=now if started else None,
+                )
+                .returning(
+                    outbox.c.id,
+                    outbox.c.idempotency_key,
+                    outbox.c.channel,
+                    outbox.c.recipient_id,
+                    outbox.c.text,
+                    outbox.c.attempts,
+                    outbox.c.kind,
+                )
+            ).all()
+            order = {id_: i for i, id_ in enumerate(ids)}
+            rows.extend(sorted(taken, key=lambda r: order[r.id]))
+            claimed.extend(ids)
+            if not any(step_of(r.kind, r.idempotency_key) for r in taken):
+                break  # only a step's reply can have made another row claimable
+        if not rows:
             return Claim()
-        rows = conn.execute(
-            sa.update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.PENDING)
-            .values(
-                status=OutboxStatus.SENDING,
-                claimed_by=worker_id,
-                claimed_until=claimed_until,
-                attempts=outbox.c.attempts + 1,
-                # `started`: claimed and marked in flight at once (take), so a worker killed
-                # after this commit leaves a row of known state: its send may have begun.
-                started_at=now if started else None,
-            )
-            .returning(
-                outbox.c.id,
-                outbox.c.idempotency_key,
-                outbox.c.channel,
-                outbox.c.recipient_id,
-                outbox.c.text,
-                outbox.c.attempts,
-                outbox.c.kind,
-            )
-        ).all()
-        order = {id_: i for i, id_ in enumerate(ids)}
         messages: list[ClaimedMessage] = []
         quarantined: list[int] = []
-        for row in sorted(rows, key=lambda r: order[r.id]):
+        for row in rows:
             try:
                 text = store.sealer.open(row.text)
             except (SealError, ValueError):  # ValueError: opened, but not UTF-8 (damaged)
@@ -326,6 +341,60 @@ def claim(
     return Claim(tuple(messages), tuple(quarantined))
 
 
+_COLUMNS = (
+    "idempotency_key", "channel", "recipient_id", "text", "status", "attempts",
+    "next_attempt_at", "created_at", "kind",
+)  # fmt: skip
+_HOT = Statements(
+    {
+        # Count what was inserted by what comes back: rowcount of an INSERT is not reliable
+        # across drivers (psycopg reports -1 here).
+        "insert": lambda d: (
+            insert_ignoring_conflicts(outbox, d)
+            .values({c: sa.bindparam(c, type_=outbox.c[c].type) for c in _COLUMNS})
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(outbox.c.id)
+        ),
+        # A channel taking a reply its step just stored: claimed and in flight at once. The
+        # status test is re-checked after a wait for the row's lock (PostgreSQL), so of two
+        # takers one gets it.
+        "take": lambda _: (
+            sa.update(outbox)
+            .where(outbox.c.idempotency_key == sa.bindparam("key"))
+            .where(outbox.c.status == OutboxStatus.PENDING.value)
+            .where(~_earlier_reply_holds(()))  # the step's replies in order, as `claim`
+            .values(
+                status=OutboxStatus.SENDING.value,
+                claimed_by=sa.bindparam("worker"),
+                claimed_until=sa.bindparam("until", type_=outbox.c.claimed_until.type),
+                attempts=outbox.c.attempts + 1,
+                started_at=sa.bindparam("now", type_=outbox.c.started_at.type),
+            )
+            .returning(
+                outbox.c.id,
+                outbox.c.channel,
+                outbox.c.recipient_id,
+                outbox.c.text,
+                outbox.c.attempts,
+                outbox.c.kind,
+            )
+        ),  # fmt: skip
+        "delivered": lambda _: (
+            sa.update(outbox)
+            .where(outbox.c.id == sa.bindparam("id"))
+            .where(outbox.c.claimed_by == sa.bindparam("worker"))
+            .where(outbox.c.attempts == sa.bindparam("attempts"))
+            .where(outbox.c.status != OutboxStatus.DELIVERED.value)
+            .values(
+                status=OutboxStatus.DELIVERED.value,
+                delivered_at=sa.bindparam("now", type_=outbox.c.delivered_at.type),
+                claimed_until=None,
+            )
+        ),
+    }
+)
+
+
 def take(
     store: Store, key: str, worker_id: str, *, now: datetime, lease: timedelta
 ) -> ClaimedMessage | None:
@@ -338,8 +407,29 @@ def take(
     minutes late, or (the kill suite) after the user had moved on. Now a kill after the commit
     leaves a row whose send may have begun: of unknown outcome, recorded as such, never sent
     twice; before the commit, the row is still pending and the dispatcher sends it."""
-    claimed = claim(store, worker_id, now=now, lease=lease, limit=1, keys=[key], started=True)
-    return claimed.messages[0] if claimed.messages else None
+    _require_aware(now, "now")
+    if not worker_id:
+        raise ValueError("worker_id must not be empty")
+    claimed_until = now + lease
+    with store.transaction() as conn:
+        row = _HOT(conn, "take").one(conn, key=key, worker=worker_id, until=claimed_until, now=now)
+    if row is None:
+        return None
+    id_, channel, recipient_id, sealed, attempts, kind = row
+    try:
+        text = store.sealer.open(sealed)
+    except (SealError, ValueError):  # as `claim` does: failed, never taken again
+        with store.transaction() as conn:
+            conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == id_)
+                .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=QUARANTINED)
+            )
+        return None
+    return ClaimedMessage(
+        id=id_, idempotency_key=key, channel=channel, recipient_id=recipient_id, text=text,
+        attempts=attempts, claimed_by=worker_id, claimed_until=claimed_until, kind=kind,
+    )  # fmt: skip
 
 
 def mark_started(store: Store, message: ClaimedMessage, *, now: datetime) -> bool:
@@ -372,12 +462,11 @@ def mark_delivered(store: Store, message: ClaimedMessage, *, now: datetime) -> b
     Safe to call again after a StoreError (it may have landed; then this returns False).
     """
     _require_aware(now, "now")
-    return _mark(
-        store,
-        message,
-        {"status": OutboxStatus.DELIVERED, "delivered_at": now, "claimed_until": None},
-        outbox.c.status != OutboxStatus.DELIVERED,
-    )
+    with store.transaction() as conn:  # every send ends here: compiled once
+        count = _HOT(conn, "delivered").run(
+            conn, id=message.id, worker=message.claimed_by, attempts=message.attempts, now=now
+        )
+    return count == 1
 
 
 def mark_retry(
@@ -537,6 +626,57 @@ def find(store: Store, idempotency_key: str) -> OutboxEntry | None:
     if row is None:
         return None
     return OutboxEntry(**{**row, "status": OutboxStatus(row["status"])})
+
+
+STEP_REPLY_PREFIX = "reply:"  # handlers.base.reply_key: "reply:<channel>:<delivery>:<nnn>"
+
+
+def step_of(kind: str, idempotency_key: str) -> str | None:
+    """The step a reply row belongs to: its key without the 3-digit index (the keys of
+    `handlers.base.reply_key(channel, reply_part(delivery_id, index))`); None for any other
+    row (a notice, the documents a job made)."""
+    key = idempotency_key
+    if kind != "reply" or not key.startswith(STEP_REPLY_PREFIX) or len(key) < 4:
+        return None
+    if key[-4] != ":" or not key[-3:].isdigit():
+        return None
+    return key[:-3]
+
+
+def _earlier_reply_holds(claimed: Collection[int]) -> sa.ColumnElement[bool]:
+    """True for a step's reply row (`step_of`) while an earlier reply of the same step — same
+    channel, recipient and key but for a lower index — is pending, or `sending` under any claim
+    but this one (`claimed`: the ids this claim took already). Such a row is not claimable: the
+    replies of one step go out one after the other, whoever sends them (issue 13: a dispatcher
+    sent a step's later reply while the channel still sent the earlier ones).
+
+    The same-step test is exact (`substr` of the key, and the same length); the range on the
+    key only lets the unique index of `idempotency_key` find the candidates. With the same
+    prefix the keys differ in their zero-padded digits only, which every collation orders as
+    numbers.
+    """
+    earlier = outbox.alias("earlier")
+    key = outbox.c.idempotency_key
+    step = sa.func.substr(key, 1, sa.func.length(key) - 3)
+    other = earlier.c.idempotency_key
+    in_flight = earlier.c.status == OutboxStatus.SENDING.value
+    if claimed:
+        in_flight = sa.and_(in_flight, earlier.c.id.not_in(list(claimed)))
+    return sa.and_(
+        outbox.c.kind == "reply",
+        key.startswith(STEP_REPLY_PREFIX, autoescape=True),
+        sa.func.substr(key, sa.func.length(key) - 3, 1) == ":",
+        sa.exists().where(
+            earlier.c.kind == "reply",
+            earlier.c.channel == outbox.c.channel,
+            earlier.c.recipient_id == outbox.c.recipient_id,
+            other >= step,
+            other < key,
+            sa.func.length(other) == sa.func.length(key),
+            sa.func.substr(other, 1, sa.func.length(other) - 3) == step,
+            sa.or_(earlier.c.status == OutboxStatus.PENDING.value, in_flight),
+        ),
+    )
 
 
 def _return_unstarted(conn: Connection, held: sa.ColumnElement[bool]) -> int:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 Processor = Callable[[Any], Any] | None
@@ -112,9 +113,10 @@ class Prepared:
 
 
 class Statements:
-    """Prepared statements of one dialect, built on first use and kept for the process."""
+    """Named statements, each built (by `build[name](dialect_name)`) and compiled on first use
+    per dialect, then kept for the process."""
 
-    def __init__(self, build: Mapping[str, Callable[[], sa.Executable]]) -> None:
+    def __init__(self, build: Mapping[str, Callable[[str], sa.Executable]]) -> None:
         self._build = build
         self._cache: dict[tuple[str, str], Prepared] = {}
 
@@ -122,8 +124,15 @@ class Statements:
         key = (conn.dialect.name, name)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = Prepared(self._build[name](), conn.dialect)
+            statement = self._build[name](conn.dialect.name)
+            found = self._cache[key] = Prepared(statement, conn.dialect)
         return found
 
 
-__all__ = ["Prepared", "Statements"]
+def insert_ignoring_conflicts(table: sa.Table, dialect_name: str) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` as the dialect writes it (values as bind params)."""
+    dialects = {"postgresql": postgresql, "sqlite": sqlite}
+    return dialects[dialect_name].insert(table)
+
+
+__all__ = ["Prepared", "Statements", "insert_ignoring_conflicts"]

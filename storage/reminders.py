@@ -86,7 +86,7 @@ class ReminderStatus(StrEnum):
 
 _MOVED = Statements(
     {
-        "moved": lambda: sa.select(
+        "moved": lambda _: sa.select(
             campaign_windows.c.window_key,
             campaign_windows.c.start,
             campaign_windows.c.end,

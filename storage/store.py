@@ -57,14 +57,14 @@ _session = conversation_sessions.c
 HOT = Statements(
     {
         # PostgreSQL: the user's row lock (SQLite holds the database's write lock already).
-        "lock_user": lambda: (
+        "lock_user": lambda _: (
             sa.select(users.c.id)
             .where(users.c.channel == sa.bindparam("channel"))
             .where(users.c.external_id == sa.bindparam("external_id"))
             .with_for_update()
         ),
         # SQLite: the user and the session at once (no other writer can run meanwhile).
-        "user_and_session": lambda: (
+        "user_and_session": lambda _: (
             sa.select(users.c.id, _session.state, _session.version, _session.last_sequence)
             .select_from(users.outerjoin(conversation_sessions))
             .where(users.c.channel == sa.bindparam("channel"))
@@ -73,17 +73,17 @@ HOT = Statements(
         # PostgreSQL, a user with a session: both rows locked by one statement. A statement
         # that waited for the locks re-reads every locked row at its newest version (READ
         # COMMITTED's recheck), so the session is never the one from before the wait.
-        "lock_user_and_session": lambda: (
+        "lock_user_and_session": lambda _: (
             sa.select(users.c.id, _session.state, _session.version, _session.last_sequence)
             .select_from(users.join(conversation_sessions))
             .where(users.c.channel == sa.bindparam("channel"))
             .where(users.c.external_id == sa.bindparam("external_id"))
             .with_for_update()
         ),
-        "session": lambda: sa.select(
+        "session": lambda _: sa.select(
             _session.state, _session.version, _session.last_sequence
         ).where(_session.user_id == sa.bindparam("user_id")),
-        "update": lambda: (
+        "update": lambda _: (
             sa.update(conversation_sessions)
             .where(_session.user_id == sa.bindparam("user_id"))
             .values(
@@ -92,7 +92,7 @@ HOT = Statements(
                 version=_session.version + 1,
             )
         ),
-        "update_sequence": lambda: (
+        "update_sequence": lambda _: (
             sa.update(conversation_sessions)
             .where(_session.user_id == sa.bindparam("user_id"))
             .values(
@@ -102,7 +102,7 @@ HOT = Statements(
                 last_sequence=sa.bindparam("last_sequence", type_=_session.last_sequence.type),
             )
         ),
-        "insert": lambda: sa.insert(conversation_sessions).values(
+        "insert": lambda _: sa.insert(conversation_sessions).values(
             user_id=sa.bindparam("user_id"),
             state=sa.bindparam("state"),
             updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
