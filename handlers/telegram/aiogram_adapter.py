@@ -27,6 +27,20 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetFile,
+    GetMe,
+    GetUpdates,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    SetWebhook,
+)
+from aiogram.methods.base import Response
 from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
@@ -40,6 +54,18 @@ from handlers.config import TelegramMode, TelegramSettings
 from handlers.telegram.core import ALLOWED_UPDATES, POLLING_TIMEOUT, FileTooBig, OnUpdate
 from handlers.telegram.render import Outgoing, read_update
 from notifications.senders import DeliveryError
+
+# aiogram parses every answer as `Response[<the method's result type>]`, a pydantic generic that
+# pydantic caches only weakly: between two calls it is often collected and built again (~230
+# rebuilds in a 300-user benchmark, each several ms). Holding the ones this adapter uses keeps
+# them built (found by benchmarks/bench_library.py's profile).
+_RESPONSE_TYPES = tuple(
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        AnswerCallbackQuery, DeleteWebhook, EditMessageReplyMarkup, EditMessageText, GetFile,
+        GetMe, GetUpdates, SendDocument, SendMessage, SendPhoto, SetWebhook,
+    )
+)  # fmt: skip
 
 
 def translate(exc: AiogramError) -> DeliveryError:

@@ -93,6 +93,12 @@ class PtbClient:
             .token(settings.token)
             .base_url(f"{settings.api_base}/bot")
             .base_file_url(f"{settings.api_base}/file/bot")
+            # PTB's default pool is 256 connections, and httpx scans its pool on every
+            # request: with replies sent concurrently ~100 stayed open and each send paid for
+            # them (benchmarks/bench_http.py's profile). The flood limit keeps sends to 30/s;
+            # 8 connections carry that, and a send waits for one rather than failing.
+            .connection_pool_size(8)
+            .pool_timeout(30.0)
         )
         # No PTB Updater in either mode: webhook updates come from our own route, and polling is
         # our own loop (`_poll`), because the Updater confirms an update to Telegram as soon as
