@@ -23,6 +23,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram import error as tg
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from handlers.config import TelegramMode, TelegramSettings
@@ -97,8 +98,7 @@ class PtbClient:
             # request: with replies sent concurrently ~100 stayed open and each send paid for
             # them (benchmarks/bench_http.py's profile). The flood limit keeps sends to 30/s;
             # 8 connections carry that, and a send waits for one rather than failing.
-            .connection_pool_size(8)
-            .pool_timeout(30.0)
+            .request(HTTPXRequest(connection_pool_size=8, pool_timeout=30.0))
         )
         # No PTB Updater in either mode: webhook updates come from our own route, and polling is
         # our own loop (`_poll`), because the Updater confirms an update to Telegram as soon as
