@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow check clean
+.PHONY: run test test-slow check bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 # The long reliability runs (tests/reliability, marked slow): kill -9 and database outages.
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+# Every benchmark of issue 13 in one run, one table of ratios, benchmarks/results.json (~20 min;
+# not part of `make test`, whose tests/bot/test_bench_all_smoke.py runs it at smoke sizes).
+# BENCH_ARGS=--quick for smoke sizes, BENCH_ARGS="--only steps memory" for some rows.
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/run_all.py $(BENCH_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
