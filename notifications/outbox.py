@@ -55,6 +55,7 @@ from storage.outbox import (
     mark_started,
     recover_expired,
     release,
+    step_of,
 )
 from storage.store import Store, StoreError
 
@@ -210,9 +211,21 @@ class Dispatcher:
         )
         deferred = 0
         messages = batch.messages
+        held: set[str] = set()  # steps whose earlier reply did not go out this round
         for index, message in enumerate(messages):
+            step = step_of(message.kind, message.idempotency_key)
             try:
-                counts[self._deliver(message)] += 1
+                if step is not None and step in held:
+                    # Its earlier reply waits for a retry (or was lost to recovery): this one
+                    # goes after it, not now. Pending again, the attempt not counted.
+                    outcome = self._record(
+                        message, _Outcome.RETRIED, partial(give_back, self._store, message)
+                    )
+                else:
+                    outcome = self._deliver(message)
+                counts[outcome] += 1
+                if step is not None and outcome in (_Outcome.RETRIED, _Outcome.LOST):
+                    held.add(step)
             except _StoreDown as down:
                 deferred = self._cut_short(down.error, messages[index + 1 :], counts)
                 break
@@ -279,8 +292,30 @@ class Dispatcher:
                     next_attempt_at=now,
                 ),
             )
+        # The sender's own wait (Telegram's flood limit) comes BEFORE the in-flight mark: a
+        # worker killed while waiting leaves a row not started, sent later, not one of unknown
+        # outcome (issue 13). The reservation is for this row's send, or given up.
+        reserve = getattr(sender, "reserve", None)
+        reserved = False
+        if reserve is not None:
+            try:
+                reserve(message.recipient_id)
+                reserved = True
+            except DeliveryError as exc:
+                return self._failed(
+                    message, exc.reason, retryable=exc.retryable, wait=exc.retry_after
+                )
+            except Exception as exc:
+                return self._unexpected(message, exc)
         try:
-            started = mark_started(self._store, message, now=now)
+            return self._mark_and_send(sender, message)
+        finally:
+            if reserved:  # a send consumed it; otherwise (claim lost, mark failed) drop it
+                self._unreserve(sender, message)
+
+    def _mark_and_send(self, sender: Sender, message: ClaimedMessage) -> _Outcome:
+        try:
+            started = mark_started(self._store, message, now=self._now())
         except StoreError as exc:
             # Not sent. Whether the in-flight mark landed is unknown, so what is kept clears it:
             # otherwise recovery would take this unsent row for an uncertain send.
@@ -309,25 +344,43 @@ class Dispatcher:
         except DeliveryError as exc:
             return self._failed(message, exc.reason, retryable=exc.retryable, wait=exc.retry_after)
         except Exception as exc:
-            # Never the text, nor str(exc): an SDK error may echo the request it failed on.
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            logger.warning(
-                "outbox message %s (%s): sender raised %s at %s:%s; will retry",
-                message.id,
-                message.channel,
-                type(exc).__name__,
-                where.filename,
-                where.lineno,
-            )
-            reason = (
-                f"发送器异常 (unexpected {type(exc).__name__} from the {message.channel} sender)"
-            )
-            return self._failed(message, reason, retryable=True, wait=None)
+            return self._unexpected(message, exc)
         return self._record(
             message,
             _Outcome.DELIVERED,
             partial(mark_delivered, self._store, message, now=self._now()),
         )
+
+    def _unexpected(self, message: ClaimedMessage, exc: Exception) -> _Outcome:
+        """The sender raised something else than DeliveryError: retried, logged without text."""
+        # Never the text, nor str(exc): an SDK error may echo the request it failed on.
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        logger.warning(
+            "outbox message %s (%s): sender raised %s at %s:%s; will retry",
+            message.id,
+            message.channel,
+            type(exc).__name__,
+            where.filename,
+            where.lineno,
+        )
+        reason = f"发送器异常 (unexpected {type(exc).__name__} from the {message.channel} sender)"
+        return self._failed(message, reason, retryable=True, wait=None)
+
+    def _unreserve(self, sender: Sender, message: ClaimedMessage) -> None:
+        """After the row's turn: a reservation its send did not use (the claim was lost, the
+        mark failed, the send never reached the sender) is dropped, never kept for later."""
+        unreserve = getattr(sender, "unreserve", None)
+        if unreserve is None:
+            return
+        try:
+            unreserve(message.recipient_id)
+        except Exception as exc:  # noqa: BLE001 - the row's outcome matters more
+            logger.warning(
+                "outbox message %s: %s sender's unreserve raised %s",
+                message.id,
+                message.channel,
+                type(exc).__name__,
+            )
 
     @staticmethod
     def _send_notice(sender: Sender, message: ClaimedMessage) -> None:

@@ -21,6 +21,18 @@ daily digest) go to `send_notice(recipient_id, notice, idempotency_key)` when th
 `notice.text()` (the title, then the body; a status row's plain text as it is). It answers the
 same way `send` does.
 
+A sender that WAITS before its platform call — for a flood limit's slot, say (Telegram: 30
+messages/s) — has `reserve(recipient_id)` (`ReservingSender`). The dispatcher calls it just
+BEFORE it marks the row in flight, so that the wait happens while the row is merely claimed: a
+worker killed during it leaves a row whose send never began (sent again later), not one of
+unknown outcome (issue 13). `reserve` waits and takes the slot for the NEXT send to that
+recipient on the calling thread, which then does not wait again; it may raise `DeliveryError`
+like `send` (the row is retried). After the row's turn the dispatcher calls
+`unreserve(recipient_id)` (when the sender has it) whether or not the send happened: a
+reservation the send did not use (the claim was lost, the in-flight mark failed) is dropped, so
+no later send skips the limit on it. Senders that do not wait inside `send` (console, WeChat;
+WeCom refuses at once with `retry_after` when the member's minute is full) need neither.
+
 `send` is synchronous: the dispatcher runs in its own thread or process. An async SDK (aiogram,
 python-telegram-bot) can be wrapped by running its coroutine to completion on the channel's event
 loop (`asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)`) inside `send`.
@@ -57,6 +69,19 @@ class Sender(Protocol):
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
         """Deliver `text` to `recipient_id`, or raise DeliveryError saying why not."""
         ...
+
+
+class ReservingSender(Sender, Protocol):
+    """A sender whose sends wait (a flood limit): the wait is taken before the in-flight mark.
+
+    `reserve` waits for, and takes, what the next send to `recipient_id` on this thread would
+    wait for; that send then uses it. `unreserve` drops a reservation not used (no-op after a
+    send used it). See the module docstring.
+    """
+
+    def reserve(self, recipient_id: str) -> None: ...
+
+    def unreserve(self, recipient_id: str) -> None: ...
 
 
 class ReplySender(Sender, Protocol):

@@ -17,6 +17,7 @@ import contextvars
 import functools
 import hmac
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -520,11 +521,12 @@ class TelegramAdapter:
                         await asyncio.sleep(min(2.0 ** (attempt - 1), 30.0))
         return sent, None
 
-    async def resend(self, recipient_id: str, payload: str) -> None:
-        """A step's stored replies the channel never took (the dispatcher's, after a crash)."""
+    async def resend(self, recipient_id: str, payload: str, *, acquired: bool = False) -> None:
+        """A step's stored replies the channel never took (the dispatcher's, after a crash);
+        `acquired`: the first message's limiter slot is taken (`TelegramSender.reserve`)."""
         replies = load_replies(payload)
         messages = [m for r in replies for m in (*render_reply(r), *files_of(r))]
-        sent, error = await self._send_replies(recipient_id, messages)
+        sent, error = await self._send_replies(recipient_id, messages, acquired=acquired)
         if error is not None:
             raise DeliveryError(
                 f"{sent} of {len(messages)} sent: {error.reason}",
@@ -552,13 +554,14 @@ class TelegramAdapter:
         self.gateway.metrics.inc("awardbot_replies_sent_total", channel=CHANNEL)
         return message_id
 
-    async def notify(self, recipient_id: str, text: str) -> None:
-        """An outbox notification; DeliveryError (with retry_after on 429) if not accepted."""
+    async def notify(self, recipient_id: str, text: str, *, acquired: bool = False) -> None:
+        """An outbox notification; DeliveryError (with retry_after on 429) if not accepted.
+        `acquired`: the first piece's limiter slot is taken (`TelegramSender.reserve`)."""
         pieces = render_notification(text)
         if not pieces:
             raise DeliveryError("empty notification", retryable=False)
-        for piece in pieces:
-            await self._send(chat_target(recipient_id), piece)
+        for index, piece in enumerate(pieces):
+            await self._send(chat_target(recipient_id), piece, acquired=acquired and index == 0)
 
     async def _quietly(self, call: Awaitable[None]) -> None:
         try:
@@ -587,19 +590,41 @@ class TelegramAdapter:
 
 
 class TelegramSender:
-    """The outbox's Telegram sender; `send` runs on the dispatcher's thread."""
+    """The outbox's Telegram sender; `send` runs on the dispatcher's thread.
+
+    `reserve` (`notifications.senders.ReservingSender`) waits for the flood limit's slot
+    before the dispatcher marks the row in flight (issue 13: a kill during that wait lost the
+    notice); the next send to that chat on the same thread uses the slot, and `unreserve`, or
+    any other send, drops one not used."""
 
     channel = CHANNEL
     idempotent = False  # Telegram has no idempotency key: a resend may arrive twice
 
     def __init__(self, adapter: TelegramAdapter) -> None:
         self._adapter = adapter
+        self._reserved = threading.local()  # .chat: whose next send's slot this thread holds
+
+    def reserve(self, recipient_id: str) -> None:
+        self._reserved.chat = None
+        self._run(self._adapter.limiter.acquire(str(chat_target(recipient_id))))
+        self._reserved.chat = recipient_id
+
+    def unreserve(self, recipient_id: str) -> None:
+        self._reserved.chat = None
 
     def send(self, recipient_id: str, text: str, idempotency_key: str) -> None:
-        self._run(self._adapter.notify(recipient_id, text))
+        acquired = self._take_reservation(recipient_id)
+        self._run(self._adapter.notify(recipient_id, text, acquired=acquired))
 
     def send_replies(self, recipient_id: str, payload: str, idempotency_key: str) -> None:
-        self._run(self._adapter.resend(recipient_id, payload))
+        acquired = self._take_reservation(recipient_id)
+        self._run(self._adapter.resend(recipient_id, payload, acquired=acquired))
+
+    def _take_reservation(self, recipient_id: str) -> bool:
+        """Whether this send's first slot is reserved; the reservation is used up either way."""
+        chat = getattr(self._reserved, "chat", None)
+        self._reserved.chat = None
+        return chat is not None and chat == recipient_id
 
     def _run(self, coro: Coroutine[Any, Any, None]) -> None:
         loop = self._adapter._loop
