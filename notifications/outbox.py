@@ -8,6 +8,12 @@ processes, each with its own `worker_id` and the same senders (one `run_once` at
 Dispatcher). Why this never sends a message twice, and why a worker killed mid-batch leaves at
 most one message of unknown outcome, is in `storage.outbox`.
 
+A sender that waits before sending (Telegram's flood limit) has `reserve`: it is called BEFORE
+`mark_started`, so the wait happens while the row is merely claimed, and a kill during it leaves
+the row unstarted, not of unknown outcome (issue 13; `notifications.senders`). A step's replies
+come in their order (`storage.outbox.claim`); once one of them is put back for a retry, or its
+claim was lost, the later replies of that step in the batch are handed back unsent, to follow it.
+
 Failures of the send (see `notifications.senders` for what senders raise):
 - retryable `DeliveryError`, or any unexpected exception: back to pending after
   `backoff_base * 2 ** (attempts - 1)`, at most `backoff_cap` (or the platform's `retry_after`
