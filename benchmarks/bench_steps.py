@@ -279,7 +279,7 @@ def bench_ours_durable(
 
     try:
         with _postgres_schema(postgres, async_commit=async_commit) as url:
-            return _bench_ours_durable(users, warm, steps, tmp, url)
+            return _bench_ours_durable(users, warm, steps, tmp, url, async_commit=async_commit)
     except OperationalError as exc:
         reason = " ".join(str(exc.orig).split())[:160]
         raise CheckFailed(f"ours-durable-pg: PostgreSQL unreachable ({reason})") from None
@@ -310,13 +310,14 @@ def _postgres_schema(base: str, *, async_commit: bool = False) -> Iterator[str]:
         admin.dispose()
 
 
-def _bench_ours_durable(users: int, warm: int, steps: int, tmp: Path, url: str) -> Result:
+def _bench_ours_durable(
+    users: int, warm: int, steps: int, tmp: Path, url: str, *, async_commit: bool = False
+) -> Result:
     from conversations.keys import Channel, ConversationKey
     from storage.crypto import Sealer
     from storage.store import Store
 
     on_pg = url.startswith("postgresql")
-    async_commit = "synchronous_commit=off" in url
     name = "ours-durable-pg" + ("-async" if async_commit else "") if on_pg else "ours-durable"
     label = (
         "ours: Runtime + Store (PostgreSQL"
@@ -863,7 +864,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also profile ours-durable (pyinstrument, 300 users) and write the call tree here",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke sizes: 20 users, 5 warm-up (numbers mean nothing)"
+        "--quick",
+        action="store_true",
+        help="smoke sizes: 20 users, 5 warm-up (numbers mean nothing)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -1059,7 +1062,8 @@ def _write_rows(path: Path, results: list[Result], failures: list[str]) -> None:
     lite, pg, engine = by.get("ours-durable"), by.get("ours-durable-pg"), by.get("ours-engine")
     if lite is not None:
         report.row(Row("durable step, SQLite: mean", lite.mean_ms * 1e3, "µs", DURABLE_MEAN_US,
-                       higher_is_better=False, notes=f"{lite.updates_per_s:,.0f} upd/s, one core"))  # fmt: skip
+                       higher_is_better=False,
+                       notes=f"{lite.updates_per_s:,.0f} upd/s, one core"))  # fmt: skip
         report.row(Row("durable step, SQLite: p99", lite.p99_ms, "ms", DURABLE_P99_MS,
                        higher_is_better=False))  # fmt: skip
     if engine is not None:
@@ -1070,7 +1074,8 @@ def _write_rows(path: Path, results: list[Result], failures: list[str]) -> None:
         report.row(Row("durable step, PostgreSQL: mean / SQLite's", pg.mean_ms * 1e3, "µs",
                        PG_OVER_SQLITE, higher_is_better=False, baseline=lite.mean_ms * 1e3,
                        baseline_name="ours-durable (SQLite)",
-                       notes=f"p99 {pg.p99_ms:.2f} ms, loopback, a WAL flush per commit"))  # fmt: skip
+                       notes=f"p99 {pg.p99_ms:.2f} ms, loopback, "
+                       "a WAL flush per commit"))  # fmt: skip
     pg_async = by.get("ours-durable-pg-async")
     if pg_async is not None and lite is not None:
         report.row(Row("durable step, PostgreSQL synchronous_commit=off: mean / SQLite's",

@@ -75,6 +75,14 @@ def run(argv: Sequence[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, load {load_start}", flush=True)  # fmt: skip
     reports: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
+    kept: dict[str, dict[str, Any]] = {}
+    if args.only and args.json.exists():
+        # The scripts not run now keep their last report (with its date), so the table and
+        # the file still show every row; their checks count as they were.
+        previous = json.loads(args.json.read_text("utf-8"))
+        for name, report in previous.get("scripts", {}).items():
+            if name not in args.only:
+                kept[name] = {"date": report.get("date", previous.get("date")), **report}
     with tempfile.TemporaryDirectory(prefix="awardbot-bench-") as tmpdir:
         tmp = Path(tmpdir)
         scripts = _scripts(tmp)
@@ -90,7 +98,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 code = f"timed out after {args.timeout:g} s"
             took = time.monotonic() - t0
-            report: dict[str, Any] = {"exit": code, "seconds": round(took, 1)}
+            report: dict[str, Any] = {
+                "exit": code,
+                "seconds": round(took, 1),
+                "date": started.isoformat(timespec="seconds"),
+            }
             if rows_file.exists():
                 report.update(json.loads(rows_file.read_text("utf-8")))
             else:
@@ -101,6 +113,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             problems += [f"{name}: FAILED {text}" for text in failed]
             reports[name] = report
             print(f"=== {name}: exit {code} in {took:.0f} s", flush=True)
+    for name, report in kept.items():
+        print(f"(kept from {report['date']}: {name})")
+        reports[name] = report
+        problems += [
+            f"{name}: FAILED {c['text']} (kept)" for c in report.get("checks", []) if not c["ok"]
+        ]
+    reports = {n: reports[n] for n in NAMES if n in reports}
     print()
     print(_table(reports))
     met = sum(r["met"] for rep in reports.values() for r in rep.get("rows", []))
