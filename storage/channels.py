@@ -57,16 +57,18 @@ def _aware(value: datetime, name: str) -> None:
 # Every webhook step records its delivery: compiled once (storage.prepared).
 _HOT = Statements(
     {
-        "first_delivery": lambda d: insert_ignoring_conflicts(inbound_deliveries, d)
-        .values(
-            channel=sa.bindparam("channel"),
-            delivery_id=sa.bindparam("delivery_id"),
-            received_at=sa.bindparam(
-                "received_at", type_=inbound_deliveries.c.received_at.type
-            ),
+        "first_delivery": lambda d: (
+            insert_ignoring_conflicts(inbound_deliveries, d)
+            .values(
+                channel=sa.bindparam("channel"),
+                delivery_id=sa.bindparam("delivery_id"),
+                received_at=sa.bindparam(
+                    "received_at", type_=inbound_deliveries.c.received_at.type
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "delivery_id"])
+            .returning(inbound_deliveries.c.delivery_id)
         )
-        .on_conflict_do_nothing(index_elements=["channel", "delivery_id"])
-        .returning(inbound_deliveries.c.delivery_id)
     }
 )
 
