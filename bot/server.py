@@ -319,6 +319,10 @@ class Server:
     async def _dispatch(self) -> None:
         if self.dispatcher is None or self.gateway.closing:
             return
+        # Notices go out from the ticker's leader only (one sender paces them against the
+        # platform's limits); every worker sends the replies of steps whose worker died.
+        leading = self.ticker is None or self.ticker.leading or self.store.dialect == "sqlite"
+        self.dispatcher.kinds = None if leading else (outbox.REPLY_KIND,)
         try:
             while True:
                 report = await self.gateway.run(

@@ -180,6 +180,11 @@ class Dispatcher:
         self._store_backoff = store_backoff
         self._store_backoff_cap = store_backoff_cap
         self._idempotent = frozenset(c for c, s in self._senders.items() if s.idempotent)
+        # None: every kind of row. A standby `serve` worker sets ("reply",) each round: it sends
+        # only the replies of steps whose worker died (they must not wait for a failover); the
+        # notices — reminders, status changes, alerts — go out from the leader alone, which
+        # paces them against the platform's limits as one sender (bot.server).
+        self.kinds: tuple[str, ...] | None = None
         # Writes the database refused, oldest first, and when to try them again.
         self._kept: list[_Kept] = []
         self._store_failures = 0
@@ -214,6 +219,7 @@ class Dispatcher:
             limit=self._batch_size,
             recipient=self._recipient,
             channels=self._senders.keys(),
+            kinds=self.kinds,
         )
         deferred = 0
         messages = batch.messages

@@ -90,6 +90,10 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"  # given up; last_error says why
 
 
+# A step's replies, stored with it (bot.runtime); every other kind is a notice.
+REPLY_KIND = "reply"
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
     """A notification to enqueue: who gets what on which channel, under which idempotency key."""
@@ -216,6 +220,7 @@ def claim(
     channels: Collection[str] | None = None,
     keys: Collection[str] | None = None,
     started: bool = False,
+    kinds: Collection[str] | None = None,
 ) -> Claim:
     """Claim up to `limit` due pending messages for `worker_id`, oldest due first.
 
@@ -226,7 +231,8 @@ def claim(
     `recipient` (channel, recipient id) claims only that person's messages: the console, where
     one process serves one user, delivers what is waiting for them when they are there.
     `channels` claims only messages of those channels (the ones this worker can send on); the
-    rest wait for a worker that can.
+    rest wait for a worker that can. `kinds` claims only rows of those kinds (a standby `serve`
+    worker: `("reply",)`, see bot.server).
 
     Runs in its own short transaction, committed before this returns: the rows are `sending`,
     leased to `worker_id` until `now + lease`, their attempt counted, none marked in flight yet.
@@ -268,6 +274,8 @@ def claim(
                 )
             if channels is not None:
                 due = due.where(outbox.c.channel.in_(list(channels)))
+            if kinds is not None:
+                due = due.where(outbox.c.kind.in_(list(kinds)))
             due = (
                 due.order_by(outbox.c.next_attempt_at, outbox.c.id)
                 .limit(limit - len(claimed))

@@ -31,6 +31,7 @@ Every worker also runs the outbox dispatcher (claims with FOR UPDATE SKIP LOCKED
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,6 +49,7 @@ from conversations.keys import ConversationKey
 from handlers.base import load_replies
 from handlers.telegram.render import render_reply
 from storage.crypto import Sealer
+from storage.outbox import OutboxMessage, enqueue
 from storage.store import Store
 from storage.tables import conversation_sessions, inbound_deliveries, outbox, users
 
@@ -492,3 +494,53 @@ async def reminders_role(worker: Worker) -> str:
         http.get(f"{worker.url}/healthz") as resp,
     ):
         return str((await resp.json())["reminders"])
+
+
+# ----- (e) notices from the leader only -----------------------------------------------------
+
+
+async def test_e_notices_go_out_from_the_leader_and_replies_from_any_worker(
+    postgres_url: str, pg_store: Store, store_key: str, tmp_path: Path
+) -> None:
+    """The dispatcher sends notices (reminders, status changes, alerts) on the ticker's leader
+    only, so one sender paces them against Telegram's 30 messages/s; a standby worker still
+    sends the replies a dead worker stored and never took (test (c)). Without the split, the
+    standby's dispatcher claims about half of the notices."""
+    tick = {"AWARDBOT_REMINDER_TICK_SECONDS": "1"}
+
+    async def body(rig: Rig) -> None:
+        leader = await rig.start("w0", **tick)
+        await leader.wait_for(LEADS, 15)
+        standby = await rig.start("w1", **tick)
+        await asyncio.sleep(2.5)  # its ticks tried for the lead and stood by
+        assert await reminders_role(standby) == "standby"
+        chats = list(range(7_100_001, 7_100_121))  # 4 s at 30/s: both dispatchers run meanwhile
+        now = dt.datetime.now(dt.UTC)
+        with rig.store.transaction() as conn:
+            enqueue(
+                conn,
+                rig.store.sealer,
+                [
+                    OutboxMessage(f"test-e:{chat}", "telegram", str(chat), f"通知 {chat}")
+                    for chat in chats
+                ],
+                now=now,
+            )
+        deadline = time.monotonic() + 45
+        while True:
+            with rig.store.reading() as conn:
+                rows = conn.execute(
+                    sa.select(outbox.c.status, outbox.c.claimed_by).where(
+                        outbox.c.idempotency_key.startswith("test-e:")
+                    )
+                ).all()
+            if all(status == "delivered" for status, _ in rows):
+                break
+            assert time.monotonic() < deadline, Counter(status for status, _ in rows)
+            await asyncio.sleep(0.2)
+        senders = Counter(claimed for _, claimed in rows)
+        assert len(rows) == len(chats)
+        assert all(f"-{leader.pid}-" in str(claimed) for claimed in senders), senders
+        assert all(len(rig.fake.sent(chat)) == 1 for chat in chats)
+
+    await rig_run(postgres_url, pg_store, store_key, tmp_path, body)
