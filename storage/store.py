@@ -684,6 +684,14 @@ def _create_engine(url: URL) -> Engine:
         mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
         # On the driver's connection: every step begins one, and Core's execute path costs
         # more than the BEGIN itself (storage.prepared).
-        conn.connection.driver_connection.execute(_BEGIN[mode])
+        statement = _BEGIN[mode]
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:
+            # As Core's execute would raise it (a busy database is then a StoreUnavailable,
+            # and the connection is not kept).
+            raise sa.exc.DBAPIError.instance(
+                statement, None, exc, sqlite3.Error, dialect=conn.dialect
+            ) from exc
 
     return engine
