@@ -194,7 +194,10 @@ class StoreReplyLedger:
         worker_id: str,
         *,
         clock: Callable[[], dt.datetime],
-        lease: dt.timedelta = dt.timedelta(minutes=2),
+        # Long enough for one reply's send with its retries (the flood limit's wait comes
+        # before the take); short, because a step's later replies wait for an earlier one in
+        # flight: after a kill -9 mid-send they go out once this lease has ended.
+        lease: dt.timedelta = dt.timedelta(seconds=30),
     ) -> None:
         self._store = store
         self._worker = worker_id

@@ -83,7 +83,9 @@ ANSWERS = {  # what SCRIPT's answers are stored as
 }
 VERDICT = "自检结论"
 LEADS = "ticker: this worker leads"
-REPLY_WAIT = 20.0  # s: a reply the dispatcher sends once due (5 s) comes well within this
+# s: a reply the dispatcher sends once due (5 s) comes well within this; a step's later reply
+# whose earlier one the dead worker had in flight waits for that one's lease (30 s) first.
+REPLY_WAIT = 50.0
 
 
 # ----- the platform's side ------------------------------------------------------------------
