@@ -194,10 +194,11 @@ class StoreReplyLedger:
         worker_id: str,
         *,
         clock: Callable[[], dt.datetime],
-        # Long enough for one reply's send with its retries (the flood limit's wait comes
-        # before the take); short, because a step's later replies wait for an earlier one in
-        # flight: after a kill -9 mid-send they go out once this lease has ended.
-        lease: dt.timedelta = dt.timedelta(seconds=30),
+        # Long enough for one reply's send with all its retries (the flood limit's wait comes
+        # before the take). A step's later replies wait for an earlier one in flight: after a
+        # kill -9 mid-send they go out once this lease has ended. 30 s was too short: the kill
+        # suite then saw replies sent twice and late (a live worker still sending).
+        lease: dt.timedelta = dt.timedelta(minutes=2),
     ) -> None:
         self._store = store
         self._worker = worker_id

@@ -84,8 +84,8 @@ ANSWERS = {  # what SCRIPT's answers are stored as
 VERDICT = "自检结论"
 LEADS = "ticker: this worker leads"
 # s: a reply the dispatcher sends once due (5 s) comes well within this; a step's later reply
-# whose earlier one the dead worker had in flight waits for that one's lease (30 s) first.
-REPLY_WAIT = 50.0
+# whose earlier one the dead worker had in flight waits for that one's lease (2 min) first.
+REPLY_WAIT = 150.0
 
 
 # ----- the platform's side ------------------------------------------------------------------
