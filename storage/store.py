@@ -83,6 +83,7 @@ HOT = Statements(
         "session": lambda _: sa.select(
             _session.state, _session.version, _session.last_sequence
         ).where(_session.user_id == sa.bindparam("user_id")),
+        # A save without a sequence keeps the stored one (COALESCE): one statement for both.
         "update": lambda _: (
             sa.update(conversation_sessions)
             .where(_session.user_id == sa.bindparam("user_id"))
@@ -90,16 +91,10 @@ HOT = Statements(
                 state=sa.bindparam("state"),
                 updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
                 version=_session.version + 1,
-            )
-        ),
-        "update_sequence": lambda _: (
-            sa.update(conversation_sessions)
-            .where(_session.user_id == sa.bindparam("user_id"))
-            .values(
-                state=sa.bindparam("state"),
-                updated_at=sa.bindparam("updated_at", type_=_session.updated_at.type),
-                version=_session.version + 1,
-                last_sequence=sa.bindparam("last_sequence", type_=_session.last_sequence.type),
+                last_sequence=sa.func.coalesce(
+                    sa.bindparam("last_sequence", type_=_session.last_sequence.type),
+                    _session.last_sequence,
+                ),
             )
         ),
         "insert": lambda _: sa.insert(conversation_sessions).values(
@@ -204,7 +199,7 @@ class ConversationTx:
         conn = self._conn
         try:
             if self.version:
-                HOT(conn, "update" if sequence is None else "update_sequence").run(conn, **values)
+                HOT(conn, "update").run(conn, **values)
             else:
                 HOT(conn, "insert").run(conn, **values)
         except SQLAlchemyError as exc:
