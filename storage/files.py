@@ -124,6 +124,7 @@ def upgrade_file_names(store: Store, files: FileStore) -> int:
     names again and finishes. Marked done in store_meta so later starts skip the scan.
     """
     from storage.nominations import attachments
+    from storage.prepared import insert_ignoring_conflicts
     from storage.tables import store_meta
 
     done = sa.select(store_meta.c.value).where(store_meta.c.name == UPGRADED)
@@ -141,8 +142,13 @@ def upgrade_file_names(store: Store, files: FileStore) -> int:
             conn.execute(
                 sa.update(attachments).where(attachments.c.file_ref == old).values(file_ref=new)
             )
-        conn.execute(sa.delete(store_meta).where(store_meta.c.name == UPGRADED))
-        conn.execute(sa.insert(store_meta).values(name=UPGRADED, value="keyed"))
+        # Workers starting at once on one database all get here: the first mark stands, the
+        # others change nothing (a plain INSERT failed the second worker's start).
+        conn.execute(
+            insert_ignoring_conflicts(store_meta, conn.dialect.name)
+            .values(name=UPGRADED, value="keyed")
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
     for old in renamed:
         files.remove(old)
     return len(renamed)

@@ -89,3 +89,37 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_any_content_round_trips(tmp_path: Path, data: bytes) -> None:
     files = FileStore(tmp_path / "att", TEST_SEALER)
     assert files.get(files.put(data)) == data
+
+
+def test_workers_starting_at_once_both_finish_the_file_names_upgrade(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Two `serve` workers starting together on one PostgreSQL database both find the upgrade
+    not done: the second to write its mark must not fail its start (CI saw a worker die on
+    store_meta's unique key). Here worker B runs the whole upgrade inside A's transaction,
+    just before A writes its mark."""
+    import sqlalchemy as sa
+
+    from storage.files import upgrade_file_names
+    from storage.store import Store
+    from storage.tables import store_meta
+
+    files = FileStore(tmp_path / "att", TEST_SEALER)
+    with (
+        Store(postgres_url, sealer=TEST_SEALER) as a,
+        Store(postgres_url, sealer=TEST_SEALER) as b,
+    ):
+        ran: list[bool] = []
+
+        def b_meanwhile(conn: object, clause: object, *args: object) -> None:
+            if not ran and isinstance(clause, sa.Insert) and clause.table is store_meta:
+                ran.append(True)
+                upgrade_file_names(b, files)
+
+        sa.event.listen(a._engine, "before_execute", b_meanwhile)
+        try:
+            assert upgrade_file_names(a, files) == 0
+        finally:
+            sa.event.remove(a._engine, "before_execute", b_meanwhile)
+        assert ran == [True]
+        assert upgrade_file_names(a, files) == 0  # marked: the scan is skipped
