@@ -147,7 +147,7 @@ def upgrade_file_names(store: Store, files: FileStore) -> int:
         conn.execute(
             insert_ignoring_conflicts(store_meta, conn.dialect.name)
             .values(name=UPGRADED, value="keyed")
-            .on_conflict_do_nothing(index_elements=["name"])
+            .on_conflict_do_nothing(index_elements=[store_meta.c.name])
         )
     for old in renamed:
         files.remove(old)
